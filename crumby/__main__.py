@@ -1,0 +1,5 @@
+"""``python -m crumby``: the same as the ``crumby`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""The ``crumby`` command: a thin skin over the library; errors become one-line messages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import (
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    SETTINGS_ENV,
+    ConfigError,
+    display_value,
+    load_settings,
+    settings_template,
+)
+
+
+class Context:
+    """What every command shares: the settings, read once and on first use."""
+
+    def __init__(self) -> None:
+        self._settings: dict | None = None
+
+    @property
+    def settings(self) -> dict:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="crumby")
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False, exists=True),
+    help=f"Settings file to use (default: ${SETTINGS_ENV}).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """crumby: self-hosted, log-based web analytics.
+
+    The collector (crumby run) appends hits to raw logs; crumby etl, run from
+    cron, loads them into the store; the report server and crumby query read it.
+    Settings come from defaults, the file named by CRUMBY_SETTINGS (or
+    --config), then CRUMBY_<KEY> environment variables: see crumby env.
+    """
+    if config:
+        os.environ[SETTINGS_ENV] = str(Path(config).resolve())
+    ctx.obj = Context()
+
+
+@cli.command("init")
+@click.argument("path", type=click.Path(dir_okay=False), default="crumby.cfg")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init_command(path: str, force: bool) -> None:
+    """Write a commented settings template to PATH (default: ./crumby.cfg)."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; use --force to overwrite it")
+    target.write_text(settings_template(), encoding="utf-8")
+    click.echo(f"Settings template written to {target}")
+    click.echo("Next: edit it, then point crumby at it:")
+    click.echo(f"  export {SETTINGS_ENV}={target.resolve()}")
+
+
+@cli.command("env")
+@pass_context
+def env_command(obj: Context) -> None:
+    """Print every setting's effective value (secrets masked)."""
+    settings = obj.settings
+    width = max(len(s.name) for s in SETTINGS)
+    source = os.environ.get(SETTINGS_ENV)
+    click.echo(f"# settings file: {source or '(none: set ' + SETTINGS_ENV + ')'}")
+    for setting in SETTINGS:
+        click.echo(f"{setting.name.ljust(width)} = {display_value(setting, settings[setting.name])}")
+    for name in sorted(k for k in settings if k not in SETTINGS_BY_NAME):
+        click.echo(f"{name.ljust(width)} = {settings[name]!r}  # not a crumby setting")
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
+@pass_context
+def run_command(obj: Context, host: str, port: int) -> None:
+    """Start the development server: tracker, collector and reports.
+
+    For production, run the WSGI app under gunicorn instead (see the README).
+    """
+    from werkzeug.serving import run_simple
+
+    from .serve.app import create_app
+
+    try:
+        app = create_app(obj.settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"crumby {__version__}: collecting into {obj.settings['LOG_DIR']}")
+    click.echo(f'Add to your pages: <script async src="http://{host}:{port}/cmb.js"></script>')
+    run_simple(host, port, app, threaded=True, use_debugger=bool(obj.settings["DEBUG"]), use_reloader=False)
+
+
+def _not_yet(name: str, help_text: str, arrives_with: str) -> click.Command:
+    """A command whose work arrives in a later release: it says so and exits non-zero."""
+
+    @click.command(
+        name,
+        help=f"{help_text} (not available in this version)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    def command() -> None:
+        raise click.ClickException(
+            f"`crumby {name}` is not available in this version of crumby: it arrives with {arrives_with}."
+        )
+
+    return command
+
+
+for _name, _help, _with in (
+    ("etl", "Load new raw hits into the store.", "the batch ETL"),
+    ("geoip", "Install or update the GeoIP City database.", "the batch ETL"),
+    ("query", "Run a report template against the store.", "the report server"),
+    ("adduser", "Add a user who may read private reports.", "the report server"),
+    ("deluser", "Delete a user.", "the report server"),
+    ("users", "List the users.", "the report server"),
+    ("demo", "Load a few weeks of demo traffic and serve the dashboard.", "the first-run demo"),
+):
+    cli.add_command(_not_yet(_name, _help, _with))
+
+
+def main() -> None:
+    cli(prog_name="crumby")

@@ -1,0 +1,57 @@
+"""The Flask application factory: the report server, with the collector in front of it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+
+from ..config import ConfigError, ensure_folder, load_settings
+from .collect import Collector
+
+
+def secret_key(settings: Mapping[str, Any]) -> str:
+    """SECRET_KEY, or a random key made once and kept (mode 600) in DATA_DIR/secret_key."""
+    if settings.get("SECRET_KEY"):
+        return settings["SECRET_KEY"]
+    path = Path(ensure_folder(settings, "DATA_DIR")) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot keep a secret key in {path} ({exc.strerror}); set SECRET_KEY") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app: defaults, then the settings file, then ``CRUMBY_*`` (see :mod:`crumby.config`).
+
+    ``settings`` (a mapping of overrides) is for tests and embedding.
+    """
+    if settings is None:
+        settings = load_settings()
+    elif "DATA_DIR" not in settings or "LOG_DIR" not in settings:
+        settings = load_settings(overrides=settings)
+    app = Flask(__name__)
+    app.config.from_mapping(settings)
+    app.config["SECRET_KEY"] = secret_key(settings)
+    app.config["CRUMBY"] = settings
+
+    @app.get("/")
+    def index():
+        return render_template("index.html", domain=settings.get("DOMAIN"))
+
+    app.wsgi_app = Collector(settings, fallback=app.wsgi_app)
+    return app

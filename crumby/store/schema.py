@@ -1,0 +1,124 @@
+"""Contract 3: the tables the ETL loads and the reports read.
+
+The original Crumby's tables (visits, events, users, calendar) keep their
+names and columns, so its queries still run; crumby's own columns follow
+them. Internal bookkeeping tables are prefixed ``_crumby_``. Types are
+portable SQLAlchemy types: the same definitions create the tables on
+DuckDB, SQLite, PostgreSQL, MySQL/MariaDB.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+# Columns both hit tables share, after the original's own.
+def _common_columns() -> list[Column]:
+    return [
+        Column(
+            "hit_id", String(64), nullable=False, unique=True
+        ),  # the raw hit's id: loads are idempotent on it
+        Column("site", String(255)),  # host of the page, e.g. example.com
+        Column("page_path", String(1024)),  # path of the page, no query
+        Column("visitor_id", String(64)),  # cid, or in cookieless mode a daily-salted hash
+        Column("session_id", String(64)),  # 30 minutes of inactivity ends a session
+        Column("is_bot", Boolean, nullable=False, default=False),
+        Column("load_id", BigInteger),  # which ETL load wrote the row (_crumby_loads.id)
+    ]
+
+
+visits = Table(
+    "visits",
+    metadata,
+    # -- the original Crumby's columns --
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("ip", String(64)),  # anonymised by default (IP_PRIVACY)
+    Column("cid", String(64)),
+    Column("datetime", DateTime, nullable=False),  # UTC
+    Column("doc_title", Text),
+    Column("doc_uri", Text),
+    Column("doc_enc", String(32)),
+    Column("referrer", Text),  # document.referrer as the tracker sent it
+    Column("_referrer", Text),  # the Referer header of the hit request
+    Column("platform", String(64)),  # operating system family (the original's meaning)
+    Column("browser", String(64)),
+    Column("version", String(32)),  # browser version
+    Column("screen_res", String(32)),
+    Column("screen_depth", String(16)),
+    Column("continent", String(3)),  # continent code, e.g. EU
+    Column("country", String(3)),  # ISO 3166-1 alpha-2, e.g. DE
+    Column("subdivision_1", String(128)),
+    Column("subdivision_2", String(128)),
+    Column("city", String(128)),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("accuracy_radius", Integer),
+    Column("time_zone", String(64)),
+    Column("lang", String(64)),  # navigator.language as sent
+    Column("_lang", String(256)),  # the Accept-Language header
+    # -- crumby's columns --
+    *_common_columns(),
+    Column("os", String(64)),
+    Column("os_version", String(32)),
+    Column("device", String(16)),  # desktop, mobile, tablet, bot, other
+    Column("referrer_domain", String(255)),
+    Column("referrer_source", String(128)),  # e.g. Google, Facebook, Newsletter
+    Column("channel", String(16)),  # search, social, email, referral, internal, direct, paid
+    Column("utm_source", String(255)),
+    Column("utm_medium", String(255)),
+    Column("utm_campaign", String(255)),
+    Column("utm_term", String(255)),
+    Column("utm_content", String(255)),
+    Column("click_id_type", String(16)),  # gclid, fbclid, msclkid, ...
+    Column("page_query", Text),  # query string without tracking parameters
+)
+Index("ix_visits_datetime", visits.c.datetime)
+Index("ix_visits_site_datetime", visits.c.site, visits.c.datetime)
+Index("ix_visits_session", visits.c.session_id)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("ip", String(64)),
+    Column("cid", String(64)),
+    Column("datetime", DateTime, nullable=False),
+    Column("doc_title", Text),
+    Column("doc_uri", Text),
+    Column("name", String(128)),
+    Column("value", Text),
+    *_common_columns(),
+    Column("props", Text),  # JSON object of string values, or NULL
+)
+Index("ix_events_datetime", events.c.datetime)
+Index("ix_events_site_datetime", events.c.site, events.c.datetime)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password", String(255), nullable=False),  # a password hash, never the password
+)
+
+calendar = Table(
+    "calendar",
+    metadata,
+    Column("datetime", DateTime, primary_key=True),  # midnight UTC, one row per day
+)
+
+HIT_TABLES = (visits, events)

@@ -1,0 +1,109 @@
+"""Fixtures shared by the suite: isolated settings, a live server, fresh databases on every backend.
+
+Servers the tests need (PostgreSQL, MariaDB, Chromium) are required, never
+skipped: a missing one fails the test with a message saying what to start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from crumby.config import load_settings
+
+PG_ADMIN_URL = os.environ.get("CRUMBY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_ADMIN_URL = os.environ.get("CRUMBY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+BACKENDS = ("duckdb", "sqlite", "postgresql", "mariadb")
+
+
+def make_settings(tmp_path: Path, **overrides) -> dict:
+    """Settings rooted in ``tmp_path``, blind to the developer's own environment and files."""
+    base = {"DATA_DIR": tmp_path / "data", "LOG_DIR": tmp_path / "logs", "SECRET_KEY": "test-secret"}
+    base.update(overrides)
+    return load_settings(environ={}, overrides=base)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path)
+
+
+class LiveServer:
+    """A WSGI app served on 127.0.0.1 from a background thread."""
+
+    def __init__(self, app) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live_server(settings):
+    """The full crumby web app on a free port; yields the LiveServer (``.url``)."""
+    from crumby.serve.app import create_app
+
+    server = LiveServer(create_app(settings))
+    yield server
+    server.stop()
+
+
+def _server_database(admin_url: str, what: str, start_hint: str):
+    """Create a uniquely named database on a real server; yield its URL; drop it after."""
+    name = f"crumby_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"{what} is not reachable at {admin_url} ({exc.orig}); start it with: {start_hint}")
+    url = sa.engine.make_url(admin_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    yield from _server_database(
+        PG_ADMIN_URL, "PostgreSQL", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    )
+
+
+@pytest.fixture
+def mariadb_url():
+    yield from _server_database(
+        MYSQL_ADMIN_URL,
+        "MariaDB",
+        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    """A fresh, empty store on each supported backend in turn."""
+    backend = request.param
+    if backend == "duckdb":
+        yield f"duckdb:///{tmp_path / 'store.duckdb'}"
+    elif backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+    elif backend == "postgresql":
+        yield request.getfixturevalue("postgres_url")
+    else:
+        yield request.getfixturevalue("mariadb_url")
