@@ -146,6 +146,55 @@ SETTINGS: tuple[Setting, ...] = (
         "bool",
         "The tracker sets no cid cookie; visitors are counted by a daily-salted hash instead.",
     ),
+    Setting(
+        "IP_PRIVACY",
+        "anonymised",
+        "choice",
+        "What the store keeps of a visitor's IP address once the ETL has used it for location and "
+        "the cookieless visitor hash: anonymised (IPv4 /24, IPv6 /48), full, or none.",
+        choices=("anonymised", "full", "none"),
+    ),
+    Setting(
+        "SESSION_TIMEOUT",
+        30,
+        "int",
+        "Minutes of inactivity after which a visitor's next hit starts a new session.",
+    ),
+    Setting(
+        "RAW_LOG_RETENTION_DAYS",
+        30,
+        "int",
+        "Days a raw log file is kept after it has been fully loaded; 0 keeps them forever. "
+        "Files not yet loaded are never removed.",
+    ),
+    Setting(
+        "RAW_LOG_EXPIRY",
+        "compress",
+        "choice",
+        "What happens to a loaded raw log past RAW_LOG_RETENTION_DAYS: compress (gzip it and "
+        "scrub full IP addresses; it can still be reprocessed) or delete.",
+        choices=("compress", "delete"),
+    ),
+    Setting(
+        "ROW_RETENTION_DAYS",
+        0,
+        "int",
+        "Days loaded visits and events are kept in the store; 0 keeps them forever.",
+    ),
+    Setting(
+        "REJECTS_DIR",
+        "{DATA_DIR}/rejects",
+        "path",
+        "Folder where the ETL sets aside raw log lines it cannot load, each with its file:offset "
+        "and the reason.",
+    ),
+    Setting(
+        "QUERIES_PATH",
+        (),
+        "list",
+        "Comma-separated folders of your own report templates, each with public/ and private/ "
+        "subfolders; a file there overrides a built-in report of the same name.",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
