@@ -233,7 +233,7 @@ def _convert(setting: Setting, value: Any, source: str) -> Any:
             items = [str(v) for v in value]
         else:
             raise ConfigError(f"{setting.name} must be a comma-separated list, got {value!r}{where}")
-        return tuple(item.strip().lower() for item in items if item.strip())
+        return tuple(item.strip() for item in items if item.strip())
     if kind == "choice":
         word = str(value).strip().lower()
         if word not in setting.choices:

@@ -65,7 +65,7 @@ def test_every_original_key_is_honoured():
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["SQLALCHEMY_ECHO"] is True
     assert settings["CROSSDOMAIN_ORIGIN"] == "https://example.com"
-    assert settings["SITES"] == ("example.com", "blog.example.com")
+    assert settings["SITES"] == ("Example.com", "blog.example.com")
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ class Collector:
         self.settings = settings
         self.fallback = fallback
         self.proxy_count = int(settings.get("PROXY_COUNT", 0))
-        self.sites = tuple(settings.get("SITES", ()))
+        self.sites = tuple(site.lower() for site in settings.get("SITES", ()))
         self.require_cid = not settings.get("COOKIELESS", False)
         self.origin = settings.get("CROSSDOMAIN_ORIGIN") or ""
         self.log = log or HitLog(ensure_folder(settings, "LOG_DIR"), fsync=bool(settings.get("LOG_FSYNC")))
