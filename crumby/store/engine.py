@@ -1,0 +1,83 @@
+"""One way to reach the store on every backend: DuckDB, SQLite, PostgreSQL, MySQL/MariaDB.
+
+Plain ``postgresql://`` and ``mysql://`` URLs are mapped to the drivers crumby
+ships with (psycopg 3, PyMySQL). DuckDB allows one writer *or* many readers
+across processes, so its engine keeps no pool: every ``connect()`` opens the
+file and closing the connection releases it, which lets the report server read
+between two ETL batches.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+DRIVER_FOR = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
+}
+
+
+class StoreError(Exception):
+    """The store cannot be reached or written (down, full, permission); the message says what to do."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """The URL with crumby's driver for the backend filled in."""
+    parsed = make_url(url)
+    driver = DRIVER_FOR.get(parsed.drivername)
+    if driver:
+        parsed = parsed.set(drivername=driver)
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def backend_name(engine_or_url: sa.Engine | str | URL) -> str:
+    """``duckdb``, ``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else normalise_url(engine_or_url)
+    name = url.get_backend_name()
+    return "mysql" if name == "mariadb" else name
+
+
+def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
+    """A SQLAlchemy engine for the store at ``url``."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict = {"echo": echo}
+    if backend == "duckdb":
+        kwargs["poolclass"] = NullPool
+    elif backend == "sqlite":
+        kwargs["poolclass"] = NullPool
+        kwargs["connect_args"] = {"timeout": 30}
+    elif backend in ("mysql", "mariadb"):
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_recycle"] = 3600
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(
+            f"cannot use the store URL {parsed.render_as_string(hide_password=True)}: {exc}; "
+            "check SQLALCHEMY_DATABASE_URI"
+        ) from None
+
+
+def raw_duckdb(connection: sa.Connection):
+    """The ``duckdb.DuckDBPyConnection`` behind a SQLAlchemy connection, for Arrow bulk inserts.
+
+    It shares the SQLAlchemy connection's transaction, so rows written through
+    it commit (or roll back) together with everything else on ``connection``.
+    """
+    import duckdb
+
+    wrapper = connection.connection.driver_connection
+    inner = getattr(wrapper, "_ConnectionWrapper__c", wrapper)
+    if not isinstance(inner, duckdb.DuckDBPyConnection):
+        raise TypeError("raw_duckdb needs a connection of a duckdb:// engine")
+    return inner

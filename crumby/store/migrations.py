@@ -1,0 +1,111 @@
+"""Versioned schema: create the store's tables, or bring an older store up to date.
+
+Each migration has a number; the numbers applied are recorded in
+``_crumby_schema``, so ``ensure_schema`` is cheap to call on every run and
+applies only what a store lacks. A store made by the original Crumby (its
+four tables, none of crumby's columns) is upgraded in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from .bookkeeping import bookkeeping_metadata, schema_versions
+from .engine import StoreError, backend_name
+from .schema import metadata, users
+
+# DuckDB has no SERIAL: users.id draws from a sequence so `crumby adduser`
+# (or a plain INSERT) can leave the id out on every backend.
+DUCKDB_USERS_DDL = (
+    "CREATE SEQUENCE IF NOT EXISTS users_id_seq",
+    "CREATE TABLE IF NOT EXISTS users ("
+    " id INTEGER PRIMARY KEY DEFAULT nextval('users_id_seq'),"
+    " username VARCHAR(64) NOT NULL UNIQUE,"
+    " password VARCHAR(255) NOT NULL)",
+)
+
+
+def _create_tables(conn: sa.Connection) -> None:
+    """Contract 3 tables and the ETL's bookkeeping; columns an older store lacks are added."""
+    if backend_name(conn.engine) == "duckdb":
+        for statement in DUCKDB_USERS_DDL:
+            conn.exec_driver_sql(statement)
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name in existing:
+            _add_missing_columns(conn, table, _column_names(conn, table))
+    metadata.create_all(conn, checkfirst=True)
+    bookkeeping_metadata.create_all(conn, checkfirst=True)
+
+
+def _column_names(conn: sa.Connection, table: sa.Table) -> set[str]:
+    """Columns the store's table has now (the inspector's column query fails on DuckDB)."""
+    quoted = conn.dialect.identifier_preparer.format_table(table)
+    return set(conn.exec_driver_sql(f"SELECT * FROM {quoted} WHERE 1 = 0").keys())
+
+
+def _add_missing_columns(conn: sa.Connection, table: sa.Table, present: set[str]) -> None:
+    """ALTER TABLE ADD COLUMN for each column of ``table`` the store lacks (nullable: old rows have none)."""
+    preparer = conn.dialect.identifier_preparer
+    for column in table.columns:
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(column.name)} {kind}"
+        )
+        if column.unique:
+            index = sa.Index(f"ux_{table.name}_{column.name}", table.c[column.name], unique=True)
+            index.create(conn, checkfirst=True)
+
+
+# (version, description, step). Append new steps; never change an applied one.
+MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
+    (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The highest migration applied to the store, 0 for an empty one."""
+    if not sa.inspect(conn).has_table(schema_versions.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar() or 0
+
+
+def ensure_schema(engine: sa.Engine) -> int:
+    """Create or upgrade the store's tables; returns the schema version now in place."""
+    try:
+        with engine.begin() as conn:
+            version = current_version(conn)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store has schema version {version}, newer than this crumby knows "
+                    f"({SCHEMA_VERSION}); upgrade crumby"
+                )
+            for number, description, step in MIGRATIONS:
+                if number <= version:
+                    continue
+                step(conn)
+                conn.execute(
+                    schema_versions.insert().values(
+                        version=number,
+                        description=description,
+                        applied_at=datetime.now(timezone.utc).replace(tzinfo=None),
+                    )
+                )
+                version = number
+            return version
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot create or upgrade the store's tables at "
+            f"{engine.url.render_as_string(hide_password=True)}: {exc.__class__.__name__}: "
+            f"{getattr(exc, 'orig', exc)}; check that the database is up and this user may create tables"
+        ) from None
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "ensure_schema", "users"]

@@ -1,0 +1,50 @@
+"""The store's engine and migrations on every backend."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crumby.store.engine import backend_name, create_engine, normalise_url
+from crumby.store.migrations import SCHEMA_VERSION, current_version, ensure_schema
+from crumby.store.schema import users, visits
+
+TABLES = {"visits", "events", "users", "calendar", "_crumby_schema", "_crumby_loads", "_crumby_files"}
+
+
+def test_plain_urls_get_crumbys_drivers():
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    mysql = normalise_url("mysql://u@h/db")
+    assert mysql.drivername == "mysql+pymysql" and mysql.query["charset"] == "utf8mb4"
+    assert backend_name("mariadb://u@h/db") == "mysql"
+
+
+def test_schema_is_created_once_and_users_get_ids(store_url):
+    engine = create_engine(store_url)
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    with engine.begin() as conn:
+        assert set(sa.inspect(conn).get_table_names()) >= TABLES
+        assert current_version(conn) == SCHEMA_VERSION
+        conn.execute(users.insert().values(username="ann", password="hash"))
+        conn.execute(sa.text("INSERT INTO users (username, password) VALUES ('bob', 'hash')"))
+        ids = conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars().all()
+    assert len(set(ids)) == 2 and all(i is not None for i in ids)
+    engine.dispose()
+
+
+def test_an_original_crumby_store_is_upgraded_in_place(store_url):
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE visits (id BIGINT PRIMARY KEY, ip VARCHAR(64), cid VARCHAR(64), "
+            "datetime TIMESTAMP NOT NULL, doc_uri TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO visits (id, ip, cid, datetime, doc_uri) "
+            "VALUES (1, '1.2.3.4', 'c1', '2017-05-01 10:00:00', 'http://a/')"
+        )
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(visits.c.cid, visits.c.hit_id, visits.c.site)).one()
+    assert tuple(row) == ("c1", None, None)
+    engine.dispose()
