@@ -195,6 +195,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated folders of your own report templates, each with public/ and private/ "
         "subfolders; a file there overrides a built-in report of the same name.",
     ),
+    Setting(
+        "AUTH_DATABASE_URI",
+        "",
+        "str",
+        "Where users, API tokens and failed logins are kept (any SQLAlchemy URL). Empty: the store "
+        "itself, or DATA_DIR/auth.sqlite when the store is DuckDB (the report server opens it read-only).",
+        secret=True,
+    ),
+    Setting(
+        "SESSION_LIFETIME_HOURS",
+        12,
+        "int",
+        "Hours a login lasts; after that the user signs in again.",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

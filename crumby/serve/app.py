@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, render_template
 
 from ..config import ConfigError, ensure_folder, load_settings
+from .auth import auth_blueprint
 from .collect import Collector
 
 
@@ -48,6 +49,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
     app.config["CRUMBY"] = settings
+    app.register_blueprint(auth_blueprint)
 
     @app.get("/")
     def index():

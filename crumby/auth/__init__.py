@@ -1,0 +1,32 @@
+"""Who may read private reports: users, password hashes, API tokens, failed-login limits.
+
+Library code: no click, no flask. Auth state lives in the database that
+:func:`crumby.auth.db.auth_database_url` names (the store itself, or a small
+SQLite file beside a DuckDB store, which a read-only report server cannot write).
+"""
+
+from .db import AuthStore, auth_database_url, open_auth_store
+from .limits import LoginLimiter
+from .passwords import hash_password, needs_upgrade, verify_password
+from .tokens import create_token, list_tokens, revoke_token, token_is_valid
+from .users import AuthError, add_user, authenticate, delete_user, list_users, user_exists
+
+__all__ = [
+    "AuthError",
+    "AuthStore",
+    "LoginLimiter",
+    "add_user",
+    "auth_database_url",
+    "authenticate",
+    "create_token",
+    "delete_user",
+    "hash_password",
+    "list_tokens",
+    "list_users",
+    "needs_upgrade",
+    "open_auth_store",
+    "revoke_token",
+    "token_is_valid",
+    "user_exists",
+    "verify_password",
+]
