@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -112,6 +114,117 @@ def run_command(obj: Context, host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_debugger=bool(obj.settings["DEBUG"]), use_reloader=False)
 
 
+@contextmanager
+def _auth_store(obj: Context) -> Iterator:
+    """The auth database (users, tokens), closed after the command; its errors become messages."""
+    import sqlalchemy as sa
+
+    from .auth import AuthError, open_auth_store
+    from .store.engine import StoreError
+
+    try:
+        store = open_auth_store(obj.settings)
+    except (StoreError, sa.exc.SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"cannot open the auth database: {exc}; check AUTH_DATABASE_URI") from None
+    try:
+        yield store
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+@cli.command("adduser")
+@click.argument("name")
+@click.argument("password", required=False)
+@pass_context
+def adduser_command(obj: Context, name: str, password: str | None) -> None:
+    """Add user NAME, who may then sign in and read private reports.
+
+    Without PASSWORD you are asked for it (hidden, twice), which keeps it out
+    of your shell history.
+    """
+    from .auth import add_user
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _auth_store(obj) as store:
+        add_user(store, name, password)
+    click.echo(f"User {name} added.")
+
+
+@cli.command("deluser")
+@click.argument("name")
+@pass_context
+def deluser_command(obj: Context, name: str) -> None:
+    """Delete user NAME; their open sessions stop working."""
+    from .auth import delete_user
+
+    with _auth_store(obj) as store:
+        delete_user(store, name)
+    click.echo(f"User {name} deleted.")
+
+
+@cli.command("users")
+@pass_context
+def users_command(obj: Context) -> None:
+    """List the users who may sign in."""
+    from .auth import list_users
+
+    with _auth_store(obj) as store:
+        found = list_users(store)
+    if not found:
+        click.echo("No users yet: add one with `crumby adduser NAME`.")
+    for user_id, username in found:
+        click.echo(f"{user_id}\t{username}")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """API tokens for private reports (sent as `Authorization: Bearer <token>`)."""
+
+
+@token_group.command("create")
+@click.argument("name")
+@pass_context
+def token_create_command(obj: Context, name: str) -> None:
+    """Make a token called NAME and print it (this is the only time it is shown)."""
+    from .auth import create_token
+
+    with _auth_store(obj) as store:
+        token = create_token(store, name)
+    click.echo(token)
+    click.echo("Keep it now: crumby stores only its hash and cannot show it again.", err=True)
+
+
+@token_group.command("list")
+@pass_context
+def token_list_command(obj: Context) -> None:
+    """List the tokens: id, name, created, last used, and whether revoked."""
+    from .auth import list_tokens
+
+    with _auth_store(obj) as store:
+        found = list_tokens(store)
+    if not found:
+        click.echo("No tokens yet: make one with `crumby token create NAME`.")
+    for info in found:
+        status = f"revoked {info.revoked:%Y-%m-%d %H:%M}" if info.revoked else "active"
+        used = f"{info.last_used:%Y-%m-%d %H:%M}" if info.last_used else "never used"
+        click.echo(f"{info.key_id}\t{info.name}\tcreated {info.created:%Y-%m-%d %H:%M}\t{used}\t{status}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id_or_name")
+@pass_context
+def token_revoke_command(obj: Context, token_id_or_name: str) -> None:
+    """Revoke the token with this id (or every active token with this name)."""
+    from .auth import revoke_token
+
+    with _auth_store(obj) as store:
+        count = revoke_token(store, token_id_or_name)
+    click.echo(f"Revoked {count} token{'s' if count != 1 else ''}.")
+
+
 def _not_yet(name: str, help_text: str, arrives_with: str) -> click.Command:
     """A command whose work arrives in a later release: it says so and exits non-zero."""
 
@@ -132,9 +245,6 @@ for _name, _help, _with in (
     ("etl", "Load new raw hits into the store.", "the batch ETL"),
     ("geoip", "Install or update the GeoIP City database.", "the batch ETL"),
     ("query", "Run a report template against the store.", "the report server"),
-    ("adduser", "Add a user who may read private reports.", "the report server"),
-    ("deluser", "Delete a user.", "the report server"),
-    ("users", "List the users.", "the report server"),
     ("demo", "Load a few weeks of demo traffic and serve the dashboard.", "the first-run demo"),
 ):
     cli.add_command(_not_yet(_name, _help, _with))

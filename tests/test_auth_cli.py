@@ -1,0 +1,87 @@
+"""`crumby adduser / deluser / users / token create|list|revoke` against a real auth database."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from crumby.auth import authenticate, open_auth_store, token_is_valid
+from crumby.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Invoke crumby with settings rooted in tmp_path (a DuckDB store, so auth lives in auth.sqlite)."""
+    for key in list(os.environ):
+        if key.startswith("CRUMBY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CRUMBY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CRUMBY_LOG_DIR", str(tmp_path / "logs"))
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def _store(tmp_path):
+    from tests.conftest import make_settings
+
+    return open_auth_store(make_settings(tmp_path))
+
+
+def test_adduser_users_deluser(run, tmp_path):
+    assert "No users yet" in run("users").output
+    result = run("adduser", "alice", "alice-password")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "auth.sqlite").exists()
+    prompted = run("adduser", "bob", input="bob-password\nbob-password\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert "bob-password" not in prompted.output  # hidden while typed
+    listed = run("users").output
+    assert "alice" in listed and "bob" in listed
+    store = _store(tmp_path)
+    try:
+        assert authenticate(store, "bob", "bob-password") is not None
+    finally:
+        store.close()
+    taken = run("adduser", "alice", "another-password")
+    assert taken.exit_code == 1 and "exists" in taken.output
+    assert run("deluser", "alice").exit_code == 0
+    assert "alice" not in run("users").output
+    missing = run("deluser", "alice")
+    assert missing.exit_code == 1 and "no user 'alice'" in missing.output
+
+
+def test_adduser_refuses_bad_input(run):
+    mismatch = run("adduser", "carol", input="one-password\ntwo-password\none-password\none-password\n")
+    assert mismatch.exit_code == 0 and "do not match" in mismatch.output
+    short = run("adduser", "dave", "short")
+    assert short.exit_code == 1 and "at least 8" in short.output
+    bad_name = run("adduser", "bad name!", "long-enough")
+    assert bad_name.exit_code == 1 and "not allowed" in bad_name.output
+
+
+def test_token_create_list_revoke(run, tmp_path):
+    created = run("token", "create", "grafana")
+    assert created.exit_code == 0
+    token = created.stdout.strip()
+    assert token.startswith("crumby_") and len(token) > 40
+    listed = run("token", "list").output
+    assert "grafana" in listed and "active" in listed and "never used" in listed
+    assert token not in listed  # shown once, never again
+    key_id = token.split("_")[1]
+    store = _store(tmp_path)
+    try:
+        assert token_is_valid(store, token)
+        assert "never used" not in run("token", "list").output
+        assert run("token", "revoke", key_id).exit_code == 0
+        assert not token_is_valid(store, token)
+        assert "revoked" in run("token", "list").output
+        again = run("token", "revoke", key_id)
+        assert again.exit_code == 1 and "no active token" in again.output
+    finally:
+        store.close()
