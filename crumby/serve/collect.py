@@ -12,13 +12,15 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from .. import hits
 from ..config import ensure_folder, load_settings
@@ -49,6 +51,59 @@ STATUS = {
     431: "431 Request Header Fields Too Large",
     503: "503 Service Unavailable",
 }
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """The query's fields as ``dict(parse_qsl(query, keep_blank_values=True))`` gives them.
+
+    Written out because it runs on every GIF hit: a value without escapes (most
+    of them) is taken as it is instead of going through ``unquote``.
+    """
+    params = {}
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            if "%" in name or "+" in name:
+                name = unquote_plus(name)
+            if "%" in value or "+" in value:
+                value = unquote_plus(value)
+            params[name] = value
+    return params
+
+
+class HitStamps:
+    """Hit ids and UTC timestamps, made cheaply for every hit.
+
+    An id is a random 64-bit prefix drawn once per process (again after a
+    fork) followed by a counter: unique across workers and restarts without
+    paying for a UUID per hit.  The timestamp's text up to the second is
+    kept until the second changes.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._second_text = ""
+        self._new_prefix()
+        os.register_at_fork(after_in_child=self._new_prefix)
+
+    def _new_prefix(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count()
+
+    def new_id(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+    def timestamp(self, now: float) -> str:
+        """``now`` (seconds since the epoch) as 2026-11-27T21:00:00.123Z."""
+        second = int(now)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}{int((now - second) * 1000):03d}Z"
+
+
+# What hits.serialise writes, with the encoder made once instead of per hit.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 class Rejected(Exception):
@@ -83,9 +138,21 @@ def site_allowed(url: str, sites: tuple[str, ...]) -> bool:
     return any(host == site or host.endswith("." + site) for site in sites)
 
 
+def strip_js_comment_lines(source: str) -> str:
+    """Drop whole-line ``//`` comments, blank lines and indentation from cmb.js.
+
+    The tracker is written readable and shipped small. Only whole lines are
+    touched, so code is never rewritten; this is safe for a script with no
+    multi-line strings or template literals, which cmb.js keeps to.
+    """
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+
+
 def load_tracker(settings: Mapping[str, Any]) -> bytes:
-    """cmb.js with this server's options filled in."""
+    """cmb.js with this server's options filled in and its comment lines dropped."""
     source = resources.files("crumby.serve").joinpath("static/cmb.js").read_text(encoding="utf-8")
+    source = strip_js_comment_lines(source)
     domain = settings.get("DOMAIN") or ""
     options = {
         "endpoint": f"//{domain}" if domain and "//" not in domain else domain,
@@ -111,6 +178,10 @@ class Collector:
         self.cors = [("Access-Control-Allow-Origin", self.origin)] if self.origin else []
         if self.origin and self.origin != "*":
             self.cors.append(("Vary", "Origin"))
+        self.stamps = HitStamps()
+        self.gif_headers = [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL)))]
+        self.gif_headers += NO_CACHE + self.cors
+        self.post_headers = NO_CACHE + self.cors
         tracker = load_tracker(settings)
         self.tracker = tracker
         self.tracker_gz = gzip.compress(tracker, 9, mtime=0)
@@ -148,10 +219,8 @@ class Collector:
         query = environ.get("QUERY_STRING", "")
         if len(query) > hits.MAX_QUERY_BYTES:
             raise Rejected(414, f"query string longer than {hits.MAX_QUERY_BYTES} bytes")
-        params = dict(parse_qsl(query, keep_blank_values=True))
-        self.record(params, environ)
-        headers = [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL)))]
-        start_response(STATUS[200], headers + NO_CACHE + self.cors)
+        self.record(parse_query(query), environ)
+        start_response(STATUS[200], self.gif_headers)
         return [PIXEL]
 
     def collect_post(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -166,7 +235,7 @@ class Collector:
         if not isinstance(params, dict):
             raise Rejected(400, "body must be a JSON object")
         self.record(params, environ)
-        start_response(STATUS[204], NO_CACHE + self.cors)
+        start_response(STATUS[204], self.post_headers)
         return []
 
     def preflight(self, start_response: Callable) -> Iterable[bytes]:
@@ -223,24 +292,30 @@ class Collector:
 
     def record(self, params: Mapping[str, Any], environ: Mapping[str, Any]) -> None:
         """Check the hit and append it; raises :class:`Rejected` when it must not be written."""
+        limit = hits.MAX_HEADER_BYTES
         for key, value in environ.items():
-            if key.startswith("HTTP_") and len(value) > hits.MAX_HEADER_BYTES:
-                raise Rejected(431, f"header {key[5:].replace('_', '-').title()} too large")
+            if key[:5] == "HTTP_" and len(value) > limit:
+                raise Rejected(431, f"header {key[5:].replace('_', '-').title()} longer than {limit} bytes")
         try:
             fields = hits.client_fields(params, require_cid=self.require_cid)
         except hits.HitError as exc:
             raise Rejected(400, str(exc)) from None
-        if not site_allowed(fields["dl"], self.sites):
-            raise Rejected(403, "this site is not tracked here")
+        if self.sites and not site_allowed(fields["dl"], self.sites):
+            raise Rejected(403, "this site is not tracked here; add its host to SITES to accept its hits")
+        now = time.time()
         hit = hits.make_hit(
             fields,
             ip=client_ip(environ, self.proxy_count),
             ua=environ.get("HTTP_USER_AGENT", ""),
             referer=environ.get("HTTP_REFERER", ""),
             lang=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+            hit_id=self.stamps.new_id(),
+            ts=self.stamps.timestamp(now),
         )
+        # A lone surrogate (possible in JSON) cannot be UTF-8: it becomes U+FFFD rather than a 500.
+        line = (_encode_json(hit) + "\n").encode("utf-8", "replace")
         try:
-            self.log.append(hits.serialise(hit))
+            self.log.append(line, now)
         except LogWriteError:
             raise Rejected(503, "the hit could not be stored; try again later") from None
 

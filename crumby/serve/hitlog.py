@@ -63,9 +63,11 @@ class HitLog:
         with self._lock:
             try:
                 fd = self._fd
-                # A new hour, or a forked child still holding its parent's file.
-                if fd is None or hour != self._hour or os.getpid() != self._pid:
-                    fd = self._open(hour)
+                # A new hour, or a forked child still holding its parent's file.  A hit
+                # stamped just before the hour turned, but written after, goes to the new
+                # file: a closed hour is never reopened.
+                if fd is None or hour > self._hour or os.getpid() != self._pid:
+                    fd = self._open(max(hour, self._hour))
                 written = os.write(fd, line)
                 if written != len(line):
                     self._undo_short_write(fd, written)
