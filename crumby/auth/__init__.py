@@ -8,8 +8,9 @@ SQLite file beside a DuckDB store, which a read-only report server cannot write)
 from .db import AuthStore, auth_database_url, open_auth_store
 from .limits import LoginLimiter
 from .passwords import hash_password, needs_upgrade, verify_password
+from .sessions import end_session, session_is_live, start_session
 from .tokens import create_token, list_tokens, revoke_token, token_is_valid
-from .users import AuthError, add_user, authenticate, delete_user, list_users, user_exists
+from .users import AuthError, add_user, authenticate, delete_user, list_users
 
 __all__ = [
     "AuthError",
@@ -20,13 +21,15 @@ __all__ = [
     "authenticate",
     "create_token",
     "delete_user",
+    "end_session",
     "hash_password",
     "list_tokens",
     "list_users",
     "needs_upgrade",
     "open_auth_store",
     "revoke_token",
+    "session_is_live",
+    "start_session",
     "token_is_valid",
-    "user_exists",
     "verify_password",
 ]

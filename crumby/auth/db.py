@@ -1,4 +1,4 @@
-"""Where auth state lives, and its tables: ``users``, ``_crumby_tokens``, ``_crumby_login_attempts``.
+"""Where auth state lives, and its tables: ``users`` and the ``_crumby_`` tables for logins.
 
 AUTH_DATABASE_URI names the database. Empty means the store itself, except
 a DuckDB store: the report server opens DuckDB read-only, so logins and
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table
 
 from ..store.engine import backend_name, create_engine
 from ..store.schema import users
@@ -41,7 +41,16 @@ Index(
     "ix_crumby_login_attempts_subject", login_attempts.c.kind, login_attempts.c.subject, login_attempts.c.at
 )
 
-AUTH_TABLES = (users, tokens, login_attempts)
+sessions = Table(
+    "_crumby_login_sessions",
+    auth_metadata,
+    Column("sid_hash", String(64), primary_key=True),  # sha256 of the id in the signed cookie
+    Column("user_id", Integer, nullable=False),
+    Column("created", DateTime, nullable=False),  # UTC
+    Column("ended", DateTime),  # set by logout: a copy of the cookie is then worthless
+)
+
+AUTH_TABLES = (users, tokens, login_attempts, sessions)
 
 
 def auth_database_url(settings: Mapping[str, Any]) -> str:

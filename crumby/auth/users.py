@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 
 from ..store.schema import users
-from .db import AuthStore
+from .db import AuthStore, sessions
 from .passwords import hash_password, needs_upgrade, verify_password
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
@@ -46,11 +46,13 @@ def add_user(store: AuthStore, username: str, password: str) -> int:
 
 
 def delete_user(store: AuthStore, username: str) -> None:
-    """Delete a user; their sessions stop working at their next request."""
+    """Delete a user and end their sessions."""
     with store.begin() as conn:
-        deleted = conn.execute(users.delete().where(users.c.username == username)).rowcount
-    if not deleted:
-        raise AuthError(f"no user {username!r}; `crumby users` lists them")
+        row = _find(conn, username)
+        if row is None:
+            raise AuthError(f"no user {username!r}; `crumby users` lists them")
+        conn.execute(sessions.delete().where(sessions.c.user_id == row.id))
+        conn.execute(users.delete().where(users.c.id == row.id))
 
 
 def list_users(store: AuthStore) -> list[tuple[int, str]]:
@@ -58,15 +60,6 @@ def list_users(store: AuthStore) -> list[tuple[int, str]]:
     with store.connect() as conn:
         rows = conn.execute(sa.select(users.c.id, users.c.username).order_by(users.c.username))
         return [(int(r.id), r.username) for r in rows]
-
-
-def user_exists(store: AuthStore, user_id: int, username: str) -> bool:
-    """Whether the user a session names still exists (a deleted user's session ends)."""
-    with store.connect() as conn:
-        found = conn.execute(
-            sa.select(users.c.id).where(users.c.id == user_id, users.c.username == username)
-        ).first()
-    return found is not None
 
 
 def authenticate(store: AuthStore, username: str, password: str) -> int | None:

@@ -26,7 +26,16 @@ from flask import (
     session,
 )
 
-from ..auth import AuthStore, LoginLimiter, authenticate, open_auth_store, token_is_valid, user_exists
+from ..auth import (
+    AuthStore,
+    LoginLimiter,
+    authenticate,
+    end_session,
+    open_auth_store,
+    session_is_live,
+    start_session,
+    token_is_valid,
+)
 from .collect import client_ip
 
 auth_blueprint = Blueprint("auth", __name__)
@@ -70,13 +79,15 @@ def close_auth_store(app: Flask) -> None:
 def private_access_allowed() -> bool:
     """True when the request carries a live login session or a valid ``Authorization: Bearer`` token."""
     if "crumby_private" not in g:
-        g.crumby_private = _bearer_allowed() if "Authorization" in request.headers else _session_allowed()
+        g.crumby_private = _bearer_allowed() if "Authorization" in request.headers else bool(logged_in_user())
     return g.crumby_private
 
 
 def logged_in_user() -> str | None:
     """The signed-in user's name, or None."""
-    return session.get("username") if _session_allowed() else None
+    if "crumby_session_ok" not in g:
+        g.crumby_session_ok = _session_allowed()
+    return session.get("username") if g.crumby_session_ok else None
 
 
 def _bearer_allowed() -> bool:
@@ -87,13 +98,13 @@ def _bearer_allowed() -> bool:
 
 
 def _session_allowed() -> bool:
-    user_id, username, login_at = session.get("user_id"), session.get("username"), session.get("login_at")
-    if not isinstance(user_id, int) or not isinstance(username, str) or not isinstance(login_at, int):
+    sid, username, login_at = session.get("sid"), session.get("username"), session.get("login_at")
+    if not isinstance(sid, str) or not isinstance(username, str) or not isinstance(login_at, int):
         return False
-    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
-    if not 0 <= time.time() - login_at <= lifetime:
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    if not 0 <= time.time() - login_at <= lifetime.total_seconds():
         return False
-    return user_exists(auth_store(), user_id, username)
+    return session_is_live(auth_store(), sid, username, lifetime)
 
 
 def csrf_token() -> str:
@@ -156,9 +167,8 @@ def login():
     limiter.record_success(username)
     session.clear()  # a new session on every login: nothing from before survives
     session.permanent = True
-    session.update(
-        user_id=user_id, username=username, login_at=int(time.time()), csrf=secrets.token_urlsafe(32)
-    )
+    sid = start_session(store, user_id, current_app.config["PERMANENT_SESSION_LIFETIME"])
+    session.update(sid=sid, username=username, login_at=int(time.time()), csrf=secrets.token_urlsafe(32))
     return redirect(next_url, 303)
 
 
@@ -166,6 +176,8 @@ def login():
 def logout():
     if not _csrf_ok():
         abort(400, "The logout form had expired; reload the page and try again.")
+    if isinstance(session.get("sid"), str):
+        end_session(auth_store(), session["sid"])
     session.clear()
     return redirect("/", 303)
 
