@@ -1,0 +1,96 @@
+"""Campaign facts from the page URL's query: the five ``utm_*`` values and the ad click id.
+
+``click_id_type`` names the click id a link carried (gclid, fbclid, ...), not
+its value, which identifies one click of one person and is never stored.
+``campaign_kind`` sums up what the campaign says about the channel: paid (a
+paid ``utm_medium`` or an ad platform's click id), email, social or search.
+fbclid is not paid on its own (Facebook adds it to ordinary shared links), nor
+is mc_eid (Mailchimp's subscriber id on newsletter links: email).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+CAMPAIGN_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type")
+UTM_KEYS = CAMPAIGN_COLUMNS[:5]
+MAX_VALUE = 255
+
+# click id -> the kind of traffic it marks, in the order they are looked for
+CLICK_IDS = {
+    "gclid": "paid",  # Google Ads
+    "gbraid": "paid",  # Google Ads, iOS app to web
+    "wbraid": "paid",  # Google Ads, web to app
+    "dclid": "paid",  # Google Display & Video 360 / Campaign Manager
+    "msclkid": "paid",  # Microsoft Advertising
+    "ttclid": "paid",  # TikTok Ads
+    "twclid": "paid",  # X (Twitter) Ads
+    "li_fat_id": "paid",  # LinkedIn Ads
+    "yclid": "paid",  # Yandex Direct
+    "epik": "paid",  # Pinterest Ads
+    "sccid": "paid",  # Snapchat Ads
+    "rdt_cid": "paid",  # Reddit Ads
+    "irclickid": "paid",  # impact.com affiliate ads
+    "fbclid": "social",  # Facebook and Instagram, on ads and ordinary shares alike
+    "igshid": "social",  # Instagram shares
+    "mc_eid": "email",  # Mailchimp subscriber id
+}
+# Other parameters that only track and say nothing about the page: dropped from page_query.
+OTHER_TRACKING = frozenset(
+    {"mc_cid", "_ga", "_gl", "_hsenc", "_hsmi", "_kx", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id"}
+)
+
+PAID_MEDIUM = re.compile(r"^(cpc|ppc|cpm|cpv|cpa|paid.*|.*[-_ ]paid|display|banner|ads?|retargeting)$")
+EMAIL_MEDIUM = re.compile(r"^(e[-_]?mail|newsletter|mail|mailing)$")
+SOCIAL_MEDIUM = re.compile(r"^(social|social[-_ ]?(network|media)|sm|sns)$")
+SEARCH_MEDIUM = re.compile(r"^(organic|search)$")
+
+
+def is_tracking_param(key: str) -> bool:
+    """True for a query parameter that tracks a visit rather than selects content."""
+    key = key.lower()
+    return key.startswith("utm_") or key in CLICK_IDS or key in OTHER_TRACKING
+
+
+def medium_kind(medium: str | None) -> str | None:
+    """paid, email, social or search, as a ``utm_medium`` value says; None when it says nothing."""
+    if not medium:
+        return None
+    medium = medium.strip().lower()
+    for kind, pattern in (
+        ("paid", PAID_MEDIUM),
+        ("email", EMAIL_MEDIUM),
+        ("social", SOCIAL_MEDIUM),
+        ("search", SEARCH_MEDIUM),
+    ):
+        if pattern.match(medium):
+            return kind
+    return None
+
+
+def describe_campaign(query: str) -> tuple[tuple[str | None, ...], str | None]:
+    """(CAMPAIGN_COLUMNS, campaign_kind) of one query string."""
+    if not query:
+        return (None,) * len(CAMPAIGN_COLUMNS), None
+    found: dict[str, str] = {}
+    click_id = None
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        key = key.strip().lower()
+        if key in UTM_KEYS:
+            value = value.strip()
+            if value and key not in found:
+                found[key] = value[:MAX_VALUE]
+        elif key in CLICK_IDS and (click_id is None or _earlier(key, click_id)):
+            click_id = key
+    utm = tuple(found.get(key) for key in UTM_KEYS)
+    kinds = (medium_kind(found.get("utm_medium")), CLICK_IDS.get(click_id) if click_id else None)
+    kind = "paid" if "paid" in kinds else next((k for k in kinds if k), None)
+    return utm + (click_id,), kind
+
+
+_ORDER = {key: n for n, key in enumerate(CLICK_IDS)}
+
+
+def _earlier(key: str, than: str) -> bool:
+    return _ORDER[key] < _ORDER[than]

@@ -1,0 +1,67 @@
+"""Site, path and query of the tracked page (``dl``, the page's URL).
+
+``site`` is the host in lowercase, without port, trailing dot or a leading
+``www.``: www.example.com and example.com are one site in every report (a
+site served on both would otherwise be split in two). ``page_path`` is the
+path as the browser sent it (``/`` when empty). ``page_query`` is the query
+without tracking parameters (``utm_*``, click ids and the like, which live in
+their own columns), its ``key=value`` pairs sorted by key, encoded as they
+came; None when nothing is left. The fragment (``#...``) is dropped.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import SplitResult, unquote_plus, urlsplit
+
+from .campaign import is_tracking_param
+
+PAGE_COLUMNS = ("site", "page_path", "page_query")
+MAX_SITE = 255
+MAX_PATH = 1024
+
+
+def split_url(url: str) -> SplitResult | None:
+    """urlsplit that answers None for text that is not a URL at all."""
+    try:
+        return urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+
+
+def host_of(parts: SplitResult) -> str | None:
+    """Lowercase host without port, trailing dot or leading ``www.``; None if there is none."""
+    try:
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host[:MAX_SITE] or None
+
+
+def clean_query(query: str) -> str | None:
+    """The query without tracking parameters, pairs sorted by (decoded) key, or None if empty."""
+    if not query:
+        return None
+    kept = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        key = unquote_plus(pair.split("=", 1)[0])
+        if not is_tracking_param(key):
+            kept.append((key, pair))
+    if not kept:
+        return None
+    kept.sort(key=lambda item: item[0])
+    return "&".join(pair for _, pair in kept)
+
+
+def describe_page(parts: SplitResult | None) -> tuple[str | None, str | None, str | None]:
+    """The PAGE_COLUMNS of one split page URL."""
+    if parts is None:
+        return (None, None, None)
+    path = parts.path or "/"
+    return (host_of(parts), path[:MAX_PATH], clean_query(parts.query))

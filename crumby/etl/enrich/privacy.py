@@ -1,0 +1,45 @@
+"""What the store keeps of an IP address (the ``IP_PRIVACY`` setting).
+
+``anonymised`` keeps the network, not the host: IPv4 /24 (``81.2.69.0``), IPv6
+/48 (``2a02:c7f:7000::``), enough for a rough location and abuse handling, not
+enough to single out a household. An IPv4 address written in IPv6 form
+(``::ffff:81.2.69.142``) is treated as the IPv4 address it is. ``full`` keeps
+it as it came; ``none`` keeps nothing. A value that is not an IP address is
+dropped rather than stored as it is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pandas as pd
+
+from .distinct import map_distinct
+
+IP_PRIVACY_MODES = ("anonymised", "full", "none")
+IPV4_PREFIX = 24
+IPV6_PREFIX = 48
+
+
+def anonymise_ip(ip: str) -> str | None:
+    """One address cut to its network (IPv4 /24, IPv6 /48); None if it is not an address."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.version == 4:
+        return str(ipaddress.IPv4Address(int(address) >> (32 - IPV4_PREFIX) << (32 - IPV4_PREFIX)))
+    return str(ipaddress.IPv6Address(int(address) >> (128 - IPV6_PREFIX) << (128 - IPV6_PREFIX)))
+
+
+def anonymise_ips(ips: pd.Series, mode: str) -> pd.Series:
+    """The column to store for ``ips`` under ``mode`` (anonymised, full or none); same index."""
+    if mode == "full":
+        return ips
+    if mode == "none":
+        return pd.Series(None, index=ips.index, dtype=object)
+    if mode != "anonymised":
+        raise ValueError(f"IP privacy mode must be one of {', '.join(IP_PRIVACY_MODES)}, got {mode!r}")
+    return map_distinct(ips, lambda ip: (anonymise_ip(ip),), ("ip",))["ip"]

@@ -1,0 +1,263 @@
+"""Where a visit came from: referrer domain, a source name and a channel.
+
+The referrer is ``dr`` (document.referrer as the tracker sent it). Its domain
+is normalised as the page's site is (lowercase, no port, no leading www.).
+A source is named when the referrer is a well-known search engine, social
+network, webmail or site (or, for Android apps, the app's package id);
+otherwise the campaign's ``utm_source`` names it. The channel is, first match:
+
+- internal: the referrer is the page's own site or a subdomain of the same
+  registrable domain (blog.example.co.uk -> shop.example.co.uk);
+- paid: ``utm_medium`` says cpc/ppc/paid/display..., or an ad click id;
+- search, social, email: by the referrer's source, else by ``utm_medium``
+  (email/newsletter, social, organic);
+- referral: any other referrer, or a ``utm_source`` without a referrer;
+- direct: nothing at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from publicsuffixlist import PublicSuffixList
+
+from .page import host_of, split_url
+
+REFERRER_COLUMNS = ("referrer_domain", "referrer_source", "channel")
+MAX_SOURCE = 128
+
+SEARCH, SOCIAL, EMAIL, REFERRAL = "search", "social", "email", "referral"
+
+# host (or a parent domain of it) -> (source name, kind); the most specific host wins.
+KNOWN_HOSTS: dict[str, tuple[str, str]] = {
+    # search engines (country domains of the big ones are matched by brand below)
+    "duckduckgo.com": ("DuckDuckGo", SEARCH),
+    "search.brave.com": ("Brave Search", SEARCH),
+    "ecosia.org": ("Ecosia", SEARCH),
+    "qwant.com": ("Qwant", SEARCH),
+    "startpage.com": ("Startpage", SEARCH),
+    "search.aol.com": ("AOL", SEARCH),
+    "ask.com": ("Ask", SEARCH),
+    "kagi.com": ("Kagi", SEARCH),
+    "mojeek.com": ("Mojeek", SEARCH),
+    "naver.com": ("Naver", SEARCH),
+    "seznam.cz": ("Seznam", SEARCH),
+    "sogou.com": ("Sogou", SEARCH),
+    "so.com": ("Qihoo 360", SEARCH),
+    "com.google.android.googlequicksearchbox": ("Google", SEARCH),
+    # social networks and forums
+    "facebook.com": ("Facebook", SOCIAL),
+    "fb.com": ("Facebook", SOCIAL),
+    "fb.me": ("Facebook", SOCIAL),
+    "messenger.com": ("Facebook", SOCIAL),
+    "com.facebook.katana": ("Facebook", SOCIAL),
+    "instagram.com": ("Instagram", SOCIAL),
+    "com.instagram.android": ("Instagram", SOCIAL),
+    "twitter.com": ("X/Twitter", SOCIAL),
+    "x.com": ("X/Twitter", SOCIAL),
+    "t.co": ("X/Twitter", SOCIAL),
+    "com.twitter.android": ("X/Twitter", SOCIAL),
+    "linkedin.com": ("LinkedIn", SOCIAL),
+    "lnkd.in": ("LinkedIn", SOCIAL),
+    "com.linkedin.android": ("LinkedIn", SOCIAL),
+    "reddit.com": ("Reddit", SOCIAL),
+    "redd.it": ("Reddit", SOCIAL),
+    "com.reddit.frontpage": ("Reddit", SOCIAL),
+    "youtube.com": ("YouTube", SOCIAL),
+    "youtu.be": ("YouTube", SOCIAL),
+    "com.google.android.youtube": ("YouTube", SOCIAL),
+    "news.ycombinator.com": ("Hacker News", SOCIAL),
+    "lobste.rs": ("Lobsters", SOCIAL),
+    "tiktok.com": ("TikTok", SOCIAL),
+    "threads.net": ("Threads", SOCIAL),
+    "bsky.app": ("Bluesky", SOCIAL),
+    "mastodon.social": ("Mastodon", SOCIAL),
+    "mstdn.social": ("Mastodon", SOCIAL),
+    "fosstodon.org": ("Mastodon", SOCIAL),
+    "vk.com": ("VK", SOCIAL),
+    "ok.ru": ("Odnoklassniki", SOCIAL),
+    "weibo.com": ("Weibo", SOCIAL),
+    "quora.com": ("Quora", SOCIAL),
+    "tumblr.com": ("Tumblr", SOCIAL),
+    "snapchat.com": ("Snapchat", SOCIAL),
+    "xing.com": ("XING", SOCIAL),
+    "producthunt.com": ("Product Hunt", SOCIAL),
+    "discord.com": ("Discord", SOCIAL),
+    "discordapp.com": ("Discord", SOCIAL),
+    "t.me": ("Telegram", SOCIAL),
+    "web.telegram.org": ("Telegram", SOCIAL),
+    "org.telegram.messenger": ("Telegram", SOCIAL),
+    "whatsapp.com": ("WhatsApp", SOCIAL),
+    "wa.me": ("WhatsApp", SOCIAL),
+    "slack.com": ("Slack", SOCIAL),
+    "com.slack": ("Slack", SOCIAL),
+    # webmail and mail apps
+    "mail.google.com": ("Gmail", EMAIL),
+    "inbox.google.com": ("Gmail", EMAIL),
+    "com.google.android.gm": ("Gmail", EMAIL),
+    "outlook.live.com": ("Outlook", EMAIL),
+    "outlook.office.com": ("Outlook", EMAIL),
+    "outlook.office365.com": ("Outlook", EMAIL),
+    "com.microsoft.office.outlook": ("Outlook", EMAIL),
+    "mail.yahoo.com": ("Yahoo Mail", EMAIL),
+    "mail.proton.me": ("Proton Mail", EMAIL),
+    "mail.protonmail.com": ("Proton Mail", EMAIL),
+    "mail.aol.com": ("AOL Mail", EMAIL),
+    "mail.zoho.com": ("Zoho Mail", EMAIL),
+    "app.fastmail.com": ("Fastmail", EMAIL),
+    "mail.yandex.ru": ("Yandex Mail", EMAIL),
+    "mail.yandex.com": ("Yandex Mail", EMAIL),
+    "mail.gmx.net": ("GMX", EMAIL),
+    "mail.gmx.com": ("GMX", EMAIL),
+    # well-known sites: referral, but worth a name
+    "github.com": ("GitHub", REFERRAL),
+    "gitlab.com": ("GitLab", REFERRAL),
+    "stackoverflow.com": ("Stack Overflow", REFERRAL),
+    "wikipedia.org": ("Wikipedia", REFERRAL),
+    "medium.com": ("Medium", REFERRAL),
+    "substack.com": ("Substack", REFERRAL),
+    "news.google.com": ("Google News", REFERRAL),
+    "chatgpt.com": ("ChatGPT", REFERRAL),
+    "chat.openai.com": ("ChatGPT", REFERRAL),
+    "perplexity.ai": ("Perplexity", REFERRAL),
+    "claude.ai": ("Claude", REFERRAL),
+    "gemini.google.com": ("Gemini", REFERRAL),
+    "copilot.microsoft.com": ("Copilot", REFERRAL),
+}
+# Search engines on many country domains (google.de, yandex.ru, ...): matched by the registrable
+# domain's first label, after KNOWN_HOSTS had its say (so mail.google.com stays Gmail).
+SEARCH_BRANDS = {
+    "google": "Google",
+    "bing": "Bing",
+    "yahoo": "Yahoo",
+    "yandex": "Yandex",
+    "baidu": "Baidu",
+    "pinterest": "Pinterest",
+}
+BRAND_KINDS = {"pinterest": SOCIAL}
+# utm_source values (lowercase) -> source name, for campaign links without a known referrer.
+UTM_SOURCE_NAMES = {
+    "google": "Google",
+    "bing": "Bing",
+    "duckduckgo": "DuckDuckGo",
+    "facebook": "Facebook",
+    "fb": "Facebook",
+    "instagram": "Instagram",
+    "ig": "Instagram",
+    "twitter": "X/Twitter",
+    "x": "X/Twitter",
+    "linkedin": "LinkedIn",
+    "reddit": "Reddit",
+    "youtube": "YouTube",
+    "yt": "YouTube",
+    "hn": "Hacker News",
+    "hackernews": "Hacker News",
+    "github": "GitHub",
+    "newsletter": "Newsletter",
+    "email": "Newsletter",
+    "mailchimp": "Newsletter",
+}
+
+_psl: PublicSuffixList | None = None
+
+
+def _public_suffixes() -> PublicSuffixList:
+    global _psl
+    if _psl is None:
+        _psl = PublicSuffixList()
+    return _psl
+
+
+def registrable_domain(host: str) -> str:
+    """example.co.uk for shop.example.co.uk (Public Suffix List); an IP or bare name stays itself."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    return _public_suffixes().privatesuffix(host) or host
+
+
+def known_source(host: str, registrable: str) -> tuple[str, str] | None:
+    """(name, kind) of a well-known referrer host, or None."""
+    labels = host.split(".")
+    for start in range(len(labels) - 1):
+        found = KNOWN_HOSTS.get(".".join(labels[start:]))
+        if found:
+            return found
+    brand = registrable.split(".", 1)[0]
+    if brand in SEARCH_BRANDS:
+        return SEARCH_BRANDS[brand], BRAND_KINDS.get(brand, SEARCH)
+    if labels[0] == "webmail":
+        return "Webmail", EMAIL
+    return None
+
+
+def describe_referrer(url: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """(referrer_domain, registrable domain, source name, kind) of one referrer URL."""
+    parts = split_url(url)
+    if parts is None:
+        return (None, None, None, None)
+    host = host_of(parts)
+    if host is None:
+        return (None, None, None, None)
+    registrable = registrable_domain(host)
+    name, kind = known_source(host, registrable) or (None, None)
+    return host, registrable, name, kind
+
+
+@lru_cache(maxsize=4096)
+def utm_source_name(source: str | None, medium_kind: str | None) -> str | None:
+    """A source name from the campaign: a known alias, the utm_source as written, or Newsletter."""
+    if source:
+        lowered = source.lower()
+        if lowered in UTM_SOURCE_NAMES:
+            return UTM_SOURCE_NAMES[lowered]
+        parts = split_url("//" + lowered)
+        host = host_of(parts) if parts else None
+        if host and "." in host:
+            found = known_source(host, registrable_domain(host))
+            if found:
+                return found[0]
+        return source[:MAX_SOURCE]
+    return "Newsletter" if medium_kind == EMAIL else None
+
+
+def channels(
+    referrer: dict[str, pd.Series], internal: np.ndarray, campaign_kind: pd.Series, utm_source: pd.Series
+) -> pd.Series:
+    """The channel of every row, from the referrer's facts and the page's campaign, with numpy masks."""
+    kind = referrer["kind"].to_numpy(dtype=object)
+    campaign = campaign_kind.to_numpy(dtype=object)
+    conditions = [
+        internal,
+        campaign == "paid",
+        kind == SEARCH,
+        kind == SOCIAL,
+        (kind == EMAIL) | (campaign == EMAIL),
+        campaign == SOCIAL,
+        campaign == SEARCH,
+        referrer["referrer_domain"].notna().to_numpy() | utm_source.notna().to_numpy(),
+    ]
+    names = ["internal", "paid", SEARCH, SOCIAL, EMAIL, SOCIAL, SEARCH, REFERRAL]
+    chosen = np.select(conditions, np.array(names, dtype=object), default="direct")
+    return pd.Series(chosen, index=utm_source.index, dtype=object)
+
+
+def sources(referrer: dict[str, pd.Series], internal: np.ndarray, campaign_source: pd.Series) -> pd.Series:
+    """referrer_source per row: the referrer's name, else the campaign's; None for internal hits."""
+    name = referrer["name"].to_numpy(dtype=object)
+    chosen = np.where(pd.isna(name), campaign_source.to_numpy(dtype=object), name)
+    chosen = np.where(internal, None, chosen)
+    return pd.Series(chosen, index=campaign_source.index, dtype=object)
+
+
+def is_internal(referrer: dict[str, pd.Series], site_registrable: pd.Series) -> np.ndarray:
+    """Rows whose referrer is the page's own site (same registrable domain)."""
+    has_referrer = referrer["referrer_domain"].notna().to_numpy()
+    return has_referrer & (
+        referrer["registrable"].to_numpy(dtype=object) == site_registrable.to_numpy(dtype=object)
+    )

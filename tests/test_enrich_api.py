@@ -1,0 +1,67 @@
+"""The enrichment API the pipeline calls: every column added, rows kept in order, ip left whole."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from crumby.etl.enrich import ENRICHED_COLUMNS, Enricher
+
+RAW_COLUMNS = (
+    "id t cid pv ul sd sr vp de dl dt dr en ev props ip ua referer lang".split()  # noqa: SIM905
+)
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+
+
+def raw_hits(rows: list[dict]) -> pd.DataFrame:
+    """A batch as the pipeline hands it over: object columns with None where absent."""
+    frame = pd.DataFrame(
+        {name: pd.Series([row.get(name) for row in rows], dtype=object) for name in RAW_COLUMNS}
+    )
+    frame["datetime"] = pd.Series([datetime(2024, 5, 1, 12, 0, n) for n in range(len(rows))])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def enricher(tmp_path_factory):
+    from tests.conftest import make_settings
+
+    enricher = Enricher(make_settings(tmp_path_factory.mktemp("enrich")))
+    yield enricher
+    enricher.close()
+
+
+def test_enrich_adds_every_column_and_keeps_rows_in_order(enricher):
+    hits = raw_hits(
+        [
+            {"id": "1", "t": "visit", "dl": "https://example.com/a", "ip": "81.2.69.142", "ua": CHROME},
+            {"id": "2", "t": "event", "dl": None, "ip": None, "ua": None, "en": "click"},
+            {"id": "3", "t": "visit", "dl": "https://example.com/b", "ip": "10.1.2.3", "ua": ""},
+        ]
+    )
+    hits.index = [7, 3, 5]  # a batch need not have a fresh index
+    out = enricher.enrich(hits)
+    assert list(out.columns) == list(hits.columns) + list(ENRICHED_COLUMNS)
+    assert list(out.index) == [7, 3, 5]
+    assert out["id"].tolist() == ["1", "2", "3"]
+    assert out["ip"].tolist() == ["81.2.69.142", None, "10.1.2.3"]
+    assert out["page_path"].tolist() == ["/a", None, "/b"]
+    assert out["is_bot"].dtype == bool
+    assert out["is_bot"].tolist() == [False, True, True]
+
+
+def test_enrich_of_an_empty_batch(enricher):
+    out = enricher.enrich(raw_hits([]))
+    assert len(out) == 0
+    assert set(ENRICHED_COLUMNS) <= set(out.columns)
+
+
+def test_provenance_names_the_geoip_build_and_parser_versions(enricher):
+    assert enricher.provenance["geoip"] == "GeoLite2-City 2018-07-03 (bundled)"
+    assert enricher.provenance["ua_parser"].startswith("1.")
+    assert enricher.provenance["ua_parser_rs"] != "not installed"
