@@ -107,7 +107,9 @@ def test_pageview_event_spa_download_and_outbound_are_logged(
             loading,
             attrs="data-outbound data-downloads",
             head=STUB + '<script>cmb.event("signup", "plan-a", {plan: "pro", step: 2});</script>',
-            body=f'<a id="file" href="/files/manual.pdf">manual</a> <a id="out" href="{crumby}/">away</a>',
+            # The tag twice, as a page may have it: still one page view.
+            body=f'<a id="file" href="/files/manual.pdf">manual</a> <a id="out" href="{crumby}/">away</a>'
+            f'<script {loading} src="{crumby}/cmb.js" data-outbound data-downloads></script>',
         ),
     )
     site_server.add("/files/manual.pdf", status=204)  # 204: the browser stays on the page
@@ -265,17 +267,41 @@ def test_cookieless_mode_sends_no_cid_to_the_configured_domain(browser, site_ser
     collector = LiveServer(create_app(make_settings(tmp_path / "collector", COOKIELESS=True)))
     domain = f"127.0.0.1:{collector.port}"
     loader = LiveServer(create_app(make_settings(tmp_path / "loader", COOKIELESS=True, DOMAIN=domain)))
+    log_dir = tmp_path / "collector" / "logs"
+    links = '<a id="pdf" href="/files/a.pdf">pdf</a> <a id="epub" href="/files/b.EPUB">epub</a>'
     try:
+        site_server.add("/files/a.pdf", status=204)
+        site_server.add("/files/b.EPUB", status=204)
         url = site_server.add(
             "/plain.html",
-            tracked_page("Plain", loader.url, "defer", head=STUB + "<script>cmb.event('ping');</script>"),
+            tracked_page(
+                "Plain",
+                loader.url,
+                "defer",
+                attrs='data-hash data-downloads="epub, mobi"',
+                head=STUB + "<script>cmb.event('ping');</script>",
+                body=links,
+            ),
         )
         browser.get(url)
-        visit = wait_for_hit(tmp_path / "collector" / "logs", t="visit", dl=url)
-        event = wait_for_hit(tmp_path / "collector" / "logs", t="event", en="ping")
+        visit = wait_for_hit(log_dir, t="visit", dl=url)
+        event = wait_for_hit(log_dir, t="event", en="ping")
         assert "cid" not in visit and "cid" not in event
         assert browser.get_cookie("cid") is None
         assert read_hits(tmp_path / "loader" / "logs") == []
+
+        # data-hash: a new #fragment is a page view. data-downloads="epub, mobi": only those count.
+        browser.execute_script("location.hash = 'chapter-2';")
+        wait_for_hit(log_dir, t="visit", dl=url + "#chapter-2", dr=url)
+        browser.find_element("id", "pdf").click()
+        browser.find_element("id", "epub").click()
+        wait_for_hit(log_dir, t="event", en="download", ev=site_server.url + "/files/b.EPUB")
+        assert sorted((h["t"], h.get("en", "")) for h in read_hits(log_dir)) == [
+            ("event", "download"),
+            ("event", "ping"),
+            ("visit", ""),
+            ("visit", ""),
+        ]
     finally:
         loader.stop()
         collector.stop()

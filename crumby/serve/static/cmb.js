@@ -11,11 +11,11 @@
     // Read now: document.currentScript is null after this first run (async and defer alike).
     s=d.currentScript||{},
     a=s.dataset||{},
-    E=o.endpoint||((s.src||"").match(/^[^/]*\/\/[^/]+/)||[""])[0],
+    E=o.endpoint||s.src&&new URL(s.src).origin||"",
     // A stub {q: [], event: function () { cmb.q.push(arguments) }} may have queued events.
     Q=(w.cmb||{}).q||[],
     X=(a.downloads||"pdf zip gz xz 7z rar dmg exe msi deb rpm apk iso csv xlsx docx pptx odt ods epub mp3 mp4").toLowerCase().split(/[\s,]+/),
-    H=a.hash!=null,
+    H="hash"in a,
     U=u(),
     P=l.href,
     c;
@@ -63,11 +63,11 @@
     t=t.closest&&t.closest("a[href]");
     if(!t||e.type!="click"&&e.button!=1||!/^http/.test(t.protocol))return;
     x=(t.pathname.match(/\.([^./]+)$/)||[])[1];
-    if(a.downloads!=null&&(t.hasAttribute("download")||x&&X.indexOf(x.toLowerCase())>=0))c.event("download",t.href);
-    else if(a.outbound!=null&&t.host!=l.host)c.event("outbound",t.href);
+    x="downloads"in a&&(t.hasAttribute("download")||x&&X.indexOf(x.toLowerCase())>=0)?"download":"outbound"in a&&t.host!=l.host&&"outbound";
+    x&&c.event(x,t.href);
   }
 
-  function g(){V(d.referrer);for(var i=0;i<Q.length;i++)c.event.apply(c,Q[i])}
+  function g(){V(d.referrer);Q.forEach(function(q){c.event.apply(c,q)})}
 
   c=w.cmb={
     event:function(name,value,props){h("event",{en:name,ev:value,props:props})},
