@@ -312,7 +312,7 @@ class Collector:
             hit_id=self.stamps.new_id(),
             ts=self.stamps.timestamp(now),
         )
-        # A lone surrogate (possible in JSON) cannot be UTF-8: it becomes U+FFFD rather than a 500.
+        # A lone surrogate (possible in JSON) cannot be UTF-8: it is stored as "?" rather than failing.
         line = (_encode_json(hit) + "\n").encode("utf-8", "replace")
         try:
             self.log.append(line, now)

@@ -2,10 +2,16 @@
 
 Each line goes out in a single ``os.write`` on a file descriptor opened with
 ``O_APPEND``: the kernel then places the whole line at the end of the file,
-so a line is never torn or interleaved, and once ``os.write`` returns the
-line is in the kernel's hands and survives the death of this process.  A
+so a line is never interleaved with another, and once ``os.write`` returns
+the line is in the kernel's hands and survives the death of this process.  A
 buffered file object would split long lines across writes and keep
 acknowledged hits in user-space memory, where a crash loses them.
+
+A write that stops short (the disk filled up) is cut off again and reported,
+so the hit is answered 503 and the file still ends in a whole line.  Only a
+``kill -9`` that lands in the middle of a write can leave a dead writer's
+file ending in part of a line, without its newline: that hit was never
+acknowledged, and readers skip a last line that has no newline.
 """
 
 from __future__ import annotations
@@ -70,18 +76,22 @@ class HitLog:
                     fd = self._open(max(hour, self._hour))
                 written = os.write(fd, line)
                 if written != len(line):
-                    self._undo_short_write(fd, written)
+                    self._undo_write(fd, written)
                     raise LogWriteError(f"short write: {written} of {len(line)} bytes")
                 if self.fsync:
-                    os.fsync(fd)
+                    try:
+                        os.fsync(fd)
+                    except OSError:
+                        self._undo_write(fd, written)  # not known to be on disk: not acknowledged
+                        raise
             except LogWriteError:
                 raise
             except OSError as exc:
                 self._forget()
                 raise LogWriteError(exc.errno, exc.strerror) from exc
 
-    def _undo_short_write(self, fd: int, written: int) -> None:
-        """Cut off a partial line (the disk filled mid-write); only this process writes this file."""
+    def _undo_write(self, fd: int, written: int) -> None:
+        """Cut off the bytes just written (part of a line); only this process writes this file."""
         try:
             end = os.lseek(fd, 0, os.SEEK_END)
             os.ftruncate(fd, end - written)
