@@ -1,0 +1,20 @@
+-- title: Channels
+-- description: Visits by channel: search, social, email, referral, paid, direct. A visit counts once, by its first page view; bots excluded.
+-- chart: pie
+-- param: site text = ""  Only this site (its host name); empty for every site.
+-- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- param: limit int(1..10000) = 100  How many rows to return at most.
+WITH entries AS (
+  SELECT v.channel, v.visitor_id, v.session_id,
+         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
+  FROM visits v
+  WHERE {{ hit_filter('v') }}
+)
+SELECT {{ label('v.channel') }} AS channel,
+       COUNT(DISTINCT v.visitor_id) AS visitors,
+       COUNT(*) AS visits
+FROM entries v
+WHERE v.n = 1
+GROUP BY {{ label('v.channel') }}
+ORDER BY visits DESC, visitors DESC, channel
+LIMIT :limit

@@ -1,0 +1,16 @@
+-- title: Top pages
+-- description: Pages by visitors, with their site. Visitors, visits and page views; bots excluded.
+-- chart: table
+-- param: site text = ""  Only this site (its host name); empty for every site.
+-- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- param: limit int(1..10000) = 100  How many rows to return at most.
+SELECT {{ label('v.site') }} AS site,
+       {{ label('v.page_path') }} AS page_path,
+       COUNT(DISTINCT v.visitor_id) AS visitors,
+       COUNT(DISTINCT v.session_id) AS visits,
+       COUNT(*) AS pageviews
+FROM visits v
+WHERE {{ hit_filter('v') }}
+GROUP BY {{ label('v.site') }}, {{ label('v.page_path') }}
+ORDER BY visitors DESC, pageviews DESC, site, page_path
+LIMIT :limit

@@ -1,0 +1,20 @@
+-- title: Sources
+-- description: Visits by referrer source (a search engine, a social site, a newsletter, or empty for direct). A visit counts once, by its first page view; bots excluded.
+-- chart: table
+-- param: site text = ""  Only this site (its host name); empty for every site.
+-- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- param: limit int(1..10000) = 100  How many rows to return at most.
+WITH entries AS (
+  SELECT v.referrer_source, v.visitor_id, v.session_id,
+         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
+  FROM visits v
+  WHERE {{ hit_filter('v') }}
+)
+SELECT {{ label('v.referrer_source') }} AS source,
+       COUNT(DISTINCT v.visitor_id) AS visitors,
+       COUNT(*) AS visits
+FROM entries v
+WHERE v.n = 1
+GROUP BY {{ label('v.referrer_source') }}
+ORDER BY visits DESC, visitors DESC, source
+LIMIT :limit

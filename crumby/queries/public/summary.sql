@@ -1,0 +1,47 @@
+-- title: Summary
+-- description: Visitors, visits, page views, views per visit, bounce rate (% of visits with one page view) and average visit duration (seconds), for the range (period "current") and the period of the same length before it ("previous"). Bots excluded.
+-- chart: number
+-- param: site text = ""  Only this site (its host name); empty for every site.
+-- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+WITH hits AS (
+  SELECT v.visitor_id, v.session_id, v.datetime,
+         CASE WHEN v.datetime >= :t0 THEN 1 ELSE 2 END AS period
+  FROM visits v
+  WHERE {{ hit_filter('v', since='p0') }}
+),
+sessions AS (
+  SELECT period, session_id, COUNT(*) AS views,
+         {{ epoch('MAX(datetime)') }} - {{ epoch('MIN(datetime)') }} AS duration
+  FROM hits
+  GROUP BY period, session_id
+),
+per_visit AS (
+  SELECT period,
+         COUNT(*) AS visits,
+         {{ as_int('SUM(views)') }} AS pageviews,
+         {{ as_int('SUM(CASE WHEN views = 1 THEN 1 ELSE 0 END)') }} AS bounces,
+         {{ as_int('SUM(duration)') }} AS duration
+  FROM sessions
+  GROUP BY period
+),
+per_visitor AS (
+  SELECT period, COUNT(DISTINCT visitor_id) AS visitors
+  FROM hits
+  GROUP BY period
+),
+periods AS (
+  SELECT 1 AS period, 'current' AS name
+  UNION ALL
+  SELECT 2, 'previous'
+)
+SELECT p.name AS period,
+       COALESCE(u.visitors, 0) AS visitors,
+       COALESCE(s.visits, 0) AS visits,
+       COALESCE(s.pageviews, 0) AS pageviews,
+       {{ ratio('s.pageviews', 's.visits', 2) }} AS views_per_visit,
+       {{ percent('s.bounces', 's.visits', 1) }} AS bounce_rate,
+       {{ idiv('2 * s.duration + s.visits', '2 * NULLIF(s.visits, 0)') }} AS visit_duration
+FROM periods p
+LEFT JOIN per_visit s ON s.period = p.period
+LEFT JOIN per_visitor u ON u.period = p.period
+ORDER BY p.period

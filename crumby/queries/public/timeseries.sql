@@ -1,0 +1,38 @@
+-- title: Visitors over time
+-- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded.
+-- chart: line
+-- param: granularity choice(day|hour) = day  One row per day or per hour.
+-- param: site text = ""  Only this site (its host name); empty for every site.
+-- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+{% set bucket = hour if granularity == 'hour' else day %}
+WITH counts AS (
+  SELECT {{ bucket('v.datetime') }} AS period,
+         COUNT(DISTINCT v.visitor_id) AS visitors,
+         COUNT(DISTINCT v.session_id) AS visits,
+         COUNT(*) AS pageviews
+  FROM visits v
+  WHERE {{ hit_filter('v') }}
+  GROUP BY {{ bucket('v.datetime') }}
+),
+periods AS (
+{% if granularity == 'hour' %}
+  SELECT {{ concat(day('c.datetime'), "' '", 'h.hh') }} AS period
+  FROM calendar c
+  CROSS JOIN (
+{% for h in range(24) %}
+    {{ 'UNION ALL ' if not loop.first }}SELECT '{{ '%02d' % h }}:00' AS hh
+{% endfor %}
+  ) h
+{% else %}
+  SELECT {{ day('c.datetime') }} AS period
+  FROM calendar c
+{% endif %}
+  WHERE c.datetime >= :t0 AND c.datetime < :t1
+)
+SELECT p.period,
+       COALESCE(n.visitors, 0) AS visitors,
+       COALESCE(n.visits, 0) AS visits,
+       COALESCE(n.pageviews, 0) AS pageviews
+FROM periods p
+LEFT JOIN counts n ON n.period = p.period
+ORDER BY p.period

@@ -1,0 +1,128 @@
+"""Rendering a report template into SQL text plus bound values.
+
+Templates are Jinja, rendered in a sandbox. A parameter appears in the
+template as a :class:`BoundParam`: printing it (``{{ site }}``) writes the
+placeholder ``:site``, never the value, while ``{% if site %}`` and
+``{% if granularity == 'hour' %}`` may still switch the query's structure.
+The values travel beside the SQL text and are bound by the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .dialects import sql_functions
+from .guard import check_statement
+from .params import TemplateError
+from .templates import Template
+
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class BoundParam:
+    """A request value as a template sees it: renders as its placeholder, tests by its value."""
+
+    __slots__ = ("_name", "_value")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self._name = name
+        self._value = value
+
+    def __str__(self) -> str:
+        return f":{self._name}"
+
+    __html__ = __str__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return self._value == (other._value if isinstance(other, BoundParam) else other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+
+@dataclass(frozen=True)
+class RenderedQuery:
+    """SQL text with ``:name`` placeholders and the values to bind to them."""
+
+    sql: str
+    values: dict[str, Any]
+    template: Template
+
+    def clause(self) -> sa.TextClause:
+        """A SQLAlchemy text clause whose bind parameters carry their types."""
+        clause = sa.text(self.sql)
+        return clause.bindparams(
+            *(sa.bindparam(name, type_=_sql_type(self.values[name])) for name in clause._bindparams)
+        )
+
+    def bound_values(self) -> dict[str, Any]:
+        """Only the values the SQL uses (drivers refuse extra ones)."""
+        return {name: self.values[name] for name in sa.text(self.sql)._bindparams}
+
+
+def _sql_type(value: Any) -> sa.types.TypeEngine:
+    if isinstance(value, bool):
+        return sa.Boolean()
+    if isinstance(value, int):
+        return sa.BigInteger()
+    if isinstance(value, datetime):
+        return sa.DateTime()
+    if isinstance(value, date):
+        return sa.Date()
+    return sa.String()
+
+
+def _hit_filter(values: Mapping[str, Any], equals):
+    def hit_filter(alias: str = "v", since: str = "t0") -> str:
+        """The conditions every built-in report shares: the range, no bots, the site and path filters."""
+        if not alias.isidentifier() or since not in ("t0", "p0"):
+            raise ValueError("hit_filter takes a table alias and since='t0' or 'p0'")
+        parts = [f"{alias}.datetime >= :{since}", f"{alias}.datetime < :t1", f"NOT {alias}.is_bot"]
+        if values.get("site"):
+            parts.append(equals(f"{alias}.site", ":site"))
+        if values.get("path"):
+            parts.append(equals(f"{alias}.page_path", ":path"))
+        return " AND ".join(parts)
+
+    return hit_filter
+
+
+def _compile(template: Template):
+    try:
+        return _environment.from_string(template.source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{template.path} line {exc.lineno}: {exc.message}") from None
+
+
+def render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
+    """The SQL for ``dialect`` and the values to bind; TemplateError when the template is broken or unsafe."""
+    context: dict[str, Any] = {name: BoundParam(name, value) for name, value in values.items()}
+    context.update(sql_functions(dialect))
+    context["dialect"] = dialect
+    context["hit_filter"] = _hit_filter(values, context["equals"])
+    try:
+        sql = _compile(template).render(context)
+    except (UndefinedError, TypeError, ValueError) as exc:
+        raise TemplateError(f"{template.path} cannot be rendered: {exc}") from None
+    except Exception as exc:  # sandbox refusals and template bugs: the author's problem, not the caller's
+        raise TemplateError(f"{template.path} cannot be rendered: {exc.__class__.__name__}: {exc}") from None
+    check_statement(sql, str(template.path), dialect)
+    unknown = sorted(set(sa.text(sql)._bindparams) - set(values))
+    if unknown:
+        raise TemplateError(
+            f"{template.path} uses :{unknown[0]}, which it does not declare; add a `-- param:` line for it"
+        )
+    return RenderedQuery(sql=sql, values=dict(values), template=template)

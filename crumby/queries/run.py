@@ -1,0 +1,137 @@
+"""Running a report: parameters checked, template rendered, SQL run read-only, rows capped.
+
+The same function serves the report API, ``crumby query`` and
+:func:`crumby.queries.dataframe`, so all three see the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..store.engine import StoreError, backend_name
+from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
+from .params import resolve_params
+from .render import RenderedQuery, render
+from .templates import Template
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_ROWS = 10_000
+
+
+class QueryFailed(Exception):
+    """The database refused or failed the query; the message is safe to show (no SQL text)."""
+
+
+@dataclass
+class ReportResult:
+    """A report's rows, with what a caller needs to show or cache them."""
+
+    name: str
+    visibility: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed: float  # seconds spent in the database, connection included
+    t0: datetime
+    t1: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's JSON shape (contract 5): columns and data, with the range and timing beside them."""
+        return {
+            "columns": self.columns,
+            "data": self.rows,
+            "range": {"t0": self.t0.isoformat(), "t1": self.t1.isoformat()},
+            "timing": {"ms": round(self.elapsed * 1000, 1)},
+            "truncated": self.truncated,
+            "rows": len(self.rows),
+        }
+
+
+def plain_value(value: Any) -> Any:
+    """A database value as every backend should have returned it: numbers, text, ISO times."""
+    if isinstance(value, Decimal):
+        return (
+            int(value)
+            if value == value.to_integral_value() and value.as_tuple().exponent >= 0
+            else float(value)
+        )
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+def store_url(settings: Mapping[str, Any]) -> str:
+    return str(settings["SQLALCHEMY_DATABASE_URI"])
+
+
+def prepare(
+    template: Template, raw: Mapping[str, Any], dialect: str, *, now: datetime | None = None
+) -> RenderedQuery:
+    """Check the request values against the template and render its SQL for ``dialect``."""
+    values = resolve_params(template.params, raw, now=now)
+    return render(template, values, dialect)
+
+
+def execute(
+    query: RenderedQuery, url: str, *, timeout: float = DEFAULT_TIMEOUT, max_rows: int = DEFAULT_MAX_ROWS
+) -> ReportResult:
+    """Run a rendered query on a read-only connection; at most ``max_rows`` rows (``truncated`` says so)."""
+    started = time.perf_counter()
+    try:
+        with read_only_connection(url, timeout) as conn:
+            result = conn.execute(query.clause(), query.bound_values())
+            columns = list(result.keys())
+            fetched = result.fetchmany(max_rows + 1)
+    except (QueryTimeout, StoreBusy, StoreError):
+        raise
+    except sa.exc.SQLAlchemyError as exc:
+        template = query.template
+        log.warning("report %s/%s failed: %s", template.visibility, template.name, getattr(exc, "orig", exc))
+        raise QueryFailed(
+            f"the report {template.name!r} failed on the database ({exc.__class__.__name__}); "
+            "the server log has the details"
+        ) from None
+    elapsed = time.perf_counter() - started
+    rows = [[plain_value(v) for v in row] for row in fetched[:max_rows]]
+    return ReportResult(
+        name=query.template.name,
+        visibility=query.template.visibility,
+        columns=columns,
+        rows=rows,
+        truncated=len(fetched) > max_rows,
+        elapsed=elapsed,
+        t0=query.values["t0"],
+        t1=query.values["t1"],
+    )
+
+
+def run_report(
+    template: Template,
+    raw: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> ReportResult:
+    """Run ``template`` with request values ``raw`` against the configured store, under its limits."""
+    url = store_url(settings)
+    query = prepare(template, raw, backend_name(url), now=now)
+    return execute(
+        query,
+        url,
+        timeout=float(settings.get("REPORT_TIMEOUT", DEFAULT_TIMEOUT)),
+        max_rows=int(settings.get("REPORT_MAX_ROWS", DEFAULT_MAX_ROWS)),
+    )

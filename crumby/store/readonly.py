@@ -1,0 +1,230 @@
+"""Read-only, time-limited connections to the store, one recipe per backend.
+
+Reports run here and nowhere else, so that no template, however written,
+can change the store or outlive its time limit:
+
+- DuckDB: the file opened ``read_only`` with external access (files, network,
+  extensions) disabled and the configuration locked; the time limit by
+  ``interrupt()``. DuckDB admits one writing process *or* many reading ones,
+  so a reader opens the file per query and, when the ETL holds it for a batch,
+  waits and retries instead of failing.
+- SQLite: ``mode=ro``, an authorizer that allows reading and nothing else, and
+  a progress handler that stops the query at the time limit.
+- PostgreSQL: a read-only transaction with ``statement_timeout``; a superuser
+  connection drops to ``pg_read_all_data`` for the query (no server files).
+- MySQL/MariaDB: a read-only transaction with ``max_statement_time``
+  (``max_execution_time`` on MySQL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from .engine import StoreError, backend_name, create_engine, normalise_url, raw_duckdb
+
+DUCKDB_READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+
+
+class QueryTimeout(Exception):
+    """The query ran past the time limit and was stopped."""
+
+
+class StoreBusy(Exception):
+    """The DuckDB file stayed locked by a writer for the whole time limit."""
+
+
+@dataclass
+class _Reader:
+    engine: sa.Engine
+    backend: str
+    flavour: str = ""  # "mariadb" or "mysql"; "superuser" on PostgreSQL when it may drop privileges
+
+
+_readers: dict[str, _Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def _sqlite_path(url: URL) -> str:
+    if not url.database or url.database == ":memory:":
+        raise StoreError("a SQLite store must be a file for read-only reports; set SQLALCHEMY_DATABASE_URI")
+    return url.database
+
+
+def _deny_all_but_reads(action: int, *_args) -> int:
+    allowed = (
+        sqlite3.SQLITE_SELECT,
+        sqlite3.SQLITE_READ,
+        sqlite3.SQLITE_FUNCTION,
+        sqlite3.SQLITE_RECURSIVE,
+        sqlite3.SQLITE_TRANSACTION,
+    )
+    return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
+
+
+def _sqlite_reader(url: URL) -> sa.Engine:
+    path = _sqlite_path(url)
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        return conn
+
+    return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+
+def reader_for(url: str | URL) -> _Reader:
+    """The read-only engine for the store at ``url``, made once per process."""
+    key = normalise_url(url).render_as_string(hide_password=False)
+    with _readers_lock:
+        reader = _readers.get(key)
+        if reader is None:
+            parsed = normalise_url(url)
+            backend = backend_name(parsed)
+            if backend == "duckdb":
+                engine = sa.create_engine(
+                    parsed,
+                    poolclass=NullPool,
+                    connect_args={"read_only": True, "config": dict(DUCKDB_READER_CONFIG)},
+                )
+            elif backend == "sqlite":
+                engine = _sqlite_reader(parsed)
+            else:
+                engine = create_engine(parsed)
+            reader = _Reader(engine, backend)
+            _readers[key] = reader
+    return reader
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def _connect(reader: _Reader, deadline: float) -> sa.Connection:
+    """A connection; on DuckDB, retried with backoff while a writer holds the file."""
+    pause = 0.01
+    while True:
+        try:
+            return reader.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            if reader.backend == "duckdb" and _is_lock_conflict(exc):
+                if time.monotonic() + pause > deadline:
+                    raise StoreBusy("the store is being written by the ETL; try again in a moment") from None
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 0.2)
+                continue
+            if reader.backend == "duckdb" and "does not exist" in str(exc.orig).lower():
+                raise StoreError("the store has no data yet; run `crumby etl` first") from None
+            raise
+
+
+def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
+    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    conn.execute(
+        sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout * 1000))}
+    )
+    if not reader.flavour:
+        row = conn.execute(
+            sa.text(
+                "SELECT current_setting('is_superuser'), "
+                "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_read_all_data')"
+            )
+        ).one()
+        reader.flavour = "superuser" if row[0] == "on" and row[1] else "plain"
+    if reader.flavour == "superuser":
+        # A superuser could read server files (pg_read_file, COPY TO); the query runs without that power.
+        conn.exec_driver_sql("SET LOCAL ROLE pg_read_all_data")
+
+
+def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
+    if not reader.flavour:
+        version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
+        reader.flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+        conn.rollback()
+    if reader.flavour == "mariadb":
+        conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout):.3f}")
+    else:
+        conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout * 1000)}")
+    conn.exec_driver_sql("START TRANSACTION READ ONLY")
+
+
+@contextlib.contextmanager
+def read_only_connection(url: str | URL, timeout: float) -> Iterator[sa.Connection]:
+    """A connection that can only read, whose statements stop after ``timeout`` seconds.
+
+    Raises QueryTimeout when a statement is stopped, StoreBusy when a DuckDB
+    writer keeps the file for the whole time limit. Nothing is ever committed.
+    """
+    reader = reader_for(url)
+    started = time.monotonic()
+    deadline = started + timeout
+    conn = _connect(reader, deadline)
+    timer: threading.Timer | None = None
+    expired = threading.Event()
+    try:
+        remaining = max(deadline - time.monotonic(), 0.05)
+        if reader.backend == "duckdb":
+            raw = raw_duckdb(conn)
+
+            def stop() -> None:
+                expired.set()
+                raw.interrupt()
+
+            timer = threading.Timer(remaining, stop)
+            timer.daemon = True
+            timer.start()
+        elif reader.backend == "sqlite":
+            raw = conn.connection.driver_connection
+
+            def over_time() -> int:
+                if time.monotonic() > deadline:
+                    expired.set()
+                    return 1
+                return 0
+
+            raw.set_progress_handler(over_time, 10_000)
+            raw.set_authorizer(_deny_all_but_reads)  # after the driver's own set-up statements
+        elif reader.backend == "postgresql":
+            _prepare_postgresql(reader, conn, remaining)
+        elif reader.backend == "mysql":
+            _prepare_mysql(reader, conn, remaining)
+        try:
+            yield conn
+        except sa.exc.DBAPIError as exc:
+            if expired.is_set() or _is_timeout(reader.backend, exc):
+                raise QueryTimeout(f"the query was stopped after {timeout:g} s") from None
+            raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def _is_timeout(backend: str, exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    if backend == "postgresql":
+        return "statement timeout" in text
+    if backend == "mysql":
+        return "max_statement_time" in text or "maximum statement execution time" in text
+    return "interrupt" in text
+
+
+def close_readers() -> None:
+    """Close every pooled reader connection (tests dropping a database; a server shutting down)."""
+    with _readers_lock:
+        for reader in _readers.values():
+            reader.engine.dispose()
+        _readers.clear()
