@@ -209,6 +209,18 @@ SETTINGS: tuple[Setting, ...] = (
         "int",
         "Hours a login lasts; after that the user signs in again.",
     ),
+    Setting(
+        "REPORT_TIMEOUT",
+        10,
+        "int",
+        "Seconds a report query may run before it is stopped (the API then answers 503).",
+    ),
+    Setting(
+        "REPORT_MAX_ROWS",
+        10000,
+        "int",
+        "Most rows a report returns; beyond that the answer is cut and marked truncated.",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
