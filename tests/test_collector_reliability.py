@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -170,16 +171,23 @@ def request_status(port: int, path: str) -> int | None:
         connection.close()
 
 
+GUNICORN = [sys.executable, "-m", "gunicorn"]
+PRODUCTION = ["-c", "python:crumby.serve.gunicorn_conf"]
+
+
 @contextmanager
-def gunicorn(tmp_path: Path, workers: int):
+def gunicorn(tmp_path: Path, arguments: list[str]):
+    """gunicorn with ``arguments`` (any ``-b`` replaced by a free port), logging under tmp_path."""
     port = free_port()
     env = {
         **os.environ,
         "CRUMBY_LOG_DIR": str(tmp_path / "logs"),
         "CRUMBY_DATA_DIR": str(tmp_path / "data"),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:crumby.serve.gunicorn_conf"]
-    command += ["-b", f"127.0.0.1:{port}", "-w", str(workers), "crumby.serve.collect:create_collector()"]
+    if "-b" in arguments:
+        at = arguments.index("-b")
+        arguments = arguments[:at] + arguments[at + 2 :]
+    command = [*GUNICORN, *arguments[:-1], "-b", f"127.0.0.1:{port}", arguments[-1]]
     output = (tmp_path / "gunicorn.out").open("wb")
     server = subprocess.Popen(command, env=env, stdout=output, stderr=output, start_new_session=True)
     try:
@@ -205,7 +213,8 @@ def test_killing_a_gunicorn_worker_every_100_ms_loses_no_acknowledged_hit(tmp_pa
     acknowledged: list[str] = []
     refused: list[tuple[str, int | None]] = []
     kills = 0
-    with gunicorn(tmp_path, workers=3) as (server, port):
+    arguments = [*PRODUCTION, "-w", "3", "crumby.serve.collect:create_collector()"]
+    with gunicorn(tmp_path, arguments) as (server, port):
         stop = threading.Event()
 
         def killer() -> None:
@@ -411,3 +420,30 @@ def test_a_failing_fsync_takes_the_line_back(tmp_path, monkeypatch):
     monkeypatch.undo()
     lines, tails = complete_lines(settings["LOG_DIR"])
     assert (tails, [hit["ev"] for hit in lines]) == ([], ["synced"])
+
+
+# -- the README's production commands ---------------------------------------------------------
+
+
+def readme_gunicorn_commands() -> list[list[str]]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running in production", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0].strip() for block in section.split("```sh\n")[1:]]
+    return [shlex.split(block) for block in blocks if block.startswith("gunicorn ")]
+
+
+def test_the_readmes_production_commands_serve_and_collect(tmp_path):
+    commands = readme_gunicorn_commands()
+    apps = [command[-1] for command in commands]
+    assert apps == ["crumby.serve.collect:create_collector()", "crumby.serve:create_app()"]
+    for number, command in enumerate(commands):
+        run_dir = tmp_path / str(number)
+        run_dir.mkdir()
+        with gunicorn(run_dir, command[1:]) as (_, port):
+            marker = f"readme-{number}"
+            query = urlencode({"t": "event", "cid": "c", "dl": PAGE, "en": "buy", "ev": marker})
+            assert request_status(port, "/1.gif?" + query) == 200
+            assert request_status(port, "/cmb.js") == 200
+            assert request_status(port, "/") == (404 if number == 0 else 200)
+        lines, _ = complete_lines(run_dir / "logs")
+        assert [hit["ev"] for hit in lines] == [marker]
