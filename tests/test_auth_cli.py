@@ -6,6 +6,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
+from conftest import make_settings
 
 from crumby.auth import authenticate, open_auth_store, token_is_valid
 from crumby.cli import cli
@@ -28,8 +29,6 @@ def run(tmp_path, monkeypatch):
 
 
 def _store(tmp_path):
-    from tests.conftest import make_settings
-
     return open_auth_store(make_settings(tmp_path))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+from conftest import make_settings
 
 from crumby.auth import (
     LoginLimiter,
@@ -22,7 +23,6 @@ from crumby.auth import (
     token_is_valid,
 )
 from crumby.store.migrations import ensure_schema
-from tests.conftest import make_settings
 
 
 def test_auth_lives_beside_a_duckdb_store_and_in_any_other_store(tmp_path):

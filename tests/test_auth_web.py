@@ -8,12 +8,12 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import make_settings
 from flask import Blueprint
 
 from crumby.auth import add_user, create_token, open_auth_store, revoke_token
 from crumby.serve.app import create_app
 from crumby.serve.auth import close_auth_store, private_access_allowed
-from tests.conftest import make_settings
 
 PRIVATE = "/test-only/private"
 COOKIE = "crumby_session"

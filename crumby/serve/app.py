@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask
 
 from ..config import ConfigError, ensure_folder, load_settings
 from .auth import auth_blueprint
 from .collect import Collector
+from .dashboard import dashboard_blueprint
 
 
 def secret_key(settings: Mapping[str, Any]) -> str:
@@ -50,10 +51,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = secret_key(settings)
     app.config["CRUMBY"] = settings
     app.register_blueprint(auth_blueprint)
-
-    @app.get("/")
-    def index():
-        return render_template("index.html", domain=settings.get("DOMAIN"))
+    app.register_blueprint(dashboard_blueprint)
 
     app.wsgi_app = Collector(settings, fallback=app.wsgi_app)
     return app
