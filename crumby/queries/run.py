@@ -6,9 +6,10 @@ The same function serves the report API, ``crumby query`` and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..store.bookkeeping import loads
 from ..store.engine import StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
 from .params import resolve_params
@@ -32,6 +34,15 @@ class QueryFailed(Exception):
     """The database refused or failed the query; the message is safe to show (no SQL text)."""
 
 
+class NotModified(Exception):
+    """The caller already holds this answer: the store has not been loaded since (an HTTP 304)."""
+
+    def __init__(self, etag: str, last_modified: datetime | None) -> None:
+        super().__init__(etag)
+        self.etag = etag
+        self.last_modified = last_modified
+
+
 @dataclass
 class ReportResult:
     """A report's rows, with what a caller needs to show or cache them."""
@@ -44,6 +55,8 @@ class ReportResult:
     elapsed: float  # seconds spent in the database, connection included
     t0: datetime
     t1: datetime
+    etag: str | None = None
+    last_modified: datetime | None = None  # when the ETL last finished a load, if the store says
 
     def as_dict(self) -> dict[str, Any]:
         """The API's JSON shape (contract 5): columns and data, with the range and timing beside them."""
@@ -86,17 +99,56 @@ def prepare(
     return render(template, values, dialect)
 
 
+_stores_with_loads: set[str] = set()
+
+
+def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
+    """Which ETL load the store is at: the cache validator of every answer drawn from it."""
+    if url not in _stores_with_loads:
+        if not sa.inspect(conn).has_table(loads.name):
+            return "no-loads", None
+        _stores_with_loads.add(url)
+    row = conn.execute(
+        sa.select(sa.func.max(loads.c.id), sa.func.max(loads.c.finished_at)).where(loads.c.status == "done")
+    ).one()
+    finished = row[1]
+    if isinstance(finished, str):  # SQLite hands back text
+        finished = datetime.fromisoformat(finished)
+    return f"{row[0]}:{finished}", finished
+
+
+def etag_for(stamp: str, salt: str) -> str:
+    """A validator that changes with the store's last load and with the question asked."""
+    return hashlib.sha256(f"{stamp}|{salt}".encode()).hexdigest()[:32]
+
+
 def execute(
-    query: RenderedQuery, url: str, *, timeout: float = DEFAULT_TIMEOUT, max_rows: int = DEFAULT_MAX_ROWS
+    query: RenderedQuery,
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    etag_salt: str | None = None,
+    if_none_match: Collection[str] = (),
 ) -> ReportResult:
-    """Run a rendered query on a read-only connection; at most ``max_rows`` rows (``truncated`` says so)."""
+    """Run a rendered query on a read-only connection; at most ``max_rows`` rows (``truncated`` says so).
+
+    With ``etag_salt`` the result carries an ETag tied to the last ETL load;
+    when it is among ``if_none_match`` the query is not run: NotModified.
+    """
     started = time.perf_counter()
+    etag = last_modified = None
     try:
         with read_only_connection(url, timeout) as conn:
+            if etag_salt is not None:
+                stamp, last_modified = _load_stamp(conn, url)
+                etag = etag_for(stamp, etag_salt)
+                if etag in if_none_match:
+                    raise NotModified(etag, last_modified)
             result = conn.execute(query.clause(), query.bound_values())
             columns = list(result.keys())
             fetched = result.fetchmany(max_rows + 1)
-    except (QueryTimeout, StoreBusy, StoreError):
+    except (QueryTimeout, StoreBusy, StoreError, NotModified):
         raise
     except sa.exc.SQLAlchemyError as exc:
         template = query.template
@@ -116,6 +168,26 @@ def execute(
         elapsed=elapsed,
         t0=query.values["t0"],
         t1=query.values["t1"],
+        etag=etag,
+        last_modified=last_modified,
+    )
+
+
+def run_prepared(
+    query: RenderedQuery,
+    settings: Mapping[str, Any],
+    *,
+    etag_salt: str | None = None,
+    if_none_match: Collection[str] = (),
+) -> ReportResult:
+    """``execute`` under the limits the settings give (REPORT_TIMEOUT, REPORT_MAX_ROWS)."""
+    return execute(
+        query,
+        store_url(settings),
+        timeout=float(settings.get("REPORT_TIMEOUT", DEFAULT_TIMEOUT)),
+        max_rows=int(settings.get("REPORT_MAX_ROWS", DEFAULT_MAX_ROWS)),
+        etag_salt=etag_salt,
+        if_none_match=if_none_match,
     )
 
 
@@ -127,11 +199,5 @@ def run_report(
     now: datetime | None = None,
 ) -> ReportResult:
     """Run ``template`` with request values ``raw`` against the configured store, under its limits."""
-    url = store_url(settings)
-    query = prepare(template, raw, backend_name(url), now=now)
-    return execute(
-        query,
-        url,
-        timeout=float(settings.get("REPORT_TIMEOUT", DEFAULT_TIMEOUT)),
-        max_rows=int(settings.get("REPORT_MAX_ROWS", DEFAULT_MAX_ROWS)),
-    )
+    query = prepare(template, raw, backend_name(store_url(settings)), now=now)
+    return run_prepared(query, settings)

@@ -14,6 +14,7 @@ from ..config import ConfigError, ensure_folder, load_settings
 from .auth import auth_blueprint
 from .collect import Collector
 from .dashboard import dashboard_blueprint
+from .reports import reports_blueprint
 
 
 def secret_key(settings: Mapping[str, Any]) -> str:
@@ -52,6 +53,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.config["CRUMBY"] = settings
     app.register_blueprint(auth_blueprint)
     app.register_blueprint(dashboard_blueprint)
+    app.register_blueprint(reports_blueprint)
 
     app.wsgi_app = Collector(settings, fallback=app.wsgi_app)
     return app
