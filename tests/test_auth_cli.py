@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -84,3 +86,18 @@ def test_token_create_list_revoke(run, tmp_path):
         assert again.exit_code == 1 and "no active token" in again.output
     finally:
         store.close()
+
+
+def test_the_readme_commands_run_as_written(run):
+    """The command block of the README's "Users and API tokens" section, line by line."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Users and API tokens", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(lines) == 6 and all(line.startswith("crumby ") for line in lines)
+    for line in lines:
+        args = shlex.split(line)[1:]
+        answer = run(*args, input="alice-password\nalice-password\n")
+        assert answer.exit_code == 0, f"{line}: {answer.output}"
+    assert "No users yet" in run("users").output
+    assert "revoked" in run("token", "list").output
