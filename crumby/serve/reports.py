@@ -11,13 +11,12 @@ so a dashboard's repeated requests are answered 304 without running a query.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ..queries.output import to_csv
 from ..queries.params import ParameterError, TemplateError
 from ..queries.run import NotModified, QueryFailed, prepare, run_prepared, store_url
 from ..queries.templates import NAME_PATTERN, find_template, find_templates
@@ -162,7 +161,7 @@ def report(visibility: str, name: str) -> Response:
         log.error("report %s/%s: %s", visibility, name, exc)
         return error(500, f"the report {name!r} failed; the server log has the details")
     if output[0] == "csv":
-        response = Response(_csv(result.columns, result.rows), mimetype="text/csv")
+        response = Response(to_csv(result.columns, result.rows), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'inline; filename="{name}.csv"'
         response.headers["X-Truncated"] = "true" if result.truncated else "false"
     else:
@@ -185,11 +184,3 @@ def _cached(response: Response, etag: str | None, last_modified, visibility: str
     if last_modified:
         response.last_modified = last_modified
     return response
-
-
-def _csv(columns: list[str], rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(["" if value is None else value for value in row] for row in rows)
-    return buffer.getvalue()
