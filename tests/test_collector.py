@@ -363,8 +363,11 @@ def test_cookieless_mode_accepts_a_hit_without_cid(tmp_path):
 
 def test_wrong_methods_are_refused(tmp_path):
     client, log_dir = collector(tmp_path)
-    assert client.get("/collect?" + urlencode(VISIT)).status_code == 405
-    assert client.post("/1.gif?" + urlencode(VISIT)).status_code == 405
+    answer = client.get("/collect?" + urlencode(VISIT))
+    assert (answer.status_code, answer.headers["Allow"]) == (405, "POST, OPTIONS")
+    answer = client.post("/1.gif?" + urlencode(VISIT))
+    assert (answer.status_code, answer.headers["Allow"]) == (405, "GET, HEAD")
+    assert "/collect" in answer.get_json()["error"]
     assert log_bytes(log_dir) == 0
 
 
@@ -455,6 +458,7 @@ def test_cmb_js_is_served_gzipped_with_an_etag(tmp_path):
     again = client.get("/cmb.js", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.data == b""
+    assert client.get("/cmb.js", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
     assert client.get("/cmb.js", headers={"If-None-Match": '"other"'}).status_code == 200
 
 

@@ -109,10 +109,11 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check
 class Rejected(Exception):
     """A request answered with an error status and nothing written."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = list(headers)
 
 
 def client_ip(environ: Mapping[str, Any], proxy_count: int) -> str:
@@ -198,17 +199,21 @@ class Collector:
                     return self.collect_post(environ, start_response)
                 if method == "OPTIONS":
                     return self.preflight(start_response)
-                raise Rejected(405, "use POST")
+                raise Rejected(405, "POST the hit to /collect as JSON", (("Allow", "POST, OPTIONS"),))
             if GIF_PATH.fullmatch(path):
                 if method not in ("GET", "HEAD"):
-                    raise Rejected(405, "use GET")
+                    raise Rejected(
+                        405,
+                        "request the GIF with GET, or POST the hit to /collect",
+                        (("Allow", "GET, HEAD"),),
+                    )
                 return self.collect_gif(environ, start_response)
             if path == "/cmb.js" and method in ("GET", "HEAD"):
                 return self.serve_tracker(environ, start_response)
             if path == "/health" and method in ("GET", "HEAD"):
                 return self.health(start_response)
         except Rejected as exc:
-            return self.error(start_response, exc.status, exc.message)
+            return self.error(start_response, exc.status, exc.message, exc.headers)
         if self.fallback is not None:
             return self.fallback(environ, start_response)
         return self.error(start_response, 404, "not found")
@@ -248,7 +253,7 @@ class Collector:
         return []
 
     def serve_tracker(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("HTTP_IF_NONE_MATCH") == self.tracker_etag:
+        if self.tracker_etag in environ.get("HTTP_IF_NONE_MATCH", ""):  # also W/"…" and lists
             start_response("304 Not Modified", [("ETag", self.tracker_etag)])
             return []
         gzip_ok = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
@@ -319,9 +324,12 @@ class Collector:
         except LogWriteError:
             raise Rejected(503, "the hit could not be stored; try again later") from None
 
-    def error(self, start_response: Callable, status: int, message: str) -> Iterable[bytes]:
+    def error(
+        self, start_response: Callable, status: int, message: str, extra: list | None = None
+    ) -> Iterable[bytes]:
         body = json.dumps({"error": message}).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += extra or []
         if status == 503:
             headers.append(("Retry-After", "30"))
         start_response(STATUS[status], headers + NO_CACHE + self.cors)
