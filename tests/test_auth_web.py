@@ -211,6 +211,9 @@ def test_next_never_leaves_the_server(make_app, users):
         ("/?days=7", "/?days=7"),
         ("//evil.example/", "/"),
         ("https://evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/\n/evil.example", "/"),
     ):
         data = {"csrf": csrf_of(client), "username": "alice", "password": "alice-password", "next": target}
         assert client.post("/login", data=data).headers["Location"] == expected

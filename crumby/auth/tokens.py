@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -19,6 +19,8 @@ from .db import AuthStore, tokens
 from .users import AuthError
 
 PREFIX = "crumby_"
+# `last_used` is written at most this often, so a busy client does not turn every read into a write.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,14 @@ def token_is_valid(store: AuthStore, token: str) -> bool:
         return False
     with store.connect() as conn:
         row = conn.execute(
-            sa.select(tokens.c.token_hash, tokens.c.revoked).where(tokens.c.key_id == key_id)
+            sa.select(tokens.c.token_hash, tokens.c.revoked, tokens.c.last_used).where(
+                tokens.c.key_id == key_id
+            )
         ).first()
     if row is None or not hmac.compare_digest(row.token_hash, _digest(secret)) or row.revoked is not None:
         return False
-    with store.begin() as conn:
-        conn.execute(tokens.update().where(tokens.c.key_id == key_id).values(last_used=utcnow()))
+    now = utcnow()
+    if row.last_used is None or now - row.last_used > LAST_USED_PRECISION:
+        with store.begin() as conn:
+            conn.execute(tokens.update().where(tokens.c.key_id == key_id).values(last_used=now))
     return True

@@ -8,6 +8,7 @@ failed-login counts live in the auth database (see :mod:`crumby.auth.db`).
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -41,6 +42,7 @@ from .collect import client_ip
 auth_blueprint = Blueprint("auth", __name__)
 
 MAX_PASSWORD_LENGTH = 4096
+UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
 _store_lock = threading.Lock()
 
 
@@ -202,14 +204,17 @@ def logout():
 
 
 def _form_error(message: str, status: int, next_url: str):
-    response = current_app.make_response(
+    return current_app.make_response(
         (render_template("login.html", error=message, next_url=next_url), status)
     )
-    return response
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this server: never another host (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this server: never another host (an open redirect).
+
+    Browsers drop tabs and newlines from addresses and read ``\\`` as ``/``,
+    so ``/\t/evil.example`` and ``/\\evil.example`` lead elsewhere too.
+    """
+    if not target or not target.startswith("/") or UNSAFE_IN_NEXT.search(target) or target.startswith("//"):
         return "/"
     return target
