@@ -34,8 +34,8 @@ from .referrer import (
 __all__ = ["ENRICHED_COLUMNS", "IP_PRIVACY_MODES", "Enricher", "anonymise_ips"]
 
 ENRICHED_COLUMNS = PAGE_COLUMNS + GEO_COLUMNS + AGENT_COLUMNS + REFERRER_COLUMNS + CAMPAIGN_COLUMNS
-_LOCATION_FIELDS = PAGE_COLUMNS + CAMPAIGN_COLUMNS + ("site_registrable", "campaign_kind", "campaign_source")
-_REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
+LOCATION_FIELDS = PAGE_COLUMNS + CAMPAIGN_COLUMNS + ("site_registrable", "campaign_kind", "campaign_source")
+REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
 
 
 def describe_location(url: str) -> tuple[Any, ...]:
@@ -71,8 +71,8 @@ class Enricher:
 
     def enrich(self, hits: pd.DataFrame) -> pd.DataFrame:
         """``hits`` with ENRICHED_COLUMNS added: same rows, same order, ``ip`` untouched."""
-        location = map_distinct(hits["dl"], describe_location, _LOCATION_FIELDS)
-        referrer = map_distinct(hits["dr"], describe_referrer, _REFERRER_FIELDS)
+        location = map_distinct(hits["dl"], describe_location, LOCATION_FIELDS)
+        referrer = map_distinct(hits["dr"], describe_referrer, REFERRER_FIELDS)
         internal = is_internal(referrer, location["site_registrable"])
         added = {
             **{name: location[name] for name in PAGE_COLUMNS},
@@ -83,4 +83,5 @@ class Enricher:
             "channel": channels(referrer, internal, location["campaign_kind"], location["utm_source"]),
             **{name: location[name] for name in CAMPAIGN_COLUMNS},
         }
-        return pd.concat([hits, pd.DataFrame(added, index=hits.index)[list(ENRICHED_COLUMNS)]], axis=1)
+        # assign adds the columns as they are; building a frame of them first would copy them all
+        return hits.assign(**{name: added[name] for name in ENRICHED_COLUMNS})

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 
+# lowercase patterns, matched against the lowercased user agent
 BOT_PATTERNS = (
     # self-declared robots: Googlebot, bingbot, AhrefsBot, GPTBot, ClaudeBot, Baiduspider, ...
-    r"(?<!cu)bot\b",  # not the Cubot phone brand
-    r"(?<!cu)bot[/_;-]",
+    r"bot\b",
+    r"bot[/_;-]",
     r"crawl",
     r"spider",
     r"slurp",
@@ -115,8 +116,21 @@ BOT_PATTERNS = (
     r"^mozilla/\d\.\d$",  # "Mozilla/5.0" and nothing else: no browser sends that
     r"^-$",
 )
-BOT_RE = re.compile("|".join(BOT_PATTERNS), re.IGNORECASE)
 SPIDER_FAMILY = "Spider"
+_NOT_BOTS = ("cubot",)  # a phone brand that ends in "bot"
+
+
+def _compile_patterns():
+    """One matcher for all BOT_PATTERNS: ua-parser's Rust regex set when present (0.5 us a string,
+    against some 100 us for Python's re walking the alternatives), else Python's re."""
+    try:
+        import ua_parser_rs
+    except ImportError:
+        return re.compile("|".join(BOT_PATTERNS)).search
+    return ua_parser_rs.UserAgentExtractor([(p, "bot", None, None, None, None) for p in BOT_PATTERNS]).extract
+
+
+_matches = _compile_patterns()
 
 
 def looks_like_bot(ua: str | None, device_family: str | None = None) -> bool:
@@ -125,4 +139,7 @@ def looks_like_bot(ua: str | None, device_family: str | None = None) -> bool:
         return True
     if device_family == SPIDER_FAMILY:
         return True
-    return BOT_RE.search(ua) is not None
+    lowered = ua.lower()
+    for brand in _NOT_BOTS:
+        lowered = lowered.replace(brand, "")
+    return _matches(lowered) is not None

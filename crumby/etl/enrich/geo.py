@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import geoip2.database
-import geoip2.errors
 import maxminddb
+import numpy as np
 import pandas as pd
 
 from ...config import ConfigError
-from .distinct import as_float, as_int, map_distinct
+from .distinct import as_float, as_int, factorize, spread
+from .geo_tree import NOT_FOUND, SearchTree
 
 log = logging.getLogger(__name__)
 
@@ -91,47 +92,74 @@ def open_city_reader(path: str | Path) -> geoip2.database.Reader:
 
 
 class GeoLocator:
-    """Looks up addresses in one City database, opened once per run."""
+    """Looks up addresses in one City database, opened once per run.
+
+    geoip2 checks the file and names its build; lookups then go through the
+    maxminddb reader geoip2 itself is built on, batch-wise (see geo_tree).
+    """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.path = database_path(settings)
-        self.reader = open_city_reader(self.path)
+        checked = open_city_reader(self.path)
+        metadata = checked.metadata()
+        checked.close()
+        self.reader = maxminddb.open_database(str(self.path))
+        self.tree = SearchTree(self.path, metadata.node_count, metadata.record_size, metadata.ip_version)
         self.bundled = self.path == bundled_database()
-        built = describe(self.reader.metadata())
+        built = describe(metadata)
         self.provenance = f"{built} (bundled)" if self.bundled else f"{built} ({self.path})"
         if self.bundled:
             _warn_dated_once(built)
 
     def close(self) -> None:
+        self.tree.close()
         self.reader.close()
 
     def locate(self, ip: str) -> tuple[Any, ...]:
         """The GEO_COLUMNS of one address; all None for private, unknown or malformed ones."""
         try:
-            found = self.reader.city(ip)
-        except (geoip2.errors.AddressNotFoundError, ValueError):
+            return fields_of(self.reader.get(ip))
+        except ValueError:
             return _NOTHING
-        subdivisions = found.subdivisions
-        location = found.location
-        return (
-            found.continent.code,
-            found.country.iso_code,
-            subdivisions[0].name if len(subdivisions) > 0 else None,
-            subdivisions[1].name if len(subdivisions) > 1 else None,
-            found.city.name,
-            location.latitude,
-            location.longitude,
-            location.accuracy_radius,
-            location.time_zone,
-        )
 
     def locate_series(self, ips: pd.Series) -> dict[str, pd.Series]:
-        """GEO_COLUMNS for every row of ``ips``, looking each distinct address up once."""
-        columns = map_distinct(ips, self.locate, GEO_COLUMNS)
+        """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once."""
+        codes, uniques = factorize(ips)
+        record_ids = self.tree.records(uniques)
+        found = record_ids != NOT_FOUND
+        _, first, record_codes = np.unique(record_ids[found], return_index=True, return_inverse=True)
+        found_rows = np.flatnonzero(found)
+        rows = [self.locate(uniques[found_rows[n]]) for n in first]
+        per_unique = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot serves code -1
+        per_unique[found_rows] = record_codes
+        columns = spread(per_unique[codes], rows, GEO_COLUMNS, ips.index)
         columns["latitude"] = as_float(columns["latitude"])
         columns["longitude"] = as_float(columns["longitude"])
         columns["accuracy_radius"] = as_int(columns["accuracy_radius"])
         return columns
+
+
+def fields_of(record: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """GEO_COLUMNS from a raw City record (English names, as geoip2's models give by default)."""
+    if not record:
+        return _NOTHING
+    subdivisions = record.get("subdivisions") or ()
+    location = record.get("location") or {}
+    return (
+        record.get("continent", {}).get("code"),
+        record.get("country", {}).get("iso_code"),
+        _english(subdivisions[0]) if len(subdivisions) > 0 else None,
+        _english(subdivisions[1]) if len(subdivisions) > 1 else None,
+        _english(record.get("city")),
+        location.get("latitude"),
+        location.get("longitude"),
+        location.get("accuracy_radius"),
+        location.get("time_zone"),
+    )
+
+
+def _english(place: Mapping[str, Any] | None) -> str | None:
+    return (place or {}).get("names", {}).get("en")
 
 
 def _warn_dated_once(provenance: str) -> None:

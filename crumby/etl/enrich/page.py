@@ -21,7 +21,13 @@ MAX_PATH = 1024
 
 
 def split_url(url: str) -> SplitResult | None:
-    """urlsplit that answers None for text that is not a URL at all."""
+    """urlsplit, with a quick path for plain http(s) URLs; None for text that is not a URL at all."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in ("https", "http") and url.isprintable():
+        rest, _, fragment = rest.partition("#")
+        rest, _, query = rest.partition("?")
+        netloc, slash, path = rest.partition("/")
+        return SplitResult(scheme, netloc, slash + path, query, fragment)
     try:
         return urlsplit(url.strip())
     except ValueError:  # e.g. an unbalanced "[" in the host

@@ -23,6 +23,9 @@ IPV6_PREFIX = 48
 
 def anonymise_ip(ip: str) -> str | None:
     """One address cut to its network (IPv4 /24, IPv6 /48); None if it is not an address."""
+    octets = ip.split(".")
+    if len(octets) == 4 and all(map(_is_octet, octets)):  # a plain dotted quad: cut it as text
+        return f"{octets[0]}.{octets[1]}.{octets[2]}.0"
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
@@ -32,6 +35,11 @@ def anonymise_ip(ip: str) -> str | None:
     if address.version == 4:
         return str(ipaddress.IPv4Address(int(address) >> (32 - IPV4_PREFIX) << (32 - IPV4_PREFIX)))
     return str(ipaddress.IPv6Address(int(address) >> (128 - IPV6_PREFIX) << (128 - IPV6_PREFIX)))
+
+
+def _is_octet(text: str) -> bool:
+    """0-255 written plainly (no sign, space or leading zero)."""
+    return text.isascii() and text.isdigit() and (text == "0" or (text[0] != "0" and int(text) <= 255))
 
 
 def anonymise_ips(ips: pd.Series, mode: str) -> pd.Series:

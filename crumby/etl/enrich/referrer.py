@@ -171,13 +171,15 @@ def _public_suffixes() -> PublicSuffixList:
     return _psl
 
 
+@lru_cache(maxsize=65536)
 def registrable_domain(host: str) -> str:
     """example.co.uk for shop.example.co.uk (Public Suffix List); an IP or bare name stays itself."""
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
+    if host[-1].isdigit() or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
     return _public_suffixes().privatesuffix(host) or host
 
 
