@@ -1,4 +1,4 @@
-"""Logins over HTTP: private access refused without a live session or token, cookie flags,
+"""Logins over HTTP: a private report refused (401) without a live session or token, cookie flags,
 cross-site posts, and the failed-login limit shared by two app instances."""
 
 from __future__ import annotations
@@ -9,34 +9,28 @@ from datetime import datetime, timedelta
 
 import pytest
 from conftest import make_settings
-from flask import Blueprint
 
 from crumby.auth import add_user, create_token, open_auth_store, revoke_token
 from crumby.serve.app import create_app
-from crumby.serve.auth import close_auth_store, private_access_allowed
+from crumby.serve.auth import close_auth_store
+from crumby.store.engine import create_engine
+from crumby.store.migrations import ensure_schema
 
-PRIVATE = "/test-only/private"
+PRIVATE = "/api/private/event_names?days=7"
 COOKIE = "crumby_session"
-
-
-def _private_probe() -> Blueprint:
-    """A stand-in private report: 200 with access, 401 without (what /api/private/<name> must do)."""
-    probe = Blueprint("probe", __name__)
-
-    @probe.get(PRIVATE)
-    def private():
-        return ("secret rows", 200) if private_access_allowed() else ({"error": "sign in"}, 401)
-
-    return probe
 
 
 @pytest.fixture
 def make_app(tmp_path):
+    """Apps on one (empty) DuckDB store and one auth database, as workers of one server would be."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    engine = create_engine(make_settings(tmp_path)["SQLALCHEMY_DATABASE_URI"])
+    ensure_schema(engine)
+    engine.dispose()
     apps = []
 
     def build(**overrides):
         app = create_app(make_settings(tmp_path, **overrides))
-        app.register_blueprint(_private_probe())
         apps.append(app)
         return app
 
