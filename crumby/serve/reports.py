@@ -64,6 +64,15 @@ def unexpected(exc: Exception) -> Response:
     return error(500, "the report server failed; the server log has the details")
 
 
+@reports_blueprint.app_errorhandler(404)
+@reports_blueprint.app_errorhandler(405)
+def api_http_error(exc):
+    """Under /api even a path that matches no route gets a JSON answer; elsewhere Flask's own page."""
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return error(exc.code, "there is no such API address; GET /api lists the reports")
+    return exc
+
+
 def _wants_html() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html" and request.args.get("format") != "json"
