@@ -79,9 +79,7 @@ def open_city_reader(path: str | Path) -> geoip2.database.Reader:
     try:
         reader = geoip2.database.Reader(str(path))
     except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-        raise ConfigError(
-            f"{path} is not a readable MaxMind database ({exc}); install a City database with `crumby geoip`"
-        ) from None
+        raise ConfigError(f"{path} is not a readable MaxMind database ({exc})") from None
     kind = reader.metadata().database_type
     if "City" not in kind and "Enterprise" not in kind:
         reader.close()
@@ -100,7 +98,10 @@ class GeoLocator:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.path = database_path(settings)
-        checked = open_city_reader(self.path)
+        try:
+            checked = open_city_reader(self.path)
+        except ConfigError as exc:
+            raise ConfigError(f"GeoIP: {exc}; install a City database with `crumby geoip`") from None
         metadata = checked.metadata()
         checked.close()
         self.reader = maxminddb.open_database(str(self.path))
