@@ -69,8 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
         "GEOIP2_DATABASE_NAME",
         "",
         "str",
-        "Path to a GeoIP2/GeoLite2 City .mmdb file. Empty: the GeoLite2 City file bundled "
-        "with crumby (dated; run `crumby geoip` for a newer one).",
+        "Path to a GeoIP2/GeoLite2 City .mmdb file. Empty: DATA_DIR/GeoLite2-City.mmdb once "
+        "`crumby geoip` has installed it there, else the GeoLite2 City file bundled with crumby "
+        "(from 2018, so newer address blocks are placed wrongly or not at all).",
         legacy=True,
     ),
     Setting(
