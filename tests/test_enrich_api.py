@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import pandas as pd
 import pytest
+from enrich_frames import new_enricher, raw_hits
 
-from crumby.etl.enrich import ENRICHED_COLUMNS, Enricher
+from crumby.etl.enrich import ENRICHED_COLUMNS
 
-RAW_COLUMNS = (
-    "id t cid pv ul sd sr vp de dl dt dr en ev props ip ua referer lang".split()  # noqa: SIM905
-)
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
 )
 
 
-def raw_hits(rows: list[dict]) -> pd.DataFrame:
-    """A batch as the pipeline hands it over: object columns with None where absent."""
-    frame = pd.DataFrame(
-        {name: pd.Series([row.get(name) for row in rows], dtype=object) for name in RAW_COLUMNS}
-    )
-    frame["datetime"] = pd.Series([datetime(2024, 5, 1, 12, 0, n) for n in range(len(rows))])
-    return frame
-
-
 @pytest.fixture(scope="module")
 def enricher(tmp_path_factory):
-    from tests.conftest import make_settings
-
-    enricher = Enricher(make_settings(tmp_path_factory.mktemp("enrich")))
+    enricher = new_enricher(tmp_path_factory.mktemp("enrich"))
     yield enricher
     enricher.close()
 
