@@ -105,7 +105,7 @@ def test_known_user_agents(parser, ua):
 )
 def test_crawlers_monitors_and_tools_are_bots(parser, ua):
     assert looks_like_bot(ua)
-    described = dict(zip(AGENT_COLUMNS, parser.describe(ua)))
+    described = dict(zip(AGENT_COLUMNS, parser.describe(ua), strict=True))
     assert (described["device"], described["is_bot"]) == ("bot", True)
 
 
