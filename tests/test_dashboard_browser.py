@@ -223,6 +223,22 @@ def test_dashboard_in_a_real_browser(browser, dashboard_server, tmp_path):
     assert browser.find_elements(By.CSS_SELECTOR, '.preset[aria-pressed="true"]') == []
     assert first in browser.find_element(By.ID, "range-label").text
 
+    # The site filter: a site with no hits shows zeros and empty tables, and stays in the address.
+    site = browser.find_element(By.ID, "site")
+    site.send_keys("nothing-here.example")
+    browser.find_element(By.ID, "range-apply").click()
+    browser.wait_for(
+        "location.search.indexOf('site=nothing-here.example') >= 0", "the site filter did not apply"
+    )
+    wait_loaded(browser, "the site-filtered dashboard did not load")
+    assert metric(browser, "visitors") == "0"
+    assert card_cells(browser, "pages") == []
+    site.clear()
+    browser.find_element(By.ID, "range-apply").click()
+    browser.wait_for("location.search.indexOf('site=') < 0", "the site filter was not cleared")
+    wait_loaded(browser, "the unfiltered dashboard did not load")
+    assert metric(browser, "visitors") == f"{custom['visitors']:,}"
+
     shot = tmp_path / "dashboard.png"
     browser.set_window_size(1280, 2200)
     browser.save_screenshot(str(shot))
