@@ -23,12 +23,12 @@ from .page import PAGE_COLUMNS, describe_page, split_url
 from .privacy import IP_PRIVACY_MODES, anonymise_ips
 from .referrer import (
     REFERRER_COLUMNS,
+    campaign_source_name,
     channels,
     describe_referrer,
     is_internal,
     registrable_domain,
     sources,
-    utm_source_name,
 )
 
 __all__ = ["ENRICHED_COLUMNS", "IP_PRIVACY_MODES", "Enricher", "anonymise_ips"]
@@ -50,7 +50,7 @@ def describe_location(url: str) -> tuple[Any, ...]:
         *campaign,
         registrable_domain(site) if site else None,
         kind,
-        utm_source_name(campaign[0], kind),
+        campaign_source_name(campaign[0], kind, campaign[5]),
     )
 
 

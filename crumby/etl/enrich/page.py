@@ -27,7 +27,8 @@ def split_url(url: str) -> SplitResult | None:
         rest, _, fragment = rest.partition("#")
         rest, _, query = rest.partition("?")
         netloc, slash, path = rest.partition("/")
-        return SplitResult(scheme, netloc, slash + path, query, fragment)
+        if "[" not in netloc:  # IPv6 hosts go the careful way
+            return SplitResult(scheme, netloc, slash + path, query, fragment)
     try:
         return urlsplit(url.strip())
     except ValueError:  # e.g. an unbalanced "[" in the host

@@ -47,7 +47,7 @@ def anonymise_ips(ips: pd.Series, mode: str) -> pd.Series:
     if mode == "full":
         return ips
     if mode == "none":
-        return pd.Series(None, index=ips.index, dtype=object)
+        return pd.Series([None] * len(ips), index=ips.index, dtype=object)
     if mode != "anonymised":
         raise ValueError(f"IP privacy mode must be one of {', '.join(IP_PRIVACY_MODES)}, got {mode!r}")
     return map_distinct(ips, lambda ip: (anonymise_ip(ip),), ("ip",))["ip"]

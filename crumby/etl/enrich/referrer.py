@@ -161,6 +161,25 @@ UTM_SOURCE_NAMES = {
     "mailchimp": "Newsletter",
 }
 
+# The platform each click id comes from.
+CLICK_ID_SOURCES = {
+    "gclid": "Google",
+    "gbraid": "Google",
+    "wbraid": "Google",
+    "dclid": "Google",
+    "msclkid": "Bing",
+    "fbclid": "Facebook",
+    "igshid": "Instagram",
+    "ttclid": "TikTok",
+    "twclid": "X/Twitter",
+    "li_fat_id": "LinkedIn",
+    "yclid": "Yandex",
+    "epik": "Pinterest",
+    "sccid": "Snapchat",
+    "rdt_cid": "Reddit",
+    "mc_eid": "Newsletter",
+}
+
 _psl: PublicSuffixList | None = None
 
 
@@ -212,8 +231,9 @@ def describe_referrer(url: str) -> tuple[str | None, str | None, str | None, str
 
 
 @lru_cache(maxsize=4096)
-def utm_source_name(source: str | None, medium_kind: str | None) -> str | None:
-    """A source name from the campaign: a known alias, the utm_source as written, or Newsletter."""
+def campaign_source_name(source: str | None, medium_kind: str | None, click_id: str | None) -> str | None:
+    """A source name from the campaign: a known alias or the utm_source as written; else the
+    platform of the click id (in-app browsers often send no referrer), or Newsletter for email."""
     if source:
         lowered = source.lower()
         if lowered in UTM_SOURCE_NAMES:
@@ -225,6 +245,8 @@ def utm_source_name(source: str | None, medium_kind: str | None) -> str | None:
             if found:
                 return found[0]
         return source[:MAX_SOURCE]
+    if click_id in CLICK_ID_SOURCES:
+        return CLICK_ID_SOURCES[click_id]
     return "Newsletter" if medium_kind == EMAIL else None
 
 
