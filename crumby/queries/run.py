@@ -102,10 +102,19 @@ def prepare(
 _stores_with_loads: set[str] = set()
 
 
+def _has_table(conn: sa.Connection, name: str) -> bool:
+    if conn.dialect.name == "sqlite":  # the inspector's PRAGMA is refused on a read-only connection
+        found = conn.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name}
+        ).first()
+        return found is not None
+    return sa.inspect(conn).has_table(name)
+
+
 def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
     """Which ETL load the store is at: the cache validator of every answer drawn from it."""
     if url not in _stores_with_loads:
-        if not sa.inspect(conn).has_table(loads.name):
+        if not _has_table(conn, loads.name):
             return "no-loads", None
         _stores_with_loads.add(url)
     row = conn.execute(

@@ -155,6 +155,9 @@ def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None
         conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout):.3f}")
     else:
         conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(timeout * 1000)}")
+    # The session default too: DDL commits the current transaction implicitly, and the next one must
+    # still be read-only (with only START TRANSACTION READ ONLY, MariaDB would run CREATE TABLE).
+    conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
     conn.exec_driver_sql("START TRANSACTION READ ONLY")
 
 
