@@ -94,6 +94,15 @@ def run_wrk(port: int, duration: int, connections: int, threads: int) -> dict:
     }
 
 
+def worker_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) used so far by the master's worker processes."""
+    total = 0
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def count_lines(folder: Path) -> int:
     total = 0
     for path in folder.glob("*.jsonl"):
@@ -143,12 +152,16 @@ def main() -> None:
         results: dict[str, list[dict]] = {name: [] for name in APPS}
         for number in range(1, args.rounds + 1):
             for name in APPS if number % 2 else reversed(APPS):
+                cpu_before = worker_cpu_seconds(servers[name].pid)
                 result = run_wrk(ports[name], args.duration, args.connections, args.threads)
+                cpu = worker_cpu_seconds(servers[name].pid) - cpu_before
+                result["cpu_us"] = cpu / max(result["requests"], 1) * 1e6
                 results[name].append(result)
                 answered[name] += result["requests"]
                 print(
                     f"round {number} {name:9}  {result['hits_s']:8.0f} hits/s  "
-                    f"p50 {result['p50_ms']:5.2f} ms  p99 {result['p99_ms']:6.2f} ms"
+                    f"p50 {result['p50_ms']:5.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
+                    f"server CPU {result['cpu_us']:4.0f} us/hit"
                     + (f"  {result['bad']} errors" if result["bad"] else "")
                 )
     finally:
@@ -156,7 +169,9 @@ def main() -> None:
             stop(process)
 
     medians = {
-        name: {key: statistics.median(r[key] for r in rounds) for key in ("hits_s", "p50_ms", "p99_ms")}
+        name: {
+            key: statistics.median(r[key] for r in rounds) for key in ("hits_s", "p50_ms", "p99_ms", "cpu_us")
+        }
         for name, rounds in results.items()
     }
     pairs = zip(results["baseline"], results["collector"], strict=True)
@@ -165,7 +180,7 @@ def main() -> None:
     for name, median in medians.items():
         print(
             f"  {name:9}  {median['hits_s']:8.0f} hits/s  p50 {median['p50_ms']:5.2f} ms  "
-            f"p99 {median['p99_ms']:6.2f} ms"
+            f"p99 {median['p99_ms']:6.2f} ms  server CPU {median['cpu_us']:4.0f} us/hit"
         )
     ratio = medians["collector"]["hits_s"] / medians["baseline"]["hits_s"]
     print(
