@@ -124,10 +124,11 @@ def test_platform_keeps_the_original_words():
     assert platform_of(None, None) is None
 
 
-def test_a_series_is_parsed_once_per_distinct_string_and_spread_back(parser, monkeypatch):
+def test_each_distinct_string_is_parsed_once_a_run_and_spread_back(monkeypatch):
     calls = []
-    original = parser.describe
-    monkeypatch.setattr(parser, "describe", lambda ua: calls.append(ua) or original(ua))
+    original = AgentParser.describe
+    monkeypatch.setattr(AgentParser, "describe", lambda self, ua: calls.append(ua) or original(self, ua))
+    parser = AgentParser()
     uas = pd.Series([CHROME_WINDOWS, None, SAFARI_IPHONE, CHROME_WINDOWS, "", CHROME_WINDOWS], dtype=object)
     columns = parser.describe_series(uas)
     assert sorted(calls) == sorted([CHROME_WINDOWS, SAFARI_IPHONE, ""])
@@ -136,6 +137,10 @@ def test_a_series_is_parsed_once_per_distinct_string_and_spread_back(parser, mon
     assert columns["is_bot"].tolist() == [False, True, False, False, True, False]
     assert columns["is_bot"].dtype == bool
     assert columns["browser"].tolist() == ["Chrome", None, "Mobile Safari", "Chrome", None, "Chrome"]
+
+    next_batch = parser.describe_series(pd.Series([SAFARI_IPAD, CHROME_WINDOWS], dtype=object, index=[7, 8]))
+    assert calls[3:] == [SAFARI_IPAD]  # the next batch of the run reuses what the first one parsed
+    assert next_batch["device"].to_dict() == {7: "tablet", 8: "desktop"}
 
 
 def test_bots_are_flagged_in_the_batch_never_dropped(tmp_path):

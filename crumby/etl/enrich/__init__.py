@@ -17,25 +17,21 @@ import pandas as pd
 
 from .agent import AGENT_COLUMNS, AgentParser, version_of
 from .campaign import CAMPAIGN_COLUMNS, describe_campaign
-from .distinct import map_distinct
+from .channel import channels_and_sources
+from .distinct import AnswerCache, Distinct
 from .geo import GEO_COLUMNS, GeoLocator
 from .page import PAGE_COLUMNS, describe_page, split_url
 from .privacy import IP_PRIVACY_MODES, anonymise_ips
-from .referrer import (
-    REFERRER_COLUMNS,
-    campaign_source_name,
-    channels,
-    describe_referrer,
-    is_internal,
-    registrable_domain,
-    sources,
-)
+from .referrer import campaign_source_name, describe_referrer, registrable_domain
 
 __all__ = ["ENRICHED_COLUMNS", "IP_PRIVACY_MODES", "Enricher", "anonymise_ips"]
 
+REFERRER_COLUMNS = ("referrer_domain", "referrer_source", "channel")
 ENRICHED_COLUMNS = PAGE_COLUMNS + GEO_COLUMNS + AGENT_COLUMNS + REFERRER_COLUMNS + CAMPAIGN_COLUMNS
 LOCATION_FIELDS = PAGE_COLUMNS + CAMPAIGN_COLUMNS + ("site_registrable", "campaign_kind", "campaign_source")
 REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
+_POSITIONS_IN_PAGE = {name: LOCATION_FIELDS.index(name) for name in LOCATION_FIELDS}
+_POSITIONS_IN_REFERRER = {name: REFERRER_FIELDS.index(name) for name in REFERRER_FIELDS}
 
 
 def describe_location(url: str) -> tuple[Any, ...]:
@@ -60,6 +56,8 @@ class Enricher:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.geo = GeoLocator(settings)
         self.agents = AgentParser()
+        self._locations = AnswerCache(describe_location)
+        self._referrers = AnswerCache(describe_referrer)
         self.provenance: dict[str, str] = {
             "geoip": self.geo.provenance,
             **self.agents.provenance,
@@ -71,17 +69,15 @@ class Enricher:
 
     def enrich(self, hits: pd.DataFrame) -> pd.DataFrame:
         """``hits`` with ENRICHED_COLUMNS added: same rows, same order, ``ip`` untouched."""
-        location = map_distinct(hits["dl"], describe_location, LOCATION_FIELDS)
-        referrer = map_distinct(hits["dr"], describe_referrer, REFERRER_FIELDS)
-        internal = is_internal(referrer, location["site_registrable"])
+        index = hits.index
+        pages = Distinct.of(hits["dl"], self._locations, (None,) * len(LOCATION_FIELDS))
+        referrers = Distinct.of(hits["dr"], self._referrers, (None,) * len(REFERRER_FIELDS))
         added = {
-            **{name: location[name] for name in PAGE_COLUMNS},
+            **pages.spread(PAGE_COLUMNS + CAMPAIGN_COLUMNS, index),
             **self.geo.locate_series(hits["ip"]),
             **self.agents.describe_series(hits["ua"]),
-            "referrer_domain": referrer["referrer_domain"],
-            "referrer_source": sources(referrer, internal, location["campaign_source"]),
-            "channel": channels(referrer, internal, location["campaign_kind"], location["utm_source"]),
-            **{name: location[name] for name in CAMPAIGN_COLUMNS},
+            **referrers.spread(REFERRER_FIELDS[:1], index),
+            **channels_and_sources(pages, _POSITIONS_IN_PAGE, referrers, _POSITIONS_IN_REFERRER, index),
         }
         # assign adds the columns as they are; building a frame of them first would copy them all
         return hits.assign(**{name: added[name] for name in ENRICHED_COLUMNS})

@@ -21,9 +21,10 @@ from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
 from .bots import looks_like_bot
-from .distinct import factorize, spread
+from .distinct import AnswerCache, map_distinct
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
+MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
 UNKNOWN = "Other"  # ua-parser's family when nothing matched
 
 # ua-parser OS family -> the original's platform word; families not listed fall back to their own
@@ -126,6 +127,7 @@ class AgentParser:
             "ua_parser_rs": version_of("ua-parser-rs"),
             "user_agents": version_of("user-agents"),
         }
+        self._cache = AnswerCache(self.describe)
 
     def describe(self, ua: str) -> tuple[Any, ...]:
         """The AGENT_COLUMNS of one user agent string."""
@@ -146,16 +148,11 @@ class AgentParser:
         )
 
     def describe_series(self, uas: pd.Series) -> dict[str, pd.Series]:
-        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once.
+        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once a run.
 
         A missing user agent is a bot with nothing else known.
         """
-        codes, uniques = factorize(uas)
-        columns = spread(codes, [self.describe(u) for u in uniques], AGENT_COLUMNS, uas.index)
-        missing = codes < 0
-        columns["device"] = columns["device"].where(~missing, "bot")
-        columns["is_bot"] = columns["is_bot"].where(~missing, True).astype(bool)
-        return columns
+        return map_distinct(uas, self._cache, AGENT_COLUMNS, missing=MISSING_AGENT, dtypes={"is_bot": "bool"})
 
 
 def version_of(package: str) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ...config import ConfigError
-from .distinct import as_float, as_int, factorize, spread
+from .distinct import Distinct, factorize
 from .geo_tree import NOT_FOUND, SearchTree
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ GEO_COLUMNS = (
     "accuracy_radius",
     "time_zone",
 )
+GEO_DTYPES = {"latitude": "float64", "longitude": "float64", "accuracy_radius": "Int64"}
 INSTALLED_NAME = "GeoLite2-City.mmdb"
+RECORD_CACHE_LIMIT = 200_000
 _NOTHING = (None,) * len(GEO_COLUMNS)
 _warned_dated = False
 
@@ -106,6 +108,7 @@ class GeoLocator:
         checked.close()
         self.reader = maxminddb.open_database(str(self.path))
         self.tree = SearchTree(self.path, metadata.node_count, metadata.record_size, metadata.ip_version)
+        self._records: dict[int, tuple[Any, ...]] = {}
         self.bundled = self.path == bundled_database()
         built = describe(metadata)
         self.provenance = f"{built} (bundled)" if self.bundled else f"{built} ({self.path})"
@@ -124,20 +127,25 @@ class GeoLocator:
             return _NOTHING
 
     def locate_series(self, ips: pd.Series) -> dict[str, pd.Series]:
-        """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once."""
+        """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once a run."""
         codes, uniques = factorize(ips)
         record_ids = self.tree.records(uniques)
-        found = record_ids != NOT_FOUND
-        _, first, record_codes = np.unique(record_ids[found], return_index=True, return_inverse=True)
-        found_rows = np.flatnonzero(found)
-        rows = [self.locate(uniques[found_rows[n]]) for n in first]
+        found = np.flatnonzero(record_ids != NOT_FOUND)
+        distinct_ids, first, record_codes = np.unique(
+            record_ids[found], return_index=True, return_inverse=True
+        )
+        known = self._records  # record id -> fields, for the whole run
+        if len(known) + len(distinct_ids) > RECORD_CACHE_LIMIT:
+            known.clear()
+        rows = []
+        for record, n in zip(distinct_ids.tolist(), first.tolist(), strict=True):
+            if record not in known:
+                known[record] = self.locate(uniques[found[n]])  # any address of the record will do
+            rows.append(known[record])
         per_unique = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot serves code -1
-        per_unique[found_rows] = record_codes
-        columns = spread(per_unique[codes], rows, GEO_COLUMNS, ips.index)
-        columns["latitude"] = as_float(columns["latitude"])
-        columns["longitude"] = as_float(columns["longitude"])
-        columns["accuracy_radius"] = as_int(columns["accuracy_radius"])
-        return columns
+        per_unique[found] = record_codes
+        distinct = Distinct(per_unique[codes], rows, (None,) * len(GEO_COLUMNS))
+        return distinct.spread(GEO_COLUMNS, ips.index, GEO_DTYPES)
 
 
 def fields_of(record: Mapping[str, Any] | None) -> tuple[Any, ...]:

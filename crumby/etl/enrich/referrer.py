@@ -1,18 +1,11 @@
-"""Where a visit came from: referrer domain, a source name and a channel.
+"""Where a visit came from: the referrer's domain and, for well-known ones, a source name and kind.
 
 The referrer is ``dr`` (document.referrer as the tracker sent it). Its domain
 is normalised as the page's site is (lowercase, no port, no leading www.).
 A source is named when the referrer is a well-known search engine, social
 network, webmail or site (or, for Android apps, the app's package id);
-otherwise the campaign's ``utm_source`` names it. The channel is, first match:
-
-- internal: the referrer is the page's own site or a subdomain of the same
-  registrable domain (blog.example.co.uk -> shop.example.co.uk);
-- paid: ``utm_medium`` says cpc/ppc/paid/display..., or an ad click id;
-- search, social, email: by the referrer's source, else by ``utm_medium``
-  (email/newsletter, social, organic);
-- referral: any other referrer, or a ``utm_source`` without a referrer;
-- direct: nothing at all.
+campaign links without one are named by their ``utm_source`` or click id.
+How these become a channel is channel.py's job.
 """
 
 from __future__ import annotations
@@ -20,13 +13,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-import numpy as np
-import pandas as pd
 from publicsuffixlist import PublicSuffixList
 
 from .page import host_of, split_url
 
-REFERRER_COLUMNS = ("referrer_domain", "referrer_source", "channel")
 MAX_SOURCE = 128
 
 SEARCH, SOCIAL, EMAIL, REFERRAL = "search", "social", "email", "referral"
@@ -248,40 +238,3 @@ def campaign_source_name(source: str | None, medium_kind: str | None, click_id: 
     if click_id in CLICK_ID_SOURCES:
         return CLICK_ID_SOURCES[click_id]
     return "Newsletter" if medium_kind == EMAIL else None
-
-
-def channels(
-    referrer: dict[str, pd.Series], internal: np.ndarray, campaign_kind: pd.Series, utm_source: pd.Series
-) -> pd.Series:
-    """The channel of every row, from the referrer's facts and the page's campaign, with numpy masks."""
-    kind = referrer["kind"].to_numpy(dtype=object)
-    campaign = campaign_kind.to_numpy(dtype=object)
-    conditions = [
-        internal,
-        campaign == "paid",
-        kind == SEARCH,
-        kind == SOCIAL,
-        (kind == EMAIL) | (campaign == EMAIL),
-        campaign == SOCIAL,
-        campaign == SEARCH,
-        referrer["referrer_domain"].notna().to_numpy() | utm_source.notna().to_numpy(),
-    ]
-    names = ["internal", "paid", SEARCH, SOCIAL, EMAIL, SOCIAL, SEARCH, REFERRAL]
-    chosen = np.select(conditions, np.array(names, dtype=object), default="direct")
-    return pd.Series(chosen, index=utm_source.index, dtype=object)
-
-
-def sources(referrer: dict[str, pd.Series], internal: np.ndarray, campaign_source: pd.Series) -> pd.Series:
-    """referrer_source per row: the referrer's name, else the campaign's; None for internal hits."""
-    name = referrer["name"].to_numpy(dtype=object)
-    chosen = np.where(pd.isna(name), campaign_source.to_numpy(dtype=object), name)
-    chosen = np.where(internal, None, chosen)
-    return pd.Series(chosen, index=campaign_source.index, dtype=object)
-
-
-def is_internal(referrer: dict[str, pd.Series], site_registrable: pd.Series) -> np.ndarray:
-    """Rows whose referrer is the page's own site (same registrable domain)."""
-    has_referrer = referrer["referrer_domain"].notna().to_numpy()
-    return has_referrer & (
-        referrer["registrable"].to_numpy(dtype=object) == site_registrable.to_numpy(dtype=object)
-    )
