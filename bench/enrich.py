@@ -32,6 +32,7 @@ import pandas as pd
 
 from crumby.config import load_settings
 from crumby.etl.enrich import LOCATION_FIELDS, REFERRER_FIELDS, Enricher, anonymise_ips, describe_location
+from crumby.etl.enrich.agent import AgentParser
 from crumby.etl.enrich.distinct import map_distinct
 from crumby.etl.enrich.geo import bundled_database
 from crumby.etl.enrich.referrer import describe_referrer
@@ -223,6 +224,8 @@ def compare_ua_matchers(uas: list[str]) -> None:
     fast = timed("ua-parser-rs (Rust regex)", lambda: [rust.parse(u) for u in uas])
     slow = timed("pure Python (re)", lambda: [pure.parse(u) for u in uas])
     print(f"  Rust is {slow / fast:.0f}x faster")
+    agents = AgentParser()
+    timed("crumby's describe: parse + bot set + device", lambda: [agents.describe(u) for u in uas])
 
 
 def compare_geo_lookups(geo, ips: list[str]) -> None:

@@ -109,6 +109,13 @@ def test_crawlers_monitors_and_tools_are_bots(parser, ua):
     assert (described["device"], described["is_bot"]) == ("bot", True)
 
 
+def test_forged_versions_are_cut_to_fit_the_store(parser):
+    forged = f"Mozilla/5.0 (Windows NT 10.0) Chrome/{'9' * 200}.1.2 Safari/537.36"
+    described = dict(zip(AGENT_COLUMNS, parser.describe(forged), strict=True))
+    assert described["browser"] == "Chrome"
+    assert described["version"] == "9" * 32
+
+
 def test_an_absent_user_agent_is_a_bot():
     assert looks_like_bot(None)
 

@@ -67,6 +67,12 @@ class Enricher:
     def close(self) -> None:
         self.geo.close()
 
+    def __enter__(self) -> Enricher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def enrich(self, hits: pd.DataFrame) -> pd.DataFrame:
         """``hits`` with ENRICHED_COLUMNS added: same rows, same order, ``ip`` untouched."""
         index = hits.index

@@ -26,6 +26,7 @@ from .distinct import AnswerCache, map_distinct
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
 UNKNOWN = "Other"  # ua-parser's family when nothing matched
+MAX_NAME, MAX_VERSION = 64, 32
 
 # ua-parser OS family -> the original's platform word; families not listed fall back to their own
 # name in lowercase without spaces (e.g. "Tizen" -> "tizen").
@@ -71,6 +72,10 @@ def join_version(*parts: str | None) -> str | None:
     """ "17.4.1" from ("17", "4", "1", None); None when there is no version at all."""
     kept = [p for p in parts if p]
     return ".".join(kept) if kept else None
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
 
 
 def platform_of(os_family: str | None, device_family: str | None) -> str | None:
@@ -137,12 +142,18 @@ class AgentParser:
         is_bot = looks_like_bot(ua, device_family)
         browser = agent.family if agent and agent.family != UNKNOWN else None
         os_family = system.family if system and system.family != UNKNOWN else None
+        # Cut to the store's column sizes: a forged header must not make a load fail.
         return (
-            platform_of(os_family, device_family),
-            browser,
-            join_version(agent.major, agent.minor, agent.patch) if browser else None,
-            os_family,
-            join_version(system.major, system.minor, system.patch, system.patch_minor) if os_family else None,
+            _cut(platform_of(os_family, device_family), MAX_NAME),
+            _cut(browser, MAX_NAME),
+            _cut(join_version(agent.major, agent.minor, agent.patch) if browser else None, MAX_VERSION),
+            _cut(os_family, MAX_NAME),
+            _cut(
+                join_version(system.major, system.minor, system.patch, system.patch_minor)
+                if os_family
+                else None,
+                MAX_VERSION,
+            ),
             device_type(_Classified(ua, result), is_bot),
             is_bot,
         )
