@@ -100,11 +100,19 @@ def _hit_filter(values: Mapping[str, Any], equals):
     return hit_filter
 
 
+_compiled: dict[str, Any] = {}
+
+
 def _compile(template: Template):
-    try:
-        return _environment.from_string(template.source)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(f"{template.path} line {exc.lineno}: {exc.message}") from None
+    """The compiled Jinja template, made once per distinct source text."""
+    compiled = _compiled.get(template.source)
+    if compiled is None:
+        try:
+            compiled = _environment.from_string(template.source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"{template.path} line {exc.lineno}: {exc.message}") from None
+        _compiled[template.source] = compiled
+    return compiled
 
 
 def render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
