@@ -41,7 +41,8 @@ class AnswerCache:
 def factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes per row (-1 where missing) and the distinct non-empty strings."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return codes, [str(u) for u in uniques]
+    # to_numpy first: iterating an Arrow-backed index value by value is slow
+    return codes, [u if type(u) is str else str(u) for u in uniques.to_numpy(dtype=object)]
 
 
 class Distinct:

@@ -39,6 +39,7 @@ GEO_COLUMNS = (
 GEO_DTYPES = {"latitude": "float64", "longitude": "float64", "accuracy_radius": "Int64"}
 INSTALLED_NAME = "GeoLite2-City.mmdb"
 RECORD_CACHE_LIMIT = 200_000
+IP_CACHE_LIMIT = 300_000  # about 40 MB of address strings
 _NOTHING = (None,) * len(GEO_COLUMNS)
 _warned_dated = False
 
@@ -108,7 +109,8 @@ class GeoLocator:
         checked.close()
         self.reader = maxminddb.open_database(str(self.path))
         self.tree = SearchTree(self.path, metadata.node_count, metadata.record_size, metadata.ip_version)
-        self._records: dict[int, tuple[Any, ...]] = {}
+        self._records: dict[int, tuple[Any, ...]] = {}  # record id -> GEO_COLUMNS
+        self._record_of_ip: dict[str, int] = {}
         self.bundled = self.path == bundled_database()
         built = describe(metadata)
         self.provenance = f"{built} (bundled)" if self.bundled else f"{built} ({self.path})"
@@ -129,12 +131,12 @@ class GeoLocator:
     def locate_series(self, ips: pd.Series) -> dict[str, pd.Series]:
         """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once a run."""
         codes, uniques = factorize(ips)
-        record_ids = self.tree.records(uniques)
+        record_ids = self._record_ids(uniques)
         found = np.flatnonzero(record_ids != NOT_FOUND)
         distinct_ids, first, record_codes = np.unique(
             record_ids[found], return_index=True, return_inverse=True
         )
-        known = self._records  # record id -> fields, for the whole run
+        known = self._records
         if len(known) + len(distinct_ids) > RECORD_CACHE_LIMIT:
             known.clear()
         rows = []
@@ -146,6 +148,16 @@ class GeoLocator:
         per_unique[found] = record_codes
         distinct = Distinct(per_unique[codes], rows, (None,) * len(GEO_COLUMNS))
         return distinct.spread(GEO_COLUMNS, ips.index, GEO_DTYPES)
+
+    def _record_ids(self, ips: list[str]) -> np.ndarray:
+        """Each address's record id: walked in the tree the first time in a run, then remembered."""
+        known = self._record_of_ip
+        if len(known) + len(ips) > IP_CACHE_LIMIT:
+            known.clear()
+        new = [ip for ip in ips if ip not in known]
+        if new:
+            known.update(zip(new, self.tree.records(new).tolist(), strict=True))
+        return np.fromiter((known[ip] for ip in ips), dtype=np.int64, count=len(ips))
 
 
 def fields_of(record: Mapping[str, Any] | None) -> tuple[Any, ...]:
