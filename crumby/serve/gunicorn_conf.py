@@ -19,7 +19,9 @@ workers = (os.cpu_count() or 1) + 1
 
 # Load the app once in the master: settings are read and checked before any worker
 # starts (a bad value stops gunicorn with its message), and a worker that dies is
-# replaced by a cheap fork instead of a fresh import.
+# replaced by a cheap fork instead of a fresh import.  This is safe because crumby
+# opens nothing at load time that a fork could share: log files and database
+# connections are opened by each worker on its first request.
 preload_app = True
 
 # The collector's own limits (crumby.hits) answer 414/431 with a clear message; the
