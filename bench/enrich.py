@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     compare_ua_matchers(sorted(hits["ua"].dropna().unique())[:3000])
     compare_geo_lookups(enricher.geo, sorted(hits["ip"].unique())[:30000])
     enricher.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (batch, copies and caches included): {peak:,.0f} MiB")
 
 
 if __name__ == "__main__":

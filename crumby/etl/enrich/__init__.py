@@ -1,11 +1,14 @@
-"""Stateless enrichment of raw hits: location, agent and bots, referrer and channel, campaign, page.
+"""Enrichment of raw hits: location, agent and bots, referrer and channel, campaign, page.
 
-One :class:`Enricher` per ETL run opens the GeoIP database and the
-user-agent parser once; :meth:`Enricher.enrich` adds the derived columns to a
-batch of hits, working once per distinct IP, user agent, page URL and
-referrer and spreading the answers back over the rows. It keeps every row,
-in order, and leaves ``ip`` whole: the pipeline needs it for the cookieless
-visitor hash before it calls :func:`anonymise_ips`.
+Stateless: a hit's enrichment depends on that hit alone, and nothing is kept
+between runs. One :class:`Enricher` per ETL run opens the GeoIP database and
+the user-agent parser once; :meth:`Enricher.enrich` adds the derived columns
+to a batch of hits, working once per distinct IP, user agent, page URL and
+referrer (remembered for the run's later batches) and spreading the answers
+back over the rows. It keeps every row, in order, and leaves ``ip`` whole:
+the pipeline needs it for the cookieless visitor hash before it calls
+:func:`anonymise_ips`. String columns come in as object or as pandas' "str"
+dtype (faster: Arrow-backed); added text columns are object with None.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ REFERRER_COLUMNS = ("referrer_domain", "referrer_source", "channel")
 ENRICHED_COLUMNS = PAGE_COLUMNS + GEO_COLUMNS + AGENT_COLUMNS + REFERRER_COLUMNS + CAMPAIGN_COLUMNS
 LOCATION_FIELDS = PAGE_COLUMNS + CAMPAIGN_COLUMNS + ("site_registrable", "campaign_kind", "campaign_source")
 REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
-_POSITIONS_IN_PAGE = {name: LOCATION_FIELDS.index(name) for name in LOCATION_FIELDS}
-_POSITIONS_IN_REFERRER = {name: REFERRER_FIELDS.index(name) for name in REFERRER_FIELDS}
+_POSITIONS_IN_PAGE = {name: n for n, name in enumerate(LOCATION_FIELDS)}
+_POSITIONS_IN_REFERRER = {name: n for n, name in enumerate(REFERRER_FIELDS)}
 
 
 def describe_location(url: str) -> tuple[Any, ...]:
