@@ -12,7 +12,7 @@ from conftest import make_settings
 
 from crumby.cli import cli
 from crumby.etl.enrich.geo import GeoLocator, bundled_database
-from crumby.etl.enrich.geo_install import GeoInstallError, download_database
+from crumby.etl.enrich.geo_install import GeoInstallError, download_database, update_database
 
 
 @pytest.fixture
@@ -144,3 +144,11 @@ def test_the_download_function_raises_a_clear_error(tmp_path):
     url = f"http://127.0.0.1:{unused_port()}/{{edition}}?key={{key}}"
     with pytest.raises(GeoInstallError, match=r"Could not download GeoLite2-City from MaxMind \(.*refused"):
         download_database("k", tmp_path / "City.mmdb", url_template=url, timeout=5)
+
+
+def test_a_place_that_cannot_be_written_is_a_clear_error(tmp_path, database_copy):
+    occupied = tmp_path / "occupied.mmdb"
+    occupied.mkdir()  # a folder where the file should go
+    with pytest.raises(GeoInstallError, match=r"Could not write the database to .*occupied\.mmdb.*--to"):
+        update_database(make_settings(tmp_path), database_copy, target=occupied)
+    assert list(tmp_path.glob(".geoip-*")) == []

@@ -33,6 +33,13 @@ MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 CHUNK = 1024 * 1024
 
 
+_NOTHING_TO_INSTALL = (
+    "Give a GeoLite2/GeoIP2 City .mmdb or .tar.gz to install, or a MaxMind licence key "
+    "(--license-key or MAXMIND_LICENSE_KEY) to download one; a free key comes with a GeoLite2 "
+    "account at maxmind.com."
+)
+
+
 class GeoInstallError(Exception):
     """The database could not be installed; the message says why and what to do. Nothing was replaced."""
 
@@ -64,20 +71,22 @@ def update_database(
     timeout: float = 60,
 ) -> Installed:
     """Install ``source`` (.mmdb or .tar.gz), or download ``edition`` from MaxMind with ``license_key``."""
+    if not source and not license_key:
+        raise GeoInstallError(_NOTHING_TO_INSTALL)
     destination = install_target(settings, target)
     _make_folder(destination.parent)
-    if source:
-        installed = install_file(Path(source), destination)
-    elif license_key:
-        installed = download_database(
-            license_key, destination, edition=edition, url_template=download_url, timeout=timeout
-        )
-    else:
+    try:
+        if source:
+            installed = install_file(Path(source), destination)
+        else:
+            installed = download_database(
+                license_key, destination, edition=edition, url_template=download_url, timeout=timeout
+            )
+    except OSError as exc:  # no space, no permission: nothing was replaced
         raise GeoInstallError(
-            "Give a GeoLite2/GeoIP2 City .mmdb or .tar.gz to install, or a MaxMind licence key "
-            "(--license-key or MAXMIND_LICENSE_KEY) to download one; a free key comes with a GeoLite2 "
-            "account at maxmind.com."
-        )
+            f"Could not write the database to {destination} ({exc.strerror or exc}); nothing was "
+            f"replaced. Free some space or choose another place with --to."
+        ) from None
     try:
         in_use = database_path(settings).resolve() == installed.path.resolve()
     except ConfigError:
