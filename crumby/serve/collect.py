@@ -167,9 +167,14 @@ class Collector:
     """WSGI app for ``/<n>.gif``, ``/collect``, ``/cmb.js`` and ``/health``."""
 
     def __init__(
-        self, settings: Mapping[str, Any], fallback: WSGIApp | None = None, log: HitLog | None = None
+        self,
+        settings: Mapping[str, Any],
+        fallback: WSGIApp | None = None,
+        log: HitLog | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # the server's clock; `crumby demo` replays made-up traffic at its own moments
         self.fallback = fallback
         self.proxy_count = int(settings.get("PROXY_COUNT", 0))
         self.sites = tuple(site.lower() for site in settings.get("SITES", ()))
@@ -307,7 +312,7 @@ class Collector:
             raise Rejected(400, str(exc)) from None
         if self.sites and not site_allowed(fields["dl"], self.sites):
             raise Rejected(403, "this site is not tracked here; add its host to SITES to accept its hits")
-        now = time.time()
+        now = self.clock()
         hit = hits.make_hit(
             fields,
             ip=client_ip(environ, self.proxy_count),
