@@ -1,0 +1,231 @@
+"""Write a batch into the store: its rows, its checkpoints and the ETL's state, in one transaction.
+
+Every backend takes the rows in bulk: DuckDB straight from Arrow, PostgreSQL
+through COPY into a temporary table, SQLite and MySQL/MariaDB by batched
+``executemany``. A hit id already in the store is skipped, never loaded
+twice (on DuckDB by an anti-join over the batch's time window, since a
+replayed line carries the same time; elsewhere by the unique key).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from ..store.bookkeeping import files as checkpoints
+from ..store.bookkeeping import sessions as session_state
+from ..store.engine import backend_name, raw_duckdb
+from ..store.schema import calendar
+
+ROWS_PER_STATEMENT = 2000
+
+
+def arrow_type(column: sa.Column) -> pa.DataType:
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return pa.bool_()
+    if isinstance(kind, (sa.BigInteger, sa.Integer)):
+        return pa.int64()
+    if isinstance(kind, sa.Float):
+        return pa.float64()
+    if isinstance(kind, sa.DateTime):
+        return pa.timestamp("us")
+    if isinstance(kind, sa.Date):
+        return pa.date32()
+    return pa.string()
+
+
+def to_arrow(table: sa.Table, frame: Mapping[str, object], length: int) -> pa.Table:
+    """The columns of ``table`` from ``frame`` (Series, arrays or scalars), typed for the store."""
+    arrays = []
+    for column in table.columns:
+        kind = arrow_type(column)
+        value = frame.get(column.name)
+        if value is None:
+            arrays.append(pa.nulls(length, kind))
+        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+            arrays.append(value.cast(kind))
+        elif isinstance(value, pd.Series):
+            arrays.append(pa.array(value, type=kind, from_pandas=True))
+        else:
+            arrays.append(pa.array(value, type=kind, from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=[c.name for c in table.columns])
+
+
+def next_id(conn: sa.Connection, table: sa.Table) -> int:
+    """The first free row id of ``table`` (ids are given by the ETL, in load order)."""
+    # .all() reads the result to its end: DuckDB refuses new work while a result is open
+    return (conn.execute(sa.select(sa.func.max(table.c.id))).all()[0][0] or 0) + 1
+
+
+def insert_hits(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+    """Insert ``rows`` whose hit id is new; returns how many were inserted."""
+    if not rows.num_rows:
+        return 0
+    backend = backend_name(conn.engine)
+    if backend == "duckdb":
+        return _insert_duckdb(conn, table, rows)
+    if backend == "postgresql":
+        return _insert_postgresql(conn, table, rows)
+    return _insert_many(conn, table, rows, backend)
+
+
+def _quoted_columns(conn: sa.Connection, names: Iterable[str]) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    return ", ".join(quote(n) for n in names)
+
+
+def _insert_duckdb(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+    raw = raw_duckdb(conn)
+    columns = _quoted_columns(conn, rows.column_names)
+    times = rows.column("datetime")
+    low, high = pa.compute.min(times).as_py(), pa.compute.max(times).as_py()
+    raw.register("_crumby_batch", rows)
+    try:
+        inserted = raw.execute(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM _crumby_batch b "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} x "
+            f"WHERE x.datetime BETWEEN ? AND ? AND x.hit_id = b.hit_id)",
+            [low, high],
+        ).fetchone()[0]
+    finally:
+        raw.unregister("_crumby_batch")
+    return int(inserted)
+
+
+def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+    columns = _quoted_columns(conn, rows.column_names)
+    stage = f"_crumby_stage_{table.name}"
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table.name}) ON COMMIT DROP")
+    _copy_into(conn, stage, columns, rows)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT (hit_id) DO NOTHING"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    return result.rowcount
+
+
+def _copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
+    """PostgreSQL COPY of ``rows`` as CSV (an unquoted empty field is NULL, a quoted one is '')."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getbuffer())
+
+
+def _row_tuples(rows: pa.Table) -> list[tuple]:
+    return list(zip(*(column.to_pylist() for column in rows.columns), strict=True))
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: str) -> int:
+    columns = _quoted_columns(conn, rows.column_names)
+    if backend == "sqlite":
+        marks = ", ".join("?" for _ in rows.column_names)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT (hit_id) DO NOTHING"
+    else:
+        marks = ", ".join("%s" for _ in rows.column_names)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON DUPLICATE KEY UPDATE id = id"
+    cursor = conn.connection.driver_connection.cursor()
+    inserted = 0
+    for start in range(0, rows.num_rows, ROWS_PER_STATEMENT):
+        part = rows.slice(start, ROWS_PER_STATEMENT)
+        cursor.executemany(sql, _row_tuples(part))
+        inserted += max(cursor.rowcount, 0)
+    cursor.close()
+    return inserted
+
+
+def replace_hits(conn: sa.Connection, table: sa.Table, hit_ids: list[str]) -> None:
+    """Delete the rows of ``hit_ids`` (a reprocess writes them anew in the same transaction)."""
+    for start in range(0, len(hit_ids), ROWS_PER_STATEMENT):
+        conn.execute(table.delete().where(table.c.hit_id.in_(hit_ids[start : start + ROWS_PER_STATEMENT])))
+
+
+def save_checkpoints(conn: sa.Connection, rows: list[dict]) -> None:
+    """Record how far each file is loaded (same transaction as its rows: that is the exactly-once)."""
+    if not rows:
+        return
+    conn.execute(checkpoints.delete().where(checkpoints.c.name.in_([r["name"] for r in rows])))
+    conn.execute(checkpoints.insert(), rows)
+
+
+def load_checkpoints(conn: sa.Connection) -> dict[str, dict]:
+    return {row.name: row._asdict() for row in conn.execute(sa.select(checkpoints))}
+
+
+def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: datetime) -> None:
+    """Keep each batch visitor's last session; forget visitors idle since ``prune_before``."""
+    conn.execute(session_state.delete().where(session_state.c.last_seen < prune_before))
+    if state.empty:
+        return
+    rows = to_arrow(session_state, {c: state[c] for c in state.columns}, len(state))
+    backend = backend_name(conn.engine)
+    if backend == "duckdb":
+        raw = raw_duckdb(conn)
+        raw.register("_crumby_state", rows)
+        try:
+            raw.execute("INSERT OR REPLACE INTO _crumby_sessions SELECT * FROM _crumby_state")
+        finally:
+            raw.unregister("_crumby_state")
+        return
+    if backend == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS _crumby_stage_state (LIKE _crumby_sessions) ON COMMIT DROP"
+        )
+        _copy_into(conn, "_crumby_stage_state", _quoted_columns(conn, rows.column_names), rows)
+        conn.exec_driver_sql(
+            "INSERT INTO _crumby_sessions SELECT * FROM _crumby_stage_state ON CONFLICT (site, visitor_id) "
+            "DO UPDATE SET session_id = EXCLUDED.session_id, last_seen = EXCLUDED.last_seen"
+        )
+        conn.exec_driver_sql("TRUNCATE _crumby_stage_state")
+        return
+    if backend == "sqlite":
+        sql = (
+            "INSERT INTO _crumby_sessions VALUES (?, ?, ?, ?) ON CONFLICT (site, visitor_id) "
+            "DO UPDATE SET session_id = excluded.session_id, last_seen = excluded.last_seen"
+        )
+    else:
+        sql = (
+            "INSERT INTO _crumby_sessions VALUES (%s, %s, %s, %s) "
+            "ON DUPLICATE KEY UPDATE session_id = VALUES(session_id), last_seen = VALUES(last_seen)"
+        )
+    cursor = conn.connection.driver_connection.cursor()
+    values = _row_tuples(rows)
+    for start in range(0, len(values), ROWS_PER_STATEMENT):
+        cursor.executemany(sql, values[start : start + ROWS_PER_STATEMENT])
+    cursor.close()
+
+
+def extend_calendar(conn: sa.Connection, first: date, last: date | None = None) -> int:
+    """Add the days from ``first`` through ``last`` (default today, UTC) that ``calendar`` lacks."""
+    today = datetime.now(timezone.utc).date()
+    last = max(last or today, today)
+    low, high = datetime.combine(first, datetime.min.time()), datetime.combine(last, datetime.min.time())
+    present = {
+        _day(value)
+        for value in conn.execute(
+            sa.select(calendar.c.datetime).where(calendar.c.datetime.between(low, high))
+        ).scalars()
+    }
+    missing = []
+    day = first
+    while day <= last:
+        if day not in present:
+            missing.append({"datetime": datetime.combine(day, datetime.min.time())})
+        day += timedelta(days=1)
+    if missing:
+        conn.execute(calendar.insert(), missing)
+    return len(missing)
+
+
+def _day(value) -> date:
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.date() if isinstance(value, datetime) else value

@@ -1,0 +1,258 @@
+"""Turn chunks of raw log lines into an Arrow table of checked hits, and a list of rejects.
+
+Fast path: a batch's lines go to pyarrow's multi-threaded JSON reader in one
+piece, against an explicit schema, and the format's checks run as vectorised
+compute. When the reader refuses a piece (a torn line, invalid UTF-8, a wrong
+type, a blank line) it is halved until the bad lines are isolated, and those
+few are read one by one with :func:`crumby.hits.parse_line`, which also gives
+each reject its reason. ``props`` (a nested object the reader cannot give as
+text) is read per line, only for the lines that carry one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from ..hits import FIELD_CAPS, FORMAT_VERSION, HIT_TYPES, MAX_LINE_BYTES, PROPS_MAX_KEYS, HitError, parse_line
+from .extract import Chunk
+
+STRING_FIELDS = tuple(dict.fromkeys(("id", "ts", *FIELD_CAPS)))
+READ_SCHEMA = pa.schema([("v", pa.int64())] + [(name, pa.string()) for name in STRING_FIELDS])
+# Columns of a parsed batch: the raw fields, props as JSON text, and the hit time (naive UTC).
+HIT_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in STRING_FIELDS]
+    + [("props", pa.string()), ("datetime", pa.timestamp("us"))]
+)
+_WORK_SCHEMA = HIT_SCHEMA.append(pa.field("_line", pa.int64()))
+PARSE_OPTIONS = pj.ParseOptions(explicit_schema=READ_SCHEMA, unexpected_field_behavior="ignore")
+READ_OPTIONS = pj.ReadOptions(block_size=4 << 20, use_threads=True)
+NUL_REASON = "contains a NUL character (\\u0000), which databases cannot store"
+SMALLEST_HALF = 64  # below this many lines, read line by line
+
+
+@dataclass
+class Reject:
+    file: str
+    offset: int
+    reason: str
+    line: bytes
+
+
+@dataclass
+class Parsed:
+    hits: pa.Table
+    rejects: list[Reject] = field(default_factory=list)
+    lines: int = 0
+
+
+class _Lines:
+    """The lines of a batch's chunks, back to back: line i is ``data[starts[i]:starts[i + 1]]``."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self.chunks = [c for c in chunks if c.data]
+        self.data = b"".join(c.data for c in self.chunks)
+        newlines = np.flatnonzero(np.frombuffer(self.data, np.uint8) == 10)
+        self.starts = np.empty(len(newlines) + 1, np.int64)
+        self.starts[0] = 0
+        self.starts[1:] = newlines + 1
+        self.lengths = np.diff(self.starts)
+        self.chunk_bases = np.cumsum([0] + [len(c.data) for c in self.chunks])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def line(self, i: int) -> bytes:
+        return self.data[self.starts[i] : self.starts[i + 1]].rstrip(b"\n")
+
+    def place(self, i: int) -> tuple[str, int]:
+        """File name and byte offset of line ``i``."""
+        position = int(self.starts[i])
+        n = int(np.searchsorted(self.chunk_bases, position, side="right")) - 1
+        chunk = self.chunks[n]
+        return chunk.file.name, chunk.start + position - int(self.chunk_bases[n])
+
+    def gather(self, index: np.ndarray) -> bytes:
+        """The bytes of the lines in ``index`` (ascending), back to back."""
+        if index[-1] - index[0] + 1 == len(index):
+            return self.data[self.starts[index[0]] : self.starts[index[-1] + 1]]
+        wanted = np.zeros(len(self), bool)
+        wanted[index] = True
+        return np.frombuffer(self.data, np.uint8)[np.repeat(wanted, self.lengths)].tobytes()
+
+    def mentioning(self, word: bytes) -> np.ndarray:
+        """A mask of the lines whose bytes contain ``word``."""
+        mask = np.zeros(len(self), bool)
+        position = self.data.find(word)
+        while position >= 0:
+            i = int(np.searchsorted(self.starts, position, side="right")) - 1
+            mask[i] = True
+            position = self.data.find(word, int(self.starts[i + 1]))
+        return mask
+
+
+class _Collector:
+    """Accumulates parsed pieces and rejects for one batch."""
+
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self.tables: list[pa.Table] = []
+        self.slow_rows: list[dict] = []
+        self.rejects: list[Reject] = []
+
+    def reject(self, i: int, reason: str) -> None:
+        name, offset = self.lines.place(i)
+        self.rejects.append(Reject(name, offset, reason, self.lines.line(i)))
+
+    def parse_one(self, i: int) -> None:
+        """One line the exact way; a bad one becomes a reject with its offset and reason."""
+        try:
+            row = _hit_row(parse_line(self.lines.line(i)))
+        except HitError as exc:
+            self.reject(i, str(exc))
+            return
+        row["_line"] = i
+        self.slow_rows.append(row)
+
+    def parse_fast(self, index: np.ndarray) -> None:
+        """Lines ``index`` through pyarrow if it takes them; else in halves, down to one by one."""
+        table = _read_fast(self.lines.gather(index), index)
+        if table is not None:
+            good = _vector_checks(table)
+            if good.all():
+                self.tables.append(table)
+                return
+            if good.sum() * 2 > len(index):
+                self.tables.append(table.filter(pa.array(good)))
+                for i in index[~good]:
+                    self.parse_one(int(i))
+                return
+        if len(index) <= SMALLEST_HALF:
+            for i in index:
+                self.parse_one(int(i))
+            return
+        middle = len(index) // 2
+        self.parse_fast(index[:middle])
+        self.parse_fast(index[middle:])
+
+    def table(self) -> pa.Table:
+        tables = list(self.tables)
+        if self.slow_rows:
+            tables.append(pa.Table.from_pylist(self.slow_rows, schema=_WORK_SCHEMA))
+        if not tables:
+            return _WORK_SCHEMA.empty_table()
+        return pa.concat_tables(tables).sort_by("_line")
+
+
+def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
+    """All good hits of ``chunks`` in file order, and every bad line with its place and reason."""
+    rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
+    lines = _Lines(chunks)
+    if not len(lines):
+        return Parsed(HIT_SCHEMA.empty_table(), rejects)
+    collector = _Collector(lines)
+    too_long = lines.lengths > MAX_LINE_BYTES + 1
+    for i in np.flatnonzero(too_long):
+        collector.parse_one(int(i))
+    nul = lines.mentioning(b"\\u0000") & ~too_long
+    for i in np.flatnonzero(nul):
+        collector.reject(int(i), NUL_REASON)
+    fast = np.flatnonzero(~(too_long | nul))
+    if len(fast):
+        collector.parse_fast(fast)
+    table = _fill_props(collector, collector.table(), lines.mentioning(b'"props"'))
+    rejects.extend(sorted(collector.rejects, key=lambda r: (r.file, r.offset)))
+    return Parsed(table.drop_columns(["_line"]), rejects, len(lines))
+
+
+def _read_fast(block: bytes, index: np.ndarray) -> pa.Table | None:
+    try:
+        table = pj.read_json(io.BytesIO(block), read_options=READ_OPTIONS, parse_options=PARSE_OPTIONS)
+    except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
+        return None
+    if table.num_rows != len(index):  # the reader skips blank lines: rows would slip off their lines
+        return None
+    times = hit_times(table.column("ts"))
+    if times is None:
+        return None
+    columns = {name: table.column(name) for name in STRING_FIELDS}
+    columns["props"] = pa.nulls(len(index), pa.string())
+    columns["datetime"] = times
+    columns["_line"] = pa.array(index, pa.int64())
+    return pa.table(columns, schema=_WORK_SCHEMA).append_column("_v", table.column("v"))
+
+
+def hit_times(ts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
+    """``ts`` as naive UTC timestamps; None when some value is not in a zoned ISO 8601 form."""
+    try:
+        aware = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pc.cast(aware, pa.timestamp("us"))
+
+
+def _vector_checks(table: pa.Table) -> np.ndarray:
+    """A mask of the rows that pass :func:`crumby.hits.check_hit`, computed column by column."""
+    good = pc.equal(table.column("_v"), FORMAT_VERSION)
+    for name in ("id", "ts"):
+        good = pc.and_kleene(good, pc.greater(pc.utf8_length(table.column(name)), 0))
+    good = pc.and_kleene(good, pc.less_equal(pc.utf8_length(table.column("id")), 64))
+    good = pc.and_kleene(good, pc.is_in(table.column("t"), pa.array(HIT_TYPES)))
+    for name, limit in FIELD_CAPS.items():
+        column = table.column(name)
+        if column.null_count == len(column):
+            continue
+        fits = pc.less_equal(pc.utf8_length(column), limit)
+        good = pc.and_kleene(good, pc.or_kleene(pc.is_null(column), fits))
+    return pc.fill_null(good, False).to_numpy(zero_copy_only=False)
+
+
+def _fill_props(collector: _Collector, table: pa.Table, mentioning: np.ndarray) -> pa.Table:
+    """Read ``props`` of the fast-path rows whose line carries one; a bad one rejects its line."""
+    if not mentioning.any() or not table.num_rows:
+        return table.drop_columns(["_v"]) if "_v" in table.column_names else table
+    line_numbers = table.column("_line").to_numpy()
+    props = table.column("props").to_pylist()
+    keep = np.ones(table.num_rows, bool)
+    for row in np.flatnonzero(mentioning[line_numbers] & table.column("props").is_null().to_numpy(False)):
+        i = int(line_numbers[row])
+        try:
+            props[row] = props_text(json.loads(collector.lines.line(i)).get("props"))
+        except HitError as exc:
+            collector.reject(i, str(exc))
+            keep[row] = False
+    table = table.set_column(table.schema.get_field_index("props"), "props", pa.array(props, pa.string()))
+    if "_v" in table.column_names:
+        table = table.drop_columns(["_v"])
+    return table if keep.all() else table.filter(pa.array(keep))
+
+
+def props_text(props: object) -> str | None:
+    """``props`` as compact JSON text, after the format's check (a flat object of strings)."""
+    if props is None:
+        return None
+    if (
+        not isinstance(props, dict)
+        or len(props) > PROPS_MAX_KEYS
+        or not all(isinstance(v, str) for v in props.values())
+    ):
+        raise HitError("props is not a flat object of strings")
+    return json.dumps(props, ensure_ascii=False, separators=(",", ":")) if props else None
+
+
+def _hit_row(hit: dict) -> dict:
+    row = {name: hit.get(name) for name in STRING_FIELDS}
+    row["props"] = props_text(hit.get("props"))
+    when = datetime.fromisoformat(hit["ts"].replace("Z", "+00:00"))
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    row["datetime"] = when
+    return row

@@ -1,0 +1,347 @@
+"""``run(settings, store) -> LoadReport``: extract, enrich and load what is new, exactly once.
+
+The stages meet only here. A batch is a few tens of MB of whole lines from one
+or more files; its rows, the files' checkpoints, the session state and the
+calendar are written in one transaction, so a run killed at any moment leaves
+the store as it was after its last whole batch, and the next run picks up
+from there. Bad lines are set aside and counted; a store that fails stops the
+run (:class:`StoreError`) with the checkpoints where they were.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .. import __version__
+from ..config import ensure_folder
+from ..store.bookkeeping import loads
+from ..store.engine import StoreError, create_engine
+from ..store.migrations import ensure_schema
+from ..store.schema import events, visits
+from .enrich import Enricher, anonymise_ips
+from .extract import Chunk, LogFile, iter_chunks, iter_log_files
+from .load import (
+    extend_calendar,
+    insert_hits,
+    load_checkpoints,
+    next_id,
+    save_checkpoints,
+    save_session_state,
+)
+from .lock import EtlLocked, RunLock
+from .parse import Parsed, parse_chunks
+from .rejects import write_rejects
+from .rows import split_by_type, table_rows
+from .sessions import STATE_KEEP, assign_sessions, load_state
+from .visitors import days_of, load_salts, needs_hash, visitor_ids
+
+DEFAULT_BATCH_BYTES = 32 << 20
+MAX_PASSES = 3  # rescans for files that grew or appeared during the run
+
+__all__ = ["DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
+
+
+@dataclass
+class LoadReport:
+    """What a run did; the CLI prints :meth:`summary`."""
+
+    files: int = 0
+    hits: int = 0
+    visits: int = 0
+    events: int = 0
+    bots: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    load_id: int | None = None
+    dry_run: bool = False
+    rejects_file: str | None = None
+    expired_files: int = 0
+    file_names: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def hits_per_second(self) -> float:
+        return self.hits / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        verb = "would load" if self.dry_run else "loaded"
+        text = (
+            f"{self.files} files, {self.hits} hits {verb} ({self.visits} visits, {self.events} events, "
+            f"{self.bots} bots), {self.rejected} rejected, {self.seconds:.1f} s, "
+            f"{self.hits_per_second:,.0f} hits/s"
+        )
+        if self.duplicates:
+            text += f", {self.duplicates} already loaded"
+        return text
+
+
+def run(
+    settings: Mapping[str, Any],
+    store: sa.Engine | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    enricher: Enricher | None = None,
+) -> LoadReport:
+    """Load every raw log line not yet loaded; see the module's docstring. Raises EtlLocked."""
+    data_dir = ensure_folder(settings, "DATA_DIR")
+    with RunLock(data_dir / "etl.lock"):
+        engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"], echo=settings["SQLALCHEMY_ECHO"])
+        try:
+            return _Run(settings, engine, dry_run, progress, batch_bytes, enricher).load()
+        finally:
+            if store is None:
+                engine.dispose()
+
+
+def pending_bytes(settings: Mapping[str, Any], store: sa.Engine | None = None) -> int:
+    """About how many raw log bytes wait to be loaded (for a progress bar)."""
+    engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"])
+    try:
+        marks = _checkpoints(engine)
+    finally:
+        if store is None:
+            engine.dispose()
+    return sum(_pending(f, marks) for f in iter_log_files(settings["LOG_DIR"]))
+
+
+def _checkpoints(engine: sa.Engine) -> dict[str, dict]:
+    try:
+        with engine.connect() as conn:
+            return load_checkpoints(conn)
+    except sa.exc.SQLAlchemyError:
+        return {}  # a store not made yet has loaded nothing
+
+
+def _pending(log_file: LogFile, marks: Mapping[str, dict]) -> int:
+    mark = marks.get(log_file.name)
+    if mark and mark.get("expired"):
+        return 0
+    done = mark["loaded_bytes"] if mark else 0
+    if log_file.compressed:
+        return 0 if mark else _size_on_disk(log_file)
+    size = log_file.size() or 0
+    return max(size - done, 0)
+
+
+def _size_on_disk(log_file: LogFile) -> int:
+    try:
+        return log_file.path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def store_failure(engine: sa.Engine, exc: Exception) -> StoreError:
+    url = engine.url.render_as_string(hide_password=True)
+    reason = getattr(exc, "orig", None) or exc
+    return StoreError(
+        f"the store at {url} failed: {reason.__class__.__name__}: {str(reason).strip().splitlines()[0]}; "
+        "nothing of the failed batch was kept and the checkpoints are where they were: "
+        "fix the store (is it up, with space left and write permission?) and run crumby etl again"
+    )
+
+
+class _Run:
+    def __init__(self, settings, engine, dry_run, progress, batch_bytes, enricher) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.dry_run = dry_run
+        self.progress = progress or (lambda _n: None)
+        self.batch_bytes = batch_bytes
+        self.enricher = enricher
+        self.report = LoadReport(dry_run=dry_run)
+        self.marks: dict[str, dict] = {}
+
+    def load(self) -> LoadReport:
+        started = time.monotonic()
+        try:
+            if not self.dry_run:
+                ensure_schema(self.engine)
+            self.marks = _checkpoints(self.engine)
+            own_enricher = self.enricher is None
+            try:
+                for _ in range(MAX_PASSES):
+                    batches = self._iter_batches()
+                    first = next(batches, None)
+                    if first is None:
+                        break
+                    if self.enricher is None:
+                        self.enricher = Enricher(self.settings)
+                    if self.report.load_id is None and not self.dry_run:
+                        self.report.load_id = self._start_load()
+                    self._load_batch(first)
+                    for batch in batches:
+                        self._load_batch(batch)
+            finally:
+                if own_enricher and self.enricher is not None:
+                    self.enricher.close()
+            if not self.dry_run:
+                self._finish()
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_failure(self.engine, exc) from None
+        self.report.files = len(self.report.file_names)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _iter_batches(self) -> Iterator[list[Chunk]]:
+        batch: list[Chunk] = []
+        size = 0
+        for log_file in list(iter_log_files(self.settings["LOG_DIR"])):
+            mark = self.marks.get(log_file.name)
+            if mark and mark.get("expired"):
+                continue
+            start = mark["loaded_bytes"] if mark else 0
+            plain_size = log_file.size()
+            if plain_size is not None and plain_size <= start:
+                continue
+            for chunk in iter_chunks(log_file, start, self.batch_bytes):
+                batch.append(chunk)
+                size += chunk.end - chunk.start
+                if size >= self.batch_bytes:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _start_load(self) -> int:
+        with self.engine.begin() as conn:
+            load_id = next_id(conn, loads)
+            conn.execute(
+                loads.insert().values(
+                    id=load_id,
+                    kind="etl",
+                    status="running",
+                    started_at=_now(),
+                    crumby_version=__version__,
+                    provenance=json.dumps(self.enricher.provenance, sort_keys=True),
+                )
+            )
+        return load_id
+
+    def _load_batch(self, chunks: list[Chunk]) -> None:
+        parsed = parse_chunks(chunks)
+        hits = parsed.hits.to_pandas()
+        enriched = self.enricher.enrich(hits) if len(hits) else hits
+        report = self.report
+        report.rejected += len(parsed.rejects)
+        report.bytes += sum(c.end - c.start for c in chunks)
+        report.file_names.update(c.file.name for c in chunks)
+        if self.dry_run:
+            self._count(enriched, len(enriched))
+            self._advance(chunks, parsed)
+        else:
+            path = write_rejects(self.settings["REJECTS_DIR"], parsed.rejects)
+            if path is not None:
+                report.rejects_file = str(path)
+            with self.engine.begin() as conn:
+                inserted = self._write(conn, enriched) if len(enriched) else (0, 0)
+                save_checkpoints(conn, self._advance(chunks, parsed))
+                if len(enriched):
+                    first_day = pd.Timestamp(enriched["datetime"].min()).date()
+                    last_day = pd.Timestamp(enriched["datetime"].max()).date()
+                    extend_calendar(conn, first_day, last_day)
+            report.visits += inserted[0]
+            report.events += inserted[1]
+            report.hits += sum(inserted)
+            report.duplicates += len(enriched) - sum(inserted)
+            report.bots += int(enriched["is_bot"].fillna(False).astype(bool).sum()) if len(enriched) else 0
+        self.progress(sum(c.end - c.start for c in chunks))
+
+    def _count(self, enriched: pd.DataFrame, count: int) -> None:
+        if not count:
+            return
+        visit_rows, event_rows = split_by_type(enriched)
+        self.report.visits += len(visit_rows)
+        self.report.events += len(event_rows)
+        self.report.hits += count
+        self.report.bots += int(enriched["is_bot"].fillna(False).astype(bool).sum())
+
+    def _advance(self, chunks: list[Chunk], parsed: Parsed) -> list[dict]:
+        """The new checkpoint rows of the batch's files (kept in memory for the run's next batches)."""
+        rejected: dict[str, int] = {}
+        for reject in parsed.rejects:
+            rejected[reject.file] = rejected.get(reject.file, 0) + 1
+        rows: dict[str, dict] = {}
+        for chunk in chunks:
+            name = chunk.file.name
+            mark = rows.get(name) or dict(
+                self.marks.get(name) or {"name": name, "loaded_bytes": 0, "lines": 0, "rejected": 0}
+            )
+            mark["loaded_bytes"] = chunk.end
+            mark["lines"] += chunk.data.count(b"\n") + len(chunk.rejected)
+            mark.update(load_id=self.report.load_id or 0, updated_at=_now(), expired=None)
+            rows[name] = mark
+        for name, mark in rows.items():
+            mark["rejected"] += rejected.get(name, 0)
+            self.marks[name] = mark
+        return list(rows.values())
+
+    def _write(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[int, int]:
+        """Visitors, sessions, then the rows; returns (visits, events) inserted."""
+        settings = self.settings
+        hashed = needs_hash(hits, settings["COOKIELESS"])
+        day_salts = load_salts(conn, days_of(hits.loc[hashed, "datetime"]) if hashed.any() else [])
+        hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
+        timeout = int(settings["SESSION_TIMEOUT"])
+        earliest = pd.Timestamp(hits["datetime"].min()).to_pydatetime()
+        state = load_state(conn, earliest - timedelta(minutes=timeout))
+        session_ids, new_state = assign_sessions(hits, state, timeout)
+        hits = hits.assign(session_id=session_ids)
+        stored_ips = anonymise_ips(hits["ip"], settings["IP_PRIVACY"])
+        counts = []
+        for table, rows in zip((visits, events), split_by_type(hits), strict=True):
+            if not len(rows):
+                counts.append(0)
+                continue
+            arrow = table_rows(
+                table,
+                hits,
+                rows,
+                first_id=next_id(conn, table),
+                load_id=self.report.load_id,
+                stored_ips=stored_ips,
+            )
+            counts.append(insert_hits(conn, table, arrow))
+        save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
+        return counts[0], counts[1]
+
+    def _finish(self) -> None:
+        report = self.report
+        with self.engine.begin() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(sa.column("datetime"))).select_from(sa.table("calendar"))
+            )
+            last_day = last.scalar()
+            if last_day is not None:
+                day = (
+                    last_day.date()
+                    if isinstance(last_day, datetime)
+                    else date.fromisoformat(str(last_day)[:10])
+                )
+                extend_calendar(conn, day)
+            if report.load_id is not None:
+                conn.execute(
+                    loads.update()
+                    .where(loads.c.id == report.load_id)
+                    .values(
+                        status="done",
+                        finished_at=_now(),
+                        files=len(report.file_names),
+                        hits=report.hits,
+                        rejected=report.rejected,
+                    )
+                )

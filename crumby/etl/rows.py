@@ -1,0 +1,65 @@
+"""From enriched hits to the rows of ``visits`` and ``events`` (contract 3's column names)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from ..store.schema import events, visits
+from .load import to_arrow
+
+# Store column <- hit column, where the names differ (the original Crumby's names).
+RENAMED = {
+    "hit_id": "id",
+    "doc_title": "dt",
+    "doc_uri": "dl",
+    "doc_enc": "de",
+    "referrer": "dr",
+    "_referrer": "referer",
+    "screen_res": "sr",
+    "screen_depth": "sd",
+    "lang": "ul",
+    "_lang": "lang",
+    "name": "en",
+    "value": "ev",
+}
+SET_BY_LOAD = ("id", "ip", "load_id")
+
+
+def table_rows(
+    table: sa.Table,
+    hits: pd.DataFrame,
+    rows: np.ndarray,
+    *,
+    first_id: int,
+    load_id: int,
+    stored_ips: pd.Series,
+) -> pa.Table:
+    """The rows of ``table`` (visits or events) for the hits at positions ``rows``."""
+    picked = hits.iloc[rows]
+    count = len(picked)
+    columns: dict[str, object] = {
+        "id": np.arange(first_id, first_id + count, dtype=np.int64),
+        "ip": stored_ips.iloc[rows],
+        "load_id": np.full(count, load_id, dtype=np.int64),
+    }
+    for column in table.columns:
+        if column.name in SET_BY_LOAD:
+            continue
+        source = RENAMED.get(column.name, column.name)
+        if source in picked.columns:
+            columns[column.name] = picked[source]
+    if "is_bot" in columns:
+        columns["is_bot"] = picked["is_bot"].fillna(False).astype(bool)
+    return to_arrow(table, columns, count)
+
+
+def split_by_type(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of visit hits and of event hits."""
+    kind = hits["t"].to_numpy(object)
+    return np.flatnonzero(kind == "visit"), np.flatnonzero(kind == "event")
+
+
+HIT_TABLES = {"visit": visits, "event": events}
