@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,28 +92,75 @@ def env_command(obj: Context) -> None:
         click.echo(f"{name.ljust(width)} = {settings[name]!r}  # not a crumby setting")
 
 
-@cli.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
+HOST_OPTION = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+PORT_OPTION = click.option(
     "--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
 )
+
+
+def _serve(settings: dict, host: str, port: int) -> None:
+    """Serve the whole web app (collector, reports, dashboard) with the development server."""
+    from werkzeug.serving import run_simple
+
+    from .serve.app import create_app
+
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_simple(host, port, app, threaded=True, use_debugger=bool(settings["DEBUG"]), use_reloader=False)
+
+
+@cli.command("run")
+@HOST_OPTION
+@PORT_OPTION
 @pass_context
 def run_command(obj: Context, host: str, port: int) -> None:
     """Start the development server: tracker, collector and reports.
 
     For production, run the WSGI app under gunicorn instead (see the README).
     """
-    from werkzeug.serving import run_simple
-
-    from .serve.app import create_app
-
-    try:
-        app = create_app(obj.settings)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"crumby {__version__}: collecting into {obj.settings['LOG_DIR']}")
     click.echo(f'Add to your pages: <script async src="http://{host}:{port}/cmb.js"></script>')
-    run_simple(host, port, app, threaded=True, use_debugger=bool(obj.settings["DEBUG"]), use_reloader=False)
+    _serve(obj.settings, host, port)
+
+
+@cli.command("demo")
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its store, logs and login (default: DATA_DIR/demo).",
+)
+@click.option("--days", default=21, show_default=True, type=click.IntRange(1, 366), help="Days of traffic.")
+@click.option("--no-serve", is_flag=True, help="Stop after loading; do not start the server.")
+@HOST_OPTION
+@PORT_OPTION
+@pass_context
+def demo_command(obj: Context, folder: Path | None, days: int, no_serve: bool, host: str, port: int) -> None:
+    """Load a few weeks of made-up traffic and serve the dashboard.
+
+    The traffic goes through the real collector into raw logs, the real ETL
+    loads it into a DuckDB file (with the bundled GeoLite2 database), and a
+    login is made for the private reports. Safe to run again: the traffic is
+    sent once, the ETL loads only what is new, the password is renewed.
+    """
+    from .demo.run import run_demo
+
+    folder = folder or Path(obj.settings["DATA_DIR"]) / "demo"
+    click.echo(f"crumby demo: everything goes in {folder.resolve()}")
+    try:
+        result = run_demo(folder, days=days)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.hits_sent:
+        click.echo(f"Sent {result.hits_sent} made-up hits through the collector.")
+    click.echo(f"Loaded: {result.etl_report.summary()}")
+    click.echo(f"Sign in for the private reports as {result.username!r} with password {result.password!r}.")
+    if no_serve:
+        click.echo(f"To look at it later: crumby demo --folder {folder} (nothing is loaded twice).")
+        return
+    click.echo(f"Dashboard: http://{host}:{port}/   (Ctrl-C to stop)")
+    _serve(result.settings, host, port)
 
 
 @contextmanager
@@ -355,11 +404,66 @@ def _not_yet(name: str, help_text: str, arrives_with: str) -> click.Command:
     return command
 
 
-for _name, _help, _with in (
-    ("etl", "Load new raw hits into the store.", "the batch ETL"),
-    ("demo", "Load a few weeks of demo traffic and serve the dashboard.", "the first-run demo"),
-):
-    cli.add_command(_not_yet(_name, _help, _with))
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
+
+
+@cli.command("etl")
+@click.option("--dry-run", is_flag=True, help="Read, check and enrich what is new; write nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print the summary line even when not on a terminal.")
+@click.option(
+    "--fail-if-locked",
+    is_flag=True,
+    help=f"Exit with status {EXIT_LOCKED} when another run holds the lock (default: say so, exit 0).",
+)
+@click.option(
+    "--reprocess",
+    nargs=2,
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="FROM TO",
+    help="Enrich the hits of these UTC days (YYYY-MM-DD) again from the raw logs still kept.",
+)
+@click.option("--batch-bytes", type=click.IntRange(1), default=None, hidden=True)
+@pass_context
+def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess, batch_bytes) -> None:
+    """Load new raw hits into the store, exactly once; run it from cron.
+
+    Prints one summary line on a terminal (or with -v), with a progress bar;
+    silent otherwise, but for errors.
+    """
+    from .etl.lock import EtlLocked
+    from .etl.pipeline import DEFAULT_BATCH_BYTES, StoreError, pending_bytes, run
+    from .etl.reprocess import reprocess as reprocess_range
+
+    settings = obj.settings
+    on_terminal = os.isatty(1)
+    show_bar = on_terminal and not quiet
+    options = {"batch_bytes": batch_bytes or DEFAULT_BATCH_BYTES}
+    try:
+        with contextlib.ExitStack() as stack:
+            if show_bar:
+                total = pending_bytes(settings) if not reprocess else None
+                bar = stack.enter_context(
+                    click.progressbar(length=total, label="crumby etl", file=sys.stderr, show_pos=False)
+                )
+                options["progress"] = bar.update
+            if reprocess:
+                report = reprocess_range(settings, reprocess[0].date(), reprocess[1].date(), **options)
+            else:
+                report = run(settings, dry_run=dry_run, **options)
+    except EtlLocked as exc:
+        if fail_if_locked:
+            click.echo(f"crumby etl: {exc}", err=True)
+            sys.exit(EXIT_LOCKED)
+        if not quiet:
+            click.echo(f"crumby etl: {exc}", err=True)
+        return
+    except (StoreError, ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not quiet and (on_terminal or verbose):
+        click.echo(report.summary())
+        if report.rejected and report.rejects_file:
+            click.echo(f"Rejected lines, with file:offset and reason: {report.rejects_file}")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -66,6 +67,7 @@ class LoadReport:
     dry_run: bool = False
     rejects_file: str | None = None
     expired_files: int = 0
+    kind: str = "etl"
     file_names: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -73,7 +75,7 @@ class LoadReport:
         return self.hits / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        verb = "would load" if self.dry_run else "loaded"
+        verb = "would load" if self.dry_run else ("reprocessed" if self.kind == "reprocess" else "loaded")
         text = (
             f"{self.files} files, {self.hits} hits {verb} ({self.visits} visits, {self.events} events, "
             f"{self.bots} bots), {self.rejected} rejected, {self.seconds:.1f} s, "
@@ -163,8 +165,11 @@ class _Run:
         self.progress = progress or (lambda _n: None)
         self.batch_bytes = batch_bytes
         self.enricher = enricher
-        self.report = LoadReport(dry_run=dry_run)
+        self.report = LoadReport(dry_run=dry_run, kind=self.kind)
         self.marks: dict[str, dict] = {}
+
+    kind = "etl"
+    load_extra: Mapping[str, Any] = {}
 
     def load(self) -> LoadReport:
         started = time.monotonic()
@@ -197,9 +202,8 @@ class _Run:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _iter_batches(self) -> Iterator[list[Chunk]]:
-        batch: list[Chunk] = []
-        size = 0
+    def _plan(self) -> Iterator[tuple[LogFile, int, int | None]]:
+        """(file, first byte, last byte or None) of what is new."""
         for log_file in list(iter_log_files(self.settings["LOG_DIR"])):
             mark = self.marks.get(log_file.name)
             if mark and mark.get("expired"):
@@ -208,7 +212,13 @@ class _Run:
             plain_size = log_file.size()
             if plain_size is not None and plain_size <= start:
                 continue
-            for chunk in iter_chunks(log_file, start, self.batch_bytes):
+            yield log_file, start, None
+
+    def _iter_batches(self) -> Iterator[list[Chunk]]:
+        batch: list[Chunk] = []
+        size = 0
+        for log_file, start, until in self._plan():
+            for chunk in iter_chunks(log_file, start, self.batch_bytes, until=until):
                 batch.append(chunk)
                 size += chunk.end - chunk.start
                 if size >= self.batch_bytes:
@@ -223,8 +233,9 @@ class _Run:
             conn.execute(
                 loads.insert().values(
                     id=load_id,
-                    kind="etl",
+                    kind=self.kind,
                     status="running",
+                    **self.load_extra,
                     started_at=_now(),
                     crumby_version=__version__,
                     provenance=json.dumps(self.enricher.provenance, sort_keys=True),
@@ -311,7 +322,7 @@ class _Run:
                 table,
                 hits,
                 rows,
-                first_id=next_id(conn, table),
+                ids=np.arange(len(rows), dtype=np.int64) + next_id(conn, table),
                 load_id=self.report.load_id,
                 stored_ips=stored_ips,
             )

@@ -33,7 +33,7 @@ def table_rows(
     hits: pd.DataFrame,
     rows: np.ndarray,
     *,
-    first_id: int,
+    ids: np.ndarray,
     load_id: int,
     stored_ips: pd.Series,
 ) -> pa.Table:
@@ -41,7 +41,7 @@ def table_rows(
     picked = hits.iloc[rows]
     count = len(picked)
     columns: dict[str, object] = {
-        "id": np.arange(first_id, first_id + count, dtype=np.int64),
+        "id": ids,
         "ip": stored_ips.iloc[rows],
         "load_id": np.full(count, load_id, dtype=np.int64),
     }
