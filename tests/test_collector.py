@@ -271,7 +271,7 @@ def test_log_files_are_named_by_hour_and_writer(tmp_path):
     log.append(b'{"a":3}\n', now=hour + 3600)
     log.append(b'{"a":4}\n', now=hour + 3599)  # stamped late: goes on in the newer file
     log.close()
-    writer = re.escape(f"-{os.getpid()}")
+    writer = re.escape(f"-{os.getpid()}.") + r"[0-9a-f]{6}"
     names = sorted(path.name for path in tmp_path.iterdir())
     assert len(names) == 2
     assert re.fullmatch(rf"hits-2025112721-[\w.]+{writer}\.jsonl", names[0])
@@ -287,7 +287,7 @@ def test_the_collector_writes_this_hours_file_for_this_process(tmp_path):
     (path,) = Path(log_dir).iterdir()
     stamp = time.strftime("%Y%m%d%H", time.gmtime())
     assert path.name.startswith(f"hits-{stamp}-")
-    assert path.name.endswith(f"-{os.getpid()}.jsonl")
+    assert re.search(rf"-{os.getpid()}\.[0-9a-f]{{6}}\.jsonl$", path.name)
 
 
 def test_parse_query_reads_what_parse_qsl_reads():
@@ -498,3 +498,24 @@ def test_live_server_collects_serves_and_falls_through_to_the_app(live_server, s
     assert visit["ip"] == "127.0.0.1"
     assert visit["ua"] == BROWSER["User-Agent"]
     assert event["en"] == "signup"
+
+
+def test_each_process_writes_its_own_file_even_with_a_reused_pid(tmp_path):
+    """A new process never appends to a file an earlier process (maybe killed mid-line) wrote."""
+    import multiprocessing
+
+    from crumby.serve import hitlog
+
+    def name_in_child(queue):
+        queue.put(hitlog.writer_name())
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    children = [context.Process(target=name_in_child, args=(queue,)) for _ in range(2)]
+    for child in children:
+        child.start()
+        child.join(10)
+    names = {queue.get(timeout=5) for _ in children} | {hitlog.writer_name()}
+    assert len(names) == 3
+    assert hitlog.writer_name() == hitlog.writer_name()  # stable within one process
+    assert all(name.split("-")[-1].split(".")[0].isdigit() for name in names)  # host-pid.token

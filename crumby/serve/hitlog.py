@@ -17,6 +17,7 @@ acknowledged, and readers skip a last line that has no newline.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
@@ -36,10 +37,23 @@ def log_file_name(hour_start: float, writer: str) -> str:
     return f"{FILE_PREFIX}{stamp}-{writer}{FILE_SUFFIX}"
 
 
+_process_token: tuple[int, str] = (-1, "")
+
+
 def writer_name() -> str:
-    """This process's writer id: host name and pid, so that no two processes share a file."""
+    """This process's writer id: host name, pid and a token made once per process.
+
+    The token keeps a restarted worker that happens to get a dead worker's
+    pid from appending to that worker's file, whose last line may be torn
+    (a ``kill -9`` can stop a write part-way); a torn line then only ever
+    ends a file, where the ETL can tell it from a line still being written.
+    """
+    global _process_token
+    pid = os.getpid()
+    if _process_token[0] != pid:
+        _process_token = (pid, secrets.token_hex(3))
     host = socket.gethostname().split(".")[0].replace("-", "_") or "host"
-    return f"{host}-{os.getpid()}"
+    return f"{host}-{pid}.{_process_token[1]}"
 
 
 class HitLog:
