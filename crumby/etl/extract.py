@@ -126,7 +126,8 @@ def iter_chunks(
                     return
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
-                    chunk = _no_newline(log_file, offset, data, handle, eof=not piece, now=now)
+                    at_end = len(piece) < want  # a short read: the end of the file so far
+                    chunk = _no_newline(log_file, offset, data, handle, eof=at_end, now=now)
                     if chunk is None:
                         return
                     offset = chunk.end

@@ -127,6 +127,7 @@ class _Collector:
         table = _read_fast(self.lines.gather(index), index)
         if table is not None:
             good = _vector_checks(table)
+            table = table.drop_columns(["_v"])
             if good.all():
                 self.tables.append(table)
                 return
@@ -179,6 +180,10 @@ def _read_fast(block: bytes, index: np.ndarray) -> pa.Table | None:
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
         return None
     if table.num_rows != len(index):  # the reader skips blank lines: rows would slip off their lines
+        return None
+    try:
+        table.validate(full=True)  # the reader does not always refuse invalid UTF-8
+    except pa.ArrowInvalid:
         return None
     times = hit_times(table.column("ts"))
     if times is None:

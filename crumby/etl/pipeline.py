@@ -246,8 +246,12 @@ class _Run:
     def _load_batch(self, chunks: list[Chunk]) -> None:
         parsed = parse_chunks(chunks)
         hits = parsed.hits.to_pandas()
-        enriched = self.enricher.enrich(hits) if len(hits) else hits
         report = self.report
+        repeated = hits["id"].duplicated().to_numpy()
+        if repeated.any():  # the same hit twice in one batch (a replayed line): keep the first
+            report.duplicates += int(repeated.sum())
+            hits = hits[~repeated].reset_index(drop=True)
+        enriched = self.enricher.enrich(hits) if len(hits) else hits
         report.rejected += len(parsed.rejects)
         report.bytes += sum(c.end - c.start for c in chunks)
         report.file_names.update(c.file.name for c in chunks)
