@@ -131,7 +131,7 @@ def run_command(obj: Context, host: str, port: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the demo keeps its store, logs and login (default: DATA_DIR/demo).",
 )
-@click.option("--days", default=21, show_default=True, type=click.IntRange(1, 366), help="Days of traffic.")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 366), help="Days of traffic.")
 @click.option("--no-serve", is_flag=True, help="Stop after loading; do not start the server.")
 @HOST_OPTION
 @PORT_OPTION

@@ -1,0 +1,1 @@
+"""``crumby demo``: a few weeks of made-up traffic, through the real collector and ETL."""
