@@ -66,11 +66,20 @@ def main() -> int:
             print(f"newcomer: 1 passed, 0 failed ({visitors} demo visitors on the dashboard)")
             return 0
         finally:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, signal.SIGKILL)
+            stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End the demo server and anything it started."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=20)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 if __name__ == "__main__":
