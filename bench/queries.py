@@ -1,7 +1,7 @@
 """Benchmark: each built-in report over a 30-day window, through the HTTP API and run directly.
 
     python bench/queries.py --backend duckdb --hits 10000000
-    python bench/queries.py --backend postgresql --hits 10000000 --url postgresql://postgres@127.0.0.1/test
+    python bench/queries.py --backend postgresql --hits 10000000 --url postgresql://postgres@127.0.0.1/crumby_bench
 
 Builds a synthetic store of HITS page views over 90 days (made with DuckDB SQL
 straight into the store's tables, time-ordered as the ETL loads them, 10% of
@@ -168,6 +168,14 @@ def build_duckdb(path: Path, hits: int) -> None:
 
 def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     """Copy the DuckDB-made store into PostgreSQL through CSV files and COPY, then ANALYZE."""
+    target = sa.engine.make_url(create_engine(url).url)
+    admin = create_engine(target.set(database="postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        ).first():
+            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    admin.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in ("events", "visits", "calendar"):
@@ -297,7 +305,11 @@ def main() -> None:
     )
     parser.add_argument("--backend", choices=("duckdb", "postgresql"), default="duckdb")
     parser.add_argument("--hits", type=int, default=10_000_000, help="page views in the store (default 10M)")
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL store")
+    parser.add_argument(
+        "--url",
+        default="postgresql://postgres@127.0.0.1:5432/crumby_bench",
+        help="PostgreSQL store (created if missing)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-queries"))
     parser.add_argument("--repeat", type=int, default=7, help="runs per report and way (p50 of them)")
     parser.add_argument("--rebuild", action="store_true", help="make the store again even if it exists")
