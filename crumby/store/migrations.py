@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from .bookkeeping import bookkeeping_metadata, schema_versions
 from .engine import StoreError, backend_name
-from .schema import metadata, users
+from .schema import events, metadata, users, visits
 
 # DuckDB has no SERIAL: users.id draws from a sequence so `crumby adduser`
 # (or a plain INSERT) can leave the id out on every backend.
@@ -63,9 +63,44 @@ def _add_missing_columns(conn: sa.Connection, table: sa.Table, present: set[str]
             index.create(conn, checkfirst=True)
 
 
+def _fit_original_rows(conn: sa.Connection) -> None:
+    """Make a store the original Crumby wrote hold crumby's rows and count its own.
+
+    Its text columns were narrow (``cid`` 10 characters, ``_lang`` 10, ...):
+    on PostgreSQL and MySQL/MariaDB, which enforce lengths, they are widened
+    to contract 3's sizes. Its rows get what the reports group and filter on:
+    the visitor is the ``cid``, and nothing it recorded was flagged a bot.
+    """
+    backend = backend_name(conn.engine)
+    if backend in ("postgresql", "mysql"):
+        _widen_text_columns(conn, backend)
+    for table in (visits, events):
+        conn.execute(sa.update(table).where(table.c.is_bot.is_(None)).values(is_bot=sa.false()))
+        conn.execute(sa.update(table).where(table.c.visitor_id.is_(None)).values(visitor_id=table.c.cid))
+
+
+def _widen_text_columns(conn: sa.Connection, backend: str) -> None:
+    inspector = sa.inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    for table in (visits, events, users):
+        current = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            wanted = getattr(column.type, "length", None)
+            have = current.get(column.name)
+            if not wanted or not isinstance(have, sa.String) or not have.length or have.length >= wanted:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            name = preparer.quote(column.name)
+            change = (
+                f"ALTER COLUMN {name} TYPE {kind}" if backend == "postgresql" else f"MODIFY {name} {kind}"
+            )
+            conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(table)} {change}")
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
+    (2, "rows and column widths of a store the original Crumby made", _fit_original_rows),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

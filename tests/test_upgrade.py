@@ -1,0 +1,183 @@
+"""Moving from the original Crumby: its store, as its models made it, is upgraded by `crumby etl`
+without losing a row, its users still sign in, and the reports read old and new rows alike."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from crumby.auth.db import open_auth_store
+from crumby.auth.users import authenticate
+from crumby.etl.pipeline import run as run_etl
+from crumby.hits import make_hit, serialise
+from crumby.queries import run as run_report
+from crumby.store.engine import create_engine
+from crumby.store.readonly import close_readers
+from tests.conftest import make_settings
+
+LONG_LANGUAGE = "en-GB,en;q=0.9,de-DE;q=0.8,de;q=0.7,fr-FR;q=0.6,fr;q=0.5"
+
+
+def original_metadata() -> sa.MetaData:
+    """The original Crumby's four tables, column for column, as its SQLAlchemy models declared them."""
+    meta = sa.MetaData()
+    sa.Table("calendar", meta, sa.Column("datetime", sa.DateTime, primary_key=True))
+    sa.Table(
+        "visits",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ip", sa.String(39)),
+        sa.Column("cid", sa.String(10)),
+        sa.Column("datetime", sa.DateTime),
+        sa.Column("doc_title", sa.Text),
+        sa.Column("doc_uri", sa.Text),
+        sa.Column("doc_enc", sa.String(25)),
+        sa.Column("referrer", sa.Text),
+        sa.Column("_referrer", sa.Text),
+        sa.Column("platform", sa.String(25)),
+        sa.Column("browser", sa.String(25)),
+        sa.Column("version", sa.String(25)),
+        sa.Column("screen_res", sa.String(25)),
+        sa.Column("screen_depth", sa.String(10)),
+        sa.Column("continent", sa.String(3)),
+        sa.Column("country", sa.String(3)),
+        sa.Column("subdivision_1", sa.String(75)),
+        sa.Column("subdivision_2", sa.String(75)),
+        sa.Column("city", sa.String(75)),
+        sa.Column("latitude", sa.Float),
+        sa.Column("longitude", sa.Float),
+        sa.Column("accuracy_radius", sa.Integer),
+        sa.Column("time_zone", sa.String(50)),
+        sa.Column("lang", sa.String(10)),
+        sa.Column("_lang", sa.String(10)),
+    )
+    sa.Table(
+        "events",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ip", sa.String(39)),
+        sa.Column("cid", sa.String(10)),
+        sa.Column("datetime", sa.DateTime),
+        sa.Column("doc_title", sa.Text),
+        sa.Column("doc_uri", sa.Text),
+        sa.Column("name", sa.Text),
+        sa.Column("value", sa.Text),
+    )
+    sa.Table(
+        "users",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("username", sa.String(64), unique=True),
+        sa.Column("password", sa.String(128)),
+    )
+    return meta
+
+
+def werkzeug_pbkdf2(password: str, salt: str = "Xy12", iterations: int = 50000) -> str:
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations).hex()
+    return f"pbkdf2:sha256:{iterations}${salt}${digest}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_an_original_crumby_store_moves_over_without_loss(backend, tmp_path, request):
+    url = (
+        f"sqlite:///{tmp_path / 'crumby.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url")
+    )
+    old_day = datetime(2017, 5, 1, 10, 0)
+    engine = create_engine(url)
+    meta = original_metadata()
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(meta.tables["calendar"].insert(), [{"datetime": old_day.replace(hour=0)}])
+        conn.execute(
+            meta.tables["visits"].insert(),
+            [
+                {
+                    "ip": "81.2.69.142",
+                    "cid": "1234567",
+                    "datetime": old_day,
+                    "doc_title": "Old home",
+                    "doc_uri": "http://example.com/",
+                    "platform": "windows",
+                    "browser": "chrome",
+                    "country": "GB",
+                    "city": "London",
+                    "lang": "en-GB",
+                    "_lang": "en-GB",
+                }
+            ],
+        )
+        conn.execute(
+            meta.tables["events"].insert(),
+            [
+                {
+                    "ip": "81.2.69.142",
+                    "cid": "1234567",
+                    "datetime": old_day,
+                    "doc_uri": "http://example.com/",
+                    "name": "signup",
+                    "value": "free",
+                }
+            ],
+        )
+        conn.execute(
+            meta.tables["users"].insert(), [{"username": "alice", "password": werkzeug_pbkdf2("s3cret!pw")}]
+        )
+    engine.dispose()
+
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=url)
+    now = datetime.now(timezone.utc) - timedelta(hours=2)
+    logs = settings["LOG_DIR"]
+    logs.mkdir(parents=True)
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    hit = make_hit(
+        {
+            "t": "visit",
+            "cid": "98765432109876543210",
+            "dl": "https://example.com/new",
+            "dt": "New",
+            "ul": "en-GB",
+            "sr": "1920x1080",
+            "pv": "1",
+        },
+        ip="81.2.69.142",
+        ua="Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        referer="",
+        lang=LONG_LANGUAGE,
+        hit_id="new-hit-1",
+        ts=ts,
+    )
+    (logs / f"hits-{now:%Y%m%d%H}-w1.jsonl").write_bytes(serialise(hit))
+
+    report = run_etl(settings)
+    assert report.hits == 1 and report.rejected == 0
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, cid, doc_title, _lang FROM visits ORDER BY datetime")).all()
+        events = conn.execute(sa.text("SELECT name, value FROM events")).all()
+    engine.dispose()
+    assert [(r.cid, r.doc_title) for r in rows] == [("1234567", "Old home"), ("98765432109876543210", "New")]
+    assert rows[1]._lang == LONG_LANGUAGE, "a value wider than the original's column is kept whole"
+    assert len({r.id for r in rows}) == 2
+    assert [tuple(e) for e in events] == [("signup", "free")]
+
+    store = open_auth_store(settings)
+    try:
+        assert authenticate(store, "alice", "s3cret!pw") is not None
+        with store.connect() as conn:
+            upgraded = conn.execute(sa.text("SELECT password FROM users WHERE username = 'alice'")).scalar()
+        assert upgraded.startswith("$argon2id$")
+    finally:
+        store.close()
+
+    try:
+        old = run_report("visits", settings, **{"from": "2017-05-01", "to": "2017-05-01"})
+    finally:
+        close_readers()
+    assert [list(row)[1:] for row in old.rows] == [[1, 1]]
