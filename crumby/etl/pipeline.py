@@ -27,6 +27,7 @@ from ..store.bookkeeping import loads
 from ..store.engine import StoreError, create_engine
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
+from .abandoned import close_abandoned_loads
 from .enrich import Enricher, anonymise_ips
 from .extract import Chunk, LogFile, iter_chunks, iter_log_files
 from .load import (
@@ -176,6 +177,7 @@ class _Run:
         try:
             if not self.dry_run:
                 ensure_schema(self.engine)
+                close_abandoned_loads(self.engine)
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None
             try:

@@ -24,7 +24,7 @@ loads = Table(
     bookkeeping_metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),  # the load_id on every row
     Column("kind", String(16), nullable=False),  # etl or reprocess
-    Column("status", String(16), nullable=False),  # running, done, failed
+    Column("status", String(16), nullable=False),  # running, done, abandoned (a run that died)
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Column("crumby_version", String(32), nullable=False),
