@@ -1,0 +1,248 @@
+"""Time `crumby etl` against a bare `duckdb read_json` of the same raw logs, and its load into PostgreSQL.
+
+The corpus (bench/corpus.py: 1M hits by default, over 20k distinct user
+agents with crawlers, over 100k distinct IPs, UTM-tagged pages with click ids,
+referrers, events with props) is written once into a cache folder outside the
+repository and reused. Every measured step runs as a child process: the ETL
+into a fresh DuckDB file, then a bare ``read_json`` of the same files into a
+table of a fresh DuckDB file, in alternating order over a few rounds, so that
+noise from other work on the machine falls on both alike; the figures are
+medians. Peak RSS is the child's own (``wait4``).
+
+    /work/venv/bin/python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
+                                       [--growth] [--cache /tmp/crumby-bench]
+
+Targets: ETL time <= 2x the bare read, peak RSS <= 1 GiB and not growing with
+the backlog (``--growth`` loads twice the hits once and compares), PostgreSQL
+load >= 50k hits/s (a fresh database on 127.0.0.1:5432, user postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from corpus import write_corpus  # noqa: E402
+
+TARGET_RATIO = 2.0
+TARGET_RSS_MIB = 1024
+TARGET_POSTGRES_HITS_PER_S = 50_000
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_BENCH_DB = "crumby_bench_etl"
+READ_JSON = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("SET enable_progress_bar = false")
+con.execute("CREATE TABLE hits AS SELECT * FROM read_json(?, format = 'newline_delimited')", [sys.argv[2]])
+print(con.execute("SELECT COUNT(*) FROM hits").fetchone()[0])
+con.close()
+"""
+SUMMARY = re.compile(r"(\d+) hits loaded.*?, (\d+) rejected")
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_mib: float
+    hits: int
+
+
+def corpus(cache: Path, hits: int, seed: int) -> Path:
+    """The folder of the corpus's raw log files, written on first use."""
+    folder = cache / f"hits-{hits}-seed-{seed}"
+    if folder.is_dir():
+        return folder
+    print(f"writing a {hits:,}-hit corpus into {folder} (once) ...", flush=True)
+    partial = cache / f"{folder.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    write_corpus(partial, hits, seed=seed)
+    partial.rename(folder)
+    return folder
+
+
+def warm(folder: Path) -> int:
+    """Read every file once, so that both contenders start from the page cache; returns bytes."""
+    total = 0
+    for path in folder.glob("hits-*.jsonl"):
+        with open(path, "rb") as handle:
+            while chunk := handle.read(16 << 20):
+                total += len(chunk)
+    return total
+
+
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of one child process; stops on failure."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if child.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])} ... failed ({child.returncode}):\n{stderr}{stdout}")
+    return seconds, usage.ru_maxrss / 1024, stdout
+
+
+def duckdb_read(folder: Path, workdir: Path) -> Measure:
+    target = workdir / "read.duckdb"
+    target.unlink(missing_ok=True)
+    seconds, rss, stdout = run_child(
+        [sys.executable, "-c", READ_JSON, str(target), str(folder / "hits-*.jsonl")]
+    )
+    target.unlink()
+    return Measure(seconds, rss, int(stdout.split()[-1]))
+
+
+def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
+    """`crumby etl -v` from a fresh data folder into ``store_url`` (which must be empty)."""
+    data = workdir / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    env = {
+        **os.environ,
+        "CRUMBY_LOG_DIR": str(folder),
+        "CRUMBY_DATA_DIR": str(data),
+        "CRUMBY_SQLALCHEMY_DATABASE_URI": store_url,
+    }
+    seconds, rss, stdout = run_child([sys.executable, "-m", "crumby", "etl", "-v"], env)
+    found = SUMMARY.search(stdout)
+    if not found:
+        sys.exit(f"cannot read the ETL's summary line: {stdout!r}")
+    return Measure(seconds, rss, int(found.group(1)))
+
+
+def etl_duckdb(folder: Path, workdir: Path) -> Measure:
+    target = workdir / "etl.duckdb"
+    target.unlink(missing_ok=True)
+    try:
+        return etl(folder, workdir, f"duckdb:///{target}")
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def fresh_postgres() -> str:
+    """An empty database for the benchmark (dropped and made anew); its URL."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {POSTGRES_BENCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {POSTGRES_BENCH_DB}")
+    except psycopg.OperationalError as exc:
+        sys.exit(f"PostgreSQL at 127.0.0.1:5432 (user postgres) is needed for --backend postgresql: {exc}")
+    return f"postgresql://postgres@127.0.0.1:5432/{POSTGRES_BENCH_DB}"
+
+
+def drop_postgres() -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {POSTGRES_BENCH_DB} WITH (FORCE)")
+
+
+def etl_postgres(folder: Path, workdir: Path) -> Measure:
+    try:
+        return etl(folder, workdir, fresh_postgres())
+    finally:
+        drop_postgres()
+
+
+def median(measures: list[Measure], what: str) -> float:
+    return statistics.median(getattr(m, what) for m in measures)
+
+
+def show(name: str, measures: list[Measure]) -> None:
+    seconds = median(measures, "seconds")
+    hits = measures[0].hits
+    rounds = ", ".join(f"{m.seconds:.1f}" for m in measures)
+    print(
+        f"{name:<22} {seconds:7.2f} s  {hits / seconds:>9,.0f} hits/s  "
+        f"peak RSS {median(measures, 'peak_rss_mib'):6.0f} MiB  (rounds: {rounds} s)"
+    )
+
+
+def bench_duckdb(folder: Path, workdir: Path, rounds: int) -> float:
+    reads: list[Measure] = []
+    loads: list[Measure] = []
+    for n in range(rounds):
+        order = (reads, loads) if n % 2 == 0 else (loads, reads)
+        for measures in order:
+            measures.append(
+                duckdb_read(folder, workdir) if measures is reads else etl_duckdb(folder, workdir)
+            )
+        print(f"  round {n + 1}: read {reads[-1].seconds:.1f} s, etl {loads[-1].seconds:.1f} s", flush=True)
+    show("duckdb read_json", reads)
+    show("crumby etl (duckdb)", loads)
+    ratio = median(loads, "seconds") / median(reads, "seconds")
+    per_round = ", ".join(f"{e.seconds / r.seconds:.2f}" for r, e in zip(reads, loads, strict=True))
+    rss = max(m.peak_rss_mib for m in loads)
+    print(f"ratio etl / read: {ratio:.2f} (target <= {TARGET_RATIO}; per round: {per_round})")
+    print(f"ETL peak RSS: {rss:.0f} MiB (target <= {TARGET_RSS_MIB})")
+    if reads[0].hits != loads[0].hits:
+        print(f"note: the read made {reads[0].hits} rows, the ETL loaded {loads[0].hits} hits")
+    return rss
+
+
+def bench_postgres(folder: Path, workdir: Path, rounds: int) -> None:
+    loads = []
+    for n in range(rounds):
+        loads.append(etl_postgres(folder, workdir))
+        print(f"  round {n + 1}: etl into PostgreSQL {loads[-1].seconds:.1f} s", flush=True)
+    show("crumby etl (postgresql)", loads)
+    rate = loads[0].hits / median(loads, "seconds")
+    print(f"PostgreSQL load: {rate:,.0f} hits/s (target >= {TARGET_POSTGRES_HITS_PER_S:,})")
+
+
+def bench_growth(cache: Path, workdir: Path, hits: int, seed: int, rss: float | None) -> None:
+    """Peak RSS of one ETL of twice the backlog, beside the figure for ``hits``."""
+    if rss is None:
+        rss = etl_duckdb(corpus(cache, hits, seed), workdir).peak_rss_mib
+    bigger = corpus(cache, 2 * hits, seed)
+    warm(bigger)
+    measure = etl_duckdb(bigger, workdir)
+    print(
+        f"peak RSS for {hits:,} hits: {rss:.0f} MiB; for {2 * hits:,} hits: {measure.peak_rss_mib:.0f} MiB "
+        f"({measure.seconds:.1f} s, {measure.hits / measure.seconds:,.0f} hits/s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hits", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backend", choices=("duckdb", "postgresql", "all"), default="all")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--growth", action="store_true", help="also load twice the hits once: peak RSS")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crumby-bench")
+    args = parser.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    folder = corpus(args.cache, args.hits, args.seed)
+    size = warm(folder)
+    print(f"corpus: {args.hits:,} hits, {size / 1e6:,.0f} MB in {len(list(folder.glob('hits-*')))} files")
+    with tempfile.TemporaryDirectory(prefix="crumby-bench-etl-") as work:
+        workdir = Path(work)
+        rss = None
+        if args.backend in ("duckdb", "all"):
+            rss = bench_duckdb(folder, workdir, args.rounds)
+        if args.backend in ("postgresql", "all"):
+            bench_postgres(folder, workdir, args.rounds)
+        if args.growth:
+            bench_growth(args.cache, workdir, args.hits, args.seed, rss)
+
+
+if __name__ == "__main__":
+    main()
