@@ -59,7 +59,10 @@ def _add_missing_columns(conn: sa.Connection, table: sa.Table, present: set[str]
             f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.quote(column.name)} {kind}"
         )
         if column.unique:
-            index = sa.Index(f"ux_{table.name}_{column.name}", table.c[column.name], unique=True)
+            # On a stand-in table: an Index made on the shared Table would join the module's
+            # metadata, and every later create_all would try to make it a second time.
+            stand_in = sa.Table(table.name, sa.MetaData(), sa.Column(column.name, column.type))
+            index = sa.Index(f"ux_{table.name}_{column.name}", stand_in.c[column.name], unique=True)
             index.create(conn, checkfirst=True)
 
 
