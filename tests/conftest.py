@@ -74,6 +74,9 @@ def _server_database(admin_url: str, what: str, start_hint: str):
     try:
         yield url.render_as_string(hide_password=False)
     finally:
+        from crumby.store.readonly import close_readers
+
+        close_readers()  # the report side keeps one pooled reader per store and process
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         admin.dispose()
