@@ -181,3 +181,38 @@ def test_an_original_crumby_store_moves_over_without_loss(backend, tmp_path, req
     finally:
         close_readers()
     assert [list(row)[1:] for row in old.rows] == [[1, 1]]
+
+
+def test_a_template_written_for_the_original_crumby_still_runs(tmp_path):
+    """The original's templates pasted "{{t0}}" into quotes; crumby binds it instead."""
+    url = f"sqlite:///{tmp_path / 'crumby.db'}"
+    engine = create_engine(url)
+    meta = original_metadata()
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            meta.tables["visits"].insert(),
+            [
+                {"cid": "1", "datetime": datetime(2017, 5, 1, 9), "doc_uri": "http://example.com/"},
+                {"cid": "1", "datetime": datetime(2017, 5, 1, 10), "doc_uri": "http://example.com/a"},
+                {"cid": "2", "datetime": datetime(2017, 5, 2, 11), "doc_uri": "http://example.com/"},
+            ],
+        )
+    engine.dispose()
+    folder = tmp_path / "reports" / "public"
+    folder.mkdir(parents=True)
+    (folder / "daily.sql").write_text(
+        "select date(datetime) as day, count(distinct cid) as users, count(id) as views\n"
+        "from visits\n"
+        "where datetime between \"{{t0}}\" and '{{ t1 }}'\n"
+        "group by day order by day\n"
+    )
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=url, QUERIES_PATH=str(tmp_path / "reports"))
+    from crumby.store.migrations import ensure_schema
+
+    ensure_schema(create_engine(url))
+    try:
+        result = run_report("daily", settings, **{"from": "2017-05-01", "to": "2017-05-02"})
+    finally:
+        close_readers()
+    assert [list(row) for row in result.rows] == [["2017-05-01", 1, 2], ["2017-05-02", 1, 1]]

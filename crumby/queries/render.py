@@ -9,6 +9,7 @@ The values travel beside the SQL text and are bound by the driver.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -127,6 +128,7 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
         raise TemplateError(f"{template.path} cannot be rendered: {exc}") from None
     except Exception as exc:  # sandbox refusals and template bugs: the author's problem, not the caller's
         raise TemplateError(f"{template.path} cannot be rendered: {exc.__class__.__name__}: {exc}") from None
+    sql = _unquote_placeholders(sql, values)
     check_statement(sql, str(template.path), dialect)
     unknown = sorted(set(sa.text(sql)._bindparams) - set(values))
     if unknown:
@@ -134,3 +136,15 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
             f"{template.path} uses :{unknown[0]}, which it does not declare; add a `-- param:` line for it"
         )
     return RenderedQuery(sql=sql, values=dict(values), template=template)
+
+
+def _unquote_placeholders(sql: str, values: Mapping[str, Any]) -> str:
+    """``"{{t0}}"`` becomes ``:t0``: the original Crumby's templates quoted the values they pasted in.
+
+    Only the placeholder crumby itself printed is unquoted; request values are
+    never in the text, so nothing a client sends can be affected.
+    """
+    if not values:
+        return sql
+    names = "|".join(re.escape(name) for name in sorted(values, key=len, reverse=True))
+    return re.sub(rf"""(["'])(:(?:{names}))\1""", r"\2", sql)
