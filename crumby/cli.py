@@ -431,6 +431,7 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     Prints one summary line on a terminal (or with -v), with a progress bar;
     silent otherwise, but for errors.
     """
+    from .etl.enrich import Enricher
     from .etl.lock import EtlLocked
     from .etl.pipeline import DEFAULT_BATCH_BYTES, StoreError, pending_bytes, run
     from .etl.reprocess import reprocess as reprocess_range
@@ -439,8 +440,11 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     on_terminal = os.isatty(1)
     show_bar = on_terminal and not quiet
     options = {"batch_bytes": batch_bytes or DEFAULT_BATCH_BYTES}
+    notices: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
+            options["enricher"] = enricher = stack.enter_context(Enricher(settings))
+            notices = enricher.notices  # e.g. a dated GeoIP database: for a person, not for cron's mail
             if show_bar:
                 total = pending_bytes(settings) if not reprocess else None
                 bar = stack.enter_context(
@@ -461,6 +465,8 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     except (StoreError, ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if not quiet and (on_terminal or verbose):
+        for notice in notices:
+            click.echo(f"crumby etl: {notice}", err=True)
         click.echo(report.summary())
         if report.rejected and report.rejects_file:
             click.echo(f"Rejected lines, with file:offset and reason: {report.rejects_file}")

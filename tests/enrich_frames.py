@@ -30,6 +30,11 @@ def enriched_rows(enricher: Enricher, rows: list[dict[str, Any]]) -> list[dict[s
     return [{k: (None if _missing(v) else v) for k, v in record.items()} for record in out.to_dict("records")]
 
 
+def as_list(column: pd.Series) -> list[Any]:
+    """A column's values, missing ones (None or NaN, whatever the dtype) as None."""
+    return [None if _missing(v) else v for v in column.tolist()]
+
+
 def new_enricher(folder: Path, **settings: Any) -> Enricher:
     return Enricher(make_settings(folder, **settings))
 

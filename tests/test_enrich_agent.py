@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from enrich_frames import enriched_rows, new_enricher
+from enrich_frames import as_list, enriched_rows, new_enricher
 
 from crumby.etl.enrich.agent import AGENT_COLUMNS, AgentParser, platform_of
 from crumby.etl.enrich.bots import looks_like_bot
+from crumby.etl.enrich.distinct import STRING
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -143,7 +144,8 @@ def test_each_distinct_string_is_parsed_once_a_run_and_spread_back(monkeypatch):
     assert columns["device"].tolist() == ["desktop", "bot", "mobile", "desktop", "bot", "desktop"]
     assert columns["is_bot"].tolist() == [False, True, False, False, True, False]
     assert columns["is_bot"].dtype == bool
-    assert columns["browser"].tolist() == ["Chrome", None, "Mobile Safari", "Chrome", None, "Chrome"]
+    assert as_list(columns["browser"]) == ["Chrome", None, "Mobile Safari", "Chrome", None, "Chrome"]
+    assert columns["browser"].dtype == STRING  # Arrow-backed text
 
     next_batch = parser.describe_series(pd.Series([SAFARI_IPAD, CHROME_WINDOWS], dtype=object, index=[7, 8]))
     assert calls[3:] == [SAFARI_IPAD]  # the next batch of the run reuses what the first one parsed

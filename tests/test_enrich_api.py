@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from enrich_frames import new_enricher, raw_hits
+from enrich_frames import as_list, new_enricher, raw_hits
 
 from crumby.etl.enrich import ENRICHED_COLUMNS
 
@@ -35,9 +35,25 @@ def test_enrich_adds_every_column_and_keeps_rows_in_order(enricher):
     assert list(out.index) == [7, 3, 5]
     assert out["id"].tolist() == ["1", "2", "3"]
     assert out["ip"].tolist() == ["81.2.69.142", None, "10.1.2.3"]
-    assert out["page_path"].tolist() == ["/a", None, "/b"]
+    assert as_list(out["page_path"]) == ["/a", None, "/b"]
     assert out["is_bot"].dtype == bool
     assert out["is_bot"].tolist() == [False, True, True]
+
+
+def test_added_text_columns_are_arrow_backed_whatever_came_in(enricher):
+    """The pipeline hands the columns on to Arrow for the load: "str" columns go without a copy."""
+    hits = raw_hits(
+        [{"id": "1", "dl": "https://example.com/?utm_source=x", "ip": "81.2.69.142", "ua": CHROME}]
+    )
+    for batch in (hits, hits.astype({name: "str" for name in ("dl", "dr", "ip", "ua")})):
+        out = enricher.enrich(batch)
+        text = [
+            name
+            for name in ENRICHED_COLUMNS
+            if name not in ("latitude", "longitude", "accuracy_radius", "is_bot")
+        ]
+        assert {name: str(out[name].dtype) for name in text} == dict.fromkeys(text, "str")
+        assert as_list(out["utm_source"]) == ["x"]
 
 
 def test_enrich_of_an_empty_batch(enricher):

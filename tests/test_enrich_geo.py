@@ -15,7 +15,6 @@ from conftest import make_settings
 from enrich_frames import enriched_rows, new_enricher
 
 from crumby.config import ConfigError
-from crumby.etl.enrich import geo
 from crumby.etl.enrich.geo import GEO_COLUMNS, GeoLocator, bundled_database
 
 # What the bundled GeoLite2-City 2018-07-03 says about a few public addresses
@@ -130,17 +129,15 @@ def test_the_batch_walk_agrees_with_geoip2_on_random_addresses(locator):
     assert placed > 2000  # the sample really exercised the lookups
 
 
-def test_the_bundled_database_warns_once_that_it_is_dated(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(geo, "_warned_dated", False)
-    with caplog.at_level(logging.WARNING, logger="crumby.etl.enrich.geo"):
-        first = GeoLocator(make_settings(tmp_path))
-        second = GeoLocator(make_settings(tmp_path))
-    warnings = [r.getMessage() for r in caplog.records if "bundled" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "2018-07-03" in warnings[0] and "crumby geoip" in warnings[0]
-    assert first.provenance == "GeoLite2-City 2018-07-03 (bundled)"
-    first.close()
-    second.close()
+def test_the_bundled_database_is_dated_says_a_notice_not_a_log_record(tmp_path, caplog):
+    """The CLI shows notices on a terminal only: a warning logged here would reach cron's mail."""
+    with caplog.at_level(logging.DEBUG):
+        locator = GeoLocator(make_settings(tmp_path))
+    assert [r for r in caplog.records if "bundled" in r.getMessage()] == []
+    (notice,) = locator.notices
+    assert "2018-07-03" in notice and "crumby geoip" in notice
+    assert locator.provenance == "GeoLite2-City 2018-07-03 (bundled)"
+    locator.close()
 
 
 def test_a_database_installed_in_data_dir_is_preferred_to_the_bundled_one(tmp_path):
@@ -151,6 +148,7 @@ def test_a_database_installed_in_data_dir_is_preferred_to_the_bundled_one(tmp_pa
     try:
         assert locator.path == data / "GeoLite2-City.mmdb"
         assert not locator.bundled
+        assert locator.notices == []
         assert locator.provenance.startswith("GeoLite2-City 2018-07-03 (")
     finally:
         locator.close()

@@ -4,11 +4,15 @@ Stateless: a hit's enrichment depends on that hit alone, and nothing is kept
 between runs. One :class:`Enricher` per ETL run opens the GeoIP database and
 the user-agent parser once; :meth:`Enricher.enrich` adds the derived columns
 to a batch of hits, working once per distinct IP, user agent, page URL and
-referrer (remembered for the run's later batches) and spreading the answers
-back over the rows. It keeps every row, in order, and leaves ``ip`` whole:
-the pipeline needs it for the cookieless visitor hash before it calls
-:func:`anonymise_ips`. String columns come in as object or as pandas' "str"
-dtype (faster: Arrow-backed); added text columns are object with None.
+referrer (what costs Python work is remembered for the run's later batches)
+and spreading the answers back over the rows. It keeps every row, in order,
+and leaves ``ip`` whole: the pipeline needs it for the cookieless visitor hash
+before it calls :func:`anonymise_ips`. String columns come in as object or as
+Arrow-backed strings (pandas' "str", faster); added text columns are "str"
+(missing: NaN), made from Arrow without copying.
+
+What the operator should know about the run's enrichment (such as a dated
+GeoIP database) is in :attr:`Enricher.notices`, for the caller to show or not.
 """
 
 from __future__ import annotations
@@ -19,38 +23,28 @@ from typing import Any
 import pandas as pd
 
 from .agent import AGENT_COLUMNS, AgentParser, version_of
-from .campaign import CAMPAIGN_COLUMNS, describe_campaign
+from .campaign import CAMPAIGN_COLUMNS
 from .channel import channels_and_sources
-from .distinct import AnswerCache, Distinct
+from .distinct import Answers, Encoded
 from .geo import GEO_COLUMNS, GeoLocator
-from .page import PAGE_COLUMNS, describe_page, split_url
+from .location import LOCATION_FIELDS, describe_location, describe_locations
+from .page import PAGE_COLUMNS
 from .privacy import IP_PRIVACY_MODES, anonymise_ips
-from .referrer import campaign_source_name, describe_referrer, registrable_domain
+from .referrer import REFERRER_FIELDS, describe_referrer, describe_referrers
 
-__all__ = ["ENRICHED_COLUMNS", "IP_PRIVACY_MODES", "Enricher", "anonymise_ips"]
+__all__ = [
+    "ENRICHED_COLUMNS",
+    "IP_PRIVACY_MODES",
+    "LOCATION_FIELDS",
+    "REFERRER_FIELDS",
+    "Enricher",
+    "anonymise_ips",
+    "describe_location",
+    "describe_referrer",
+]
 
 REFERRER_COLUMNS = ("referrer_domain", "referrer_source", "channel")
 ENRICHED_COLUMNS = PAGE_COLUMNS + GEO_COLUMNS + AGENT_COLUMNS + REFERRER_COLUMNS + CAMPAIGN_COLUMNS
-LOCATION_FIELDS = PAGE_COLUMNS + CAMPAIGN_COLUMNS + ("site_registrable", "campaign_kind", "campaign_source")
-REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
-_POSITIONS_IN_PAGE = {name: n for n, name in enumerate(LOCATION_FIELDS)}
-_POSITIONS_IN_REFERRER = {name: n for n, name in enumerate(REFERRER_FIELDS)}
-
-
-def describe_location(url: str) -> tuple[Any, ...]:
-    """Page, campaign and the facts the channel needs, from one page URL (``dl``)."""
-    parts = split_url(url)
-    site, path, query = describe_page(parts)
-    campaign, kind = describe_campaign(parts.query if parts else "")
-    return (
-        site,
-        path,
-        query,
-        *campaign,
-        registrable_domain(site) if site else None,
-        kind,
-        campaign_source_name(campaign[0], kind, campaign[5]),
-    )
 
 
 class Enricher:
@@ -59,13 +53,12 @@ class Enricher:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.geo = GeoLocator(settings)
         self.agents = AgentParser()
-        self._locations = AnswerCache(describe_location)
-        self._referrers = AnswerCache(describe_referrer)
         self.provenance: dict[str, str] = {
             "geoip": self.geo.provenance,
             **self.agents.provenance,
             "publicsuffixlist": version_of("publicsuffixlist"),
         }
+        self.notices: list[str] = list(self.geo.notices)
 
     def close(self) -> None:
         self.geo.close()
@@ -79,14 +72,16 @@ class Enricher:
     def enrich(self, hits: pd.DataFrame) -> pd.DataFrame:
         """``hits`` with ENRICHED_COLUMNS added: same rows, same order, ``ip`` untouched."""
         index = hits.index
-        pages = Distinct.of(hits["dl"], self._locations, (None,) * len(LOCATION_FIELDS))
-        referrers = Distinct.of(hits["dr"], self._referrers, (None,) * len(REFERRER_FIELDS))
+        pages = Encoded.of(hits["dl"])
+        pages = Answers.null_when_missing(pages, describe_locations(pages.values))
+        referrers = Encoded.of(hits["dr"])
+        referrers = Answers.null_when_missing(referrers, describe_referrers(referrers.values))
         added = {
             **pages.spread(PAGE_COLUMNS + CAMPAIGN_COLUMNS, index),
             **self.geo.locate_series(hits["ip"]),
             **self.agents.describe_series(hits["ua"]),
             **referrers.spread(REFERRER_FIELDS[:1], index),
-            **channels_and_sources(pages, _POSITIONS_IN_PAGE, referrers, _POSITIONS_IN_REFERRER, index),
+            **channels_and_sources(pages, referrers, index),
         }
         # assign adds the columns as they are; building a frame of them first would copy them all
         return hits.assign(**{name: added[name] for name in ENRICHED_COLUMNS})

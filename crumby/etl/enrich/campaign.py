@@ -11,7 +11,15 @@ is mc_eid (Mailchimp's subscriber id on newsletter links: email).
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote_plus
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from .query import QueryPairs
 
 CAMPAIGN_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type")
 UTM_KEYS = CAMPAIGN_COLUMNS[:5]
@@ -90,7 +98,61 @@ def describe_campaign(query: str) -> tuple[tuple[str | None, ...], str | None]:
 
 
 _ORDER = {key: n for n, key in enumerate(CLICK_IDS)}
+CLICK_ID_NAMES = pa.array(list(CLICK_IDS), type=pa.string())
+_NO_CLICK_ID = len(CLICK_IDS)
 
 
 def _earlier(key: str, than: str) -> bool:
     return _ORDER[key] < _ORDER[than]
+
+
+def campaign_columns(pairs: QueryPairs, count: int) -> dict[str, pa.Array]:
+    """CAMPAIGN_COLUMNS of ``count`` queries at once, from their pairs: describe_campaign's answers."""
+    columns = {}
+    is_utm = pairs.utm_position >= 0
+    utm_pairs = np.flatnonzero(is_utm)
+    values = utm_values(pairs.values.filter(pa.array(is_utm)))
+    filled = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
+    positions, rows = pairs.utm_position[utm_pairs], pairs.rows[utm_pairs]
+    for n, name in enumerate(UTM_KEYS):
+        chosen = np.flatnonzero((positions == n) & filled)
+        first_rows, first = np.unique(rows[chosen], return_index=True)  # the first one counts
+        columns[name] = values.take(_slots(count, first_rows, chosen[first]))
+    is_click_id = pairs.click_id_position >= 0
+    best = np.full(count, _NO_CLICK_ID, dtype=np.int8)  # the earliest click id in CLICK_IDS' order
+    np.minimum.at(best, pairs.rows[is_click_id], pairs.click_id_position[is_click_id])
+    columns["click_id_type"] = CLICK_ID_NAMES.take(pa.array(best, mask=best == _NO_CLICK_ID))
+    return columns
+
+
+def utm_values(raw: pa.Array) -> pa.Array:
+    """Raw values decoded (``+`` and ``%XX``), stripped and cut to MAX_VALUE; only those with
+    something to decode go through Python, once per distinct value."""
+    values = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(raw), 0, MAX_VALUE)
+    encoded = pc.match_substring_regex(raw, "[%+]")
+    if not pc.any(encoded).as_py():
+        return values
+    distinct = pc.dictionary_encode(raw.filter(encoded))
+    decoded = pa.array(
+        [unquote_plus(value).strip()[:MAX_VALUE] for value in distinct.dictionary.to_pylist()],
+        type=values.type,
+    )
+    return pc.replace_with_mask(values, encoded, decoded.take(distinct.indices))
+
+
+def _slots(count: int, rows: np.ndarray, picked: np.ndarray) -> pa.Array:
+    """Indices for a take: ``picked[i]`` at ``rows[i]``, null elsewhere."""
+    slots = np.full(count, -1, dtype=np.int64)
+    slots[rows] = picked
+    return pa.array(slots, mask=slots < 0)
+
+
+def campaign_kinds(medium: pa.Array, click_id_type: pa.Array) -> pa.Array:
+    """The campaign_kind of each (utm_medium, click_id_type): describe_campaign's second answer."""
+    media = pc.dictionary_encode(medium)
+    medium_kinds = pa.array([medium_kind(m) for m in media.dictionary.to_pylist()], type=pa.string())
+    by_medium = medium_kinds.take(media.indices)
+    click_kinds = pa.array(list(CLICK_IDS.values()), type=pa.string())
+    by_click_id = click_kinds.take(pc.index_in(click_id_type, value_set=CLICK_ID_NAMES))
+    paid = pc.or_kleene(pc.equal(by_medium, "paid"), pc.equal(by_click_id, "paid"))
+    return pc.if_else(pc.fill_null(paid, False), "paid", pc.coalesce(by_medium, by_click_id))

@@ -20,54 +20,48 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .distinct import Distinct
+from .distinct import Answers, to_series
 
 CHANNEL_COLUMNS = ("referrer_source", "channel")
-CHANNELS = np.array(["direct", "internal", "paid", "search", "social", "email", "referral"], dtype=object)
-KIND_CODES = {None: 0, "paid": 1, "search": 2, "social": 3, "email": 4, "referral": 5}
+CHANNELS = pa.array(["direct", "internal", "paid", "search", "social", "email", "referral"], type=pa.string())
+KINDS = pa.array(["paid", "search", "social", "email", "referral"], type=pa.string())
 NONE, PAID, SEARCH, SOCIAL, EMAIL, REFERRAL = range(6)
 
 
-def _kinds(kinds: np.ndarray) -> np.ndarray:
-    return np.array([KIND_CODES[kind] for kind in kinds], dtype=np.int8)
+def _kinds(kinds: pa.Array) -> np.ndarray:
+    """Kind names as small integers (NONE for null)."""
+    return pc.fill_null(pc.index_in(kinds, value_set=KINDS), -1).to_numpy().astype(np.int8) + 1
 
 
-def _present(values: np.ndarray) -> np.ndarray:
-    return np.array([value is not None for value in values], dtype=bool)
+def _present(values: pa.Array) -> np.ndarray:
+    return values.is_valid().to_numpy(zero_copy_only=False)
 
 
-def _positions(codes: np.ndarray, size: int) -> np.ndarray:
-    """Codes as plain positions: -1 (missing) becomes the last slot, where the missing answer is."""
-    return np.where(codes < 0, size - 1, codes)
-
-
-def channels_and_sources(
-    pages: Distinct,
-    page_fields: dict[str, int],
-    referrers: Distinct,
-    referrer_fields: dict[str, int],
-    index: pd.Index,
-) -> dict[str, pd.Series]:
+def channels_and_sources(pages: Answers, referrers: Answers, index: pd.Index) -> dict[str, pd.Series]:
     """referrer_source and channel per row.
 
-    ``page_fields`` gives the positions of site_registrable, campaign_kind, campaign_source and
-    utm_source in the pages' answers; ``referrer_fields`` those of registrable, kind and name.
+    ``pages`` answers site_registrable, campaign_kind, campaign_source and utm_source per page URL;
+    ``referrers`` registrable, kind and name per referrer.
     """
-    site_registrable = pages.field(page_fields["site_registrable"])
-    referrer_registrable = referrers.field(referrer_fields["registrable"])
+    site_registrable = pages.columns["site_registrable"]
+    referrer_registrable = referrers.columns["registrable"]
     # one id per registrable domain across both sides, so rows compare integers, not strings
-    ids, _ = pd.factorize(np.concatenate([site_registrable, referrer_registrable]), use_na_sentinel=True)
-    page_rows = _positions(pages.codes, len(site_registrable))
-    referrer_rows = _positions(referrers.codes, len(referrer_registrable))
+    both = pc.dictionary_encode(
+        pa.concat_arrays([site_registrable, referrer_registrable.cast(site_registrable.type)])
+    )
+    ids = pc.fill_null(both.indices, -1).to_numpy()
+    page_rows, referrer_rows = pages.rows, referrers.rows
     site_id = ids[: len(site_registrable)][page_rows]
     referrer_id = ids[len(site_registrable) :][referrer_rows]
 
     has_referrer = referrer_id >= 0
     internal = has_referrer & (referrer_id == site_id)
-    referrer_kind = _kinds(referrers.field(referrer_fields["kind"]))[referrer_rows]
-    campaign_kind = _kinds(pages.field(page_fields["campaign_kind"]))[page_rows]
-    has_campaign_source = _present(pages.field(page_fields["utm_source"]))[page_rows]
+    referrer_kind = _kinds(referrers.columns["kind"])[referrer_rows]
+    campaign_kind = _kinds(pages.columns["campaign_kind"])[page_rows]
+    has_campaign_source = _present(pages.columns["utm_source"])[page_rows]
     chosen = np.select(
         [
             internal,
@@ -83,13 +77,13 @@ def channels_and_sources(
         default=0,
     )
 
-    referrer_names = referrers.field(referrer_fields["name"])
-    campaign_sources = pages.field(page_fields["campaign_source"])
-    names = np.concatenate([referrer_names, campaign_sources])
+    referrer_names = referrers.columns["name"]
+    campaign_sources = pages.columns["campaign_source"]
+    names = pa.concat_arrays([referrer_names, campaign_sources.cast(referrer_names.type)])
     named = _present(referrer_names)[referrer_rows]
     nobody = len(referrer_names) - 1  # the missing referrer's slot: None
     source = np.where(internal, nobody, np.where(named, referrer_rows, len(referrer_names) + page_rows))
     return {
-        "referrer_source": pd.Series(names[source], index=index, dtype=object, copy=False),
-        "channel": pd.Series(CHANNELS[chosen], index=index, dtype=object, copy=False),
+        "referrer_source": to_series(names.take(pa.array(source)), index),
+        "channel": to_series(CHANNELS.take(pa.array(chosen.astype(np.int8))), index),
     }

@@ -3,12 +3,13 @@
 Which database: ``GEOIP2_DATABASE_NAME`` when set; else the one ``crumby geoip``
 installed at ``DATA_DIR/GeoLite2-City.mmdb``; else the GeoLite2 City file that
 the ``maxminddb-geolite2`` package ships, so location works offline on the
-first run (that file dates from 2018, hence a warning).
+first run. That file dates from 2018: :attr:`GeoLocator.notices` says so, for
+the caller to show where someone reads it (the CLI: on a terminal or with -v;
+never in cron's mail).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,10 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ...config import ConfigError
-from .distinct import Distinct, factorize
+from .distinct import Answers, Encoded
 from .geo_tree import NOT_FOUND, SearchTree
-
-log = logging.getLogger(__name__)
 
 GEO_COLUMNS = (
     "continent",
@@ -41,7 +40,11 @@ INSTALLED_NAME = "GeoLite2-City.mmdb"
 RECORD_CACHE_LIMIT = 200_000
 IP_CACHE_LIMIT = 300_000  # about 40 MB of address strings
 _NOTHING = (None,) * len(GEO_COLUMNS)
-_warned_dated = False
+DATED_NOTICE = (
+    "GeoIP: using the {} database bundled with crumby; addresses assigned since then are placed "
+    "wrongly or not at all. Install a current one with `crumby geoip` (a free MaxMind licence key, "
+    "or a GeoLite2-City .mmdb/.tar.gz you downloaded)."
+)
 
 
 def bundled_database() -> Path:
@@ -114,8 +117,7 @@ class GeoLocator:
         self.bundled = self.path == bundled_database()
         built = describe(metadata)
         self.provenance = f"{built} (bundled)" if self.bundled else f"{built} ({self.path})"
-        if self.bundled:
-            _warn_dated_once(built)
+        self.notices = [DATED_NOTICE.format(built)] if self.bundled else []
 
     def close(self) -> None:
         self.tree.close()
@@ -130,7 +132,8 @@ class GeoLocator:
 
     def locate_series(self, ips: pd.Series) -> dict[str, pd.Series]:
         """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once a run."""
-        codes, uniques = factorize(ips)
+        encoded = Encoded.of(ips)
+        uniques = encoded.values.to_pylist()
         record_ids = self._record_ids(uniques)
         found = np.flatnonzero(record_ids != NOT_FOUND)
         distinct_ids, first, record_codes = np.unique(
@@ -145,9 +148,9 @@ class GeoLocator:
                 known[record] = self.locate(uniques[found[n]])  # any address of the record will do
             rows.append(known[record])
         per_unique = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot serves code -1
-        per_unique[found] = record_codes
-        distinct = Distinct(per_unique[codes], rows, (None,) * len(GEO_COLUMNS))
-        return distinct.spread(GEO_COLUMNS, ips.index, GEO_DTYPES)
+        per_unique[found] = record_codes.reshape(-1)
+        answers = Answers.from_rows(per_unique[encoded.codes], rows, _NOTHING, GEO_COLUMNS, GEO_DTYPES)
+        return answers.spread(GEO_COLUMNS, ips.index)
 
     def _record_ids(self, ips: list[str]) -> np.ndarray:
         """Each address's record id: walked in the tree the first time in a run, then remembered."""
@@ -181,16 +184,3 @@ def fields_of(record: Mapping[str, Any] | None) -> tuple[Any, ...]:
 
 def _english(place: Mapping[str, Any] | None) -> str | None:
     return (place or {}).get("names", {}).get("en")
-
-
-def _warn_dated_once(provenance: str) -> None:
-    global _warned_dated
-    if _warned_dated:
-        return
-    _warned_dated = True
-    log.warning(
-        "GeoIP: using the %s database bundled with crumby; addresses assigned since then are placed "
-        "wrongly or not at all. Install a current one with `crumby geoip` (a free MaxMind licence key, "
-        "or a GeoLite2-City .mmdb/.tar.gz you downloaded).",
-        provenance,
-    )

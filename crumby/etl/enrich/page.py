@@ -11,9 +11,17 @@ came; None when nothing is left. The fragment (``#...``) is dropped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from .campaign import is_tracking_param
+
+if TYPE_CHECKING:
+    from .query import QueryPairs
 
 PAGE_COLUMNS = ("site", "page_path", "page_query")
 MAX_SITE = 255
@@ -72,3 +80,20 @@ def describe_page(parts: SplitResult | None) -> tuple[str | None, str | None, st
         return (None, None, None)
     path = parts.path or "/"
     return (host_of(parts), path[:MAX_PATH], clean_query(parts.query))
+
+
+def clean_queries(pairs: QueryPairs, count: int) -> pa.Array:
+    """clean_query of ``count`` queries at once, from their pairs (null where nothing is left)."""
+    kept = np.flatnonzero(~pairs.tracking)
+    rows = pairs.rows[kept]
+    # a stable sort by (query, decoded key): Arrow compares UTF-8 bytes, which orders as code points do
+    order = pc.sort_indices(
+        pa.table({"row": rows, "key": pairs.keys.take(kept)}),
+        sort_keys=[("row", "ascending"), ("key", "ascending")],
+    )
+    counts = np.bincount(rows, minlength=count)
+    offsets = np.zeros(count + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    per_query = pa.ListArray.from_arrays(pa.array(offsets), pairs.pairs.take(kept).take(order))
+    joined = pc.binary_join(per_query, pa.scalar("&", pairs.pairs.type))
+    return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, joined.type))

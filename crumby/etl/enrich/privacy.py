@@ -13,12 +13,16 @@ from __future__ import annotations
 import ipaddress
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .distinct import map_distinct
+from .distinct import string_array, to_series
 
 IP_PRIVACY_MODES = ("anonymised", "full", "none")
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
+_OCTET = r"(0|[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5])"
+DOTTED_QUAD = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
 def anonymise_ip(ip: str) -> str | None:
@@ -43,11 +47,27 @@ def _is_octet(text: str) -> bool:
 
 
 def anonymise_ips(ips: pd.Series, mode: str) -> pd.Series:
-    """The column to store for ``ips`` under ``mode`` (anonymised, full or none); same index."""
+    """The column to store for ``ips`` under ``mode`` (anonymised, full or none); same index.
+
+    Anonymised text comes out as it came: object in, object out; Arrow-backed in, "str" out.
+    Plain dotted quads are cut with Arrow; anything else, once per distinct value, in Python.
+    """
     if mode == "full":
         return ips
     if mode == "none":
         return pd.Series([None] * len(ips), index=ips.index, dtype=object)
     if mode != "anonymised":
         raise ValueError(f"IP privacy mode must be one of {', '.join(IP_PRIVACY_MODES)}, got {mode!r}")
-    return map_distinct(ips, lambda ip: (anonymise_ip(ip),), ("ip",))["ip"]
+    addresses = string_array(ips)
+    quad = pc.fill_null(pc.match_substring_regex(addresses, DOTTED_QUAD), False)
+    kept = pc.if_else(
+        quad, pc.replace_substring_regex(addresses, r"[0-9]+$", "0"), pa.scalar(None, addresses.type)
+    )
+    other = pc.and_(pc.invert(quad), addresses.is_valid())
+    if pc.any(other).as_py():
+        distinct = pc.dictionary_encode(addresses.filter(other))
+        cut = pa.array([anonymise_ip(ip) for ip in distinct.dictionary.to_pylist()], type=addresses.type)
+        kept = pc.replace_with_mask(kept, other, cut.take(distinct.indices))
+    if ips.dtype == object:
+        return pd.Series(kept.to_numpy(zero_copy_only=False), index=ips.index, dtype=object)
+    return to_series(kept, ips.index)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from publicsuffixlist import PublicSuffixList
 
 from .page import host_of, split_url
+from .urls import split_urls
 
 MAX_SOURCE = 128
 
@@ -207,17 +210,47 @@ def known_source(host: str, registrable: str) -> tuple[str, str] | None:
     return None
 
 
+REFERRER_FIELDS = ("referrer_domain", "registrable", "name", "kind")
+
+
 def describe_referrer(url: str) -> tuple[str | None, str | None, str | None, str | None]:
-    """(referrer_domain, registrable domain, source name, kind) of one referrer URL."""
+    """REFERRER_FIELDS of one referrer URL."""
     parts = split_url(url)
     if parts is None:
         return (None, None, None, None)
     host = host_of(parts)
     if host is None:
         return (None, None, None, None)
+    return (host, *describe_host(host))
+
+
+@lru_cache(maxsize=65536)
+def describe_host(host: str) -> tuple[str, str | None, str | None]:
+    """(registrable domain, source name, kind) of a referrer's host."""
     registrable = registrable_domain(host)
     name, kind = known_source(host, registrable) or (None, None)
-    return host, registrable, name, kind
+    return registrable, name, kind
+
+
+def describe_referrers(urls: pa.Array) -> dict[str, pa.Array]:
+    """REFERRER_FIELDS of each of ``urls`` (distinct, none null), as Arrow arrays in their order:
+    split with Arrow, then one Python step per distinct host; URLs that are not plain go the
+    careful way, one by one."""
+    split = split_urls(urls)
+    hosts = pc.dictionary_encode(split.site)
+    facts = [describe_host(host) for host in hosts.dictionary.to_pylist()]
+    columns = {"referrer_domain": split.site}
+    for n, name in enumerate(REFERRER_FIELDS[1:]):
+        columns[name] = pa.array([fact[n] for fact in facts], type=pa.string()).take(hosts.indices)
+    careful = ~split.plain
+    if careful.any():
+        mask = pa.array(careful)
+        answers = [describe_referrer(url) for url in urls.filter(mask).to_pylist()]
+        for name, values in zip(REFERRER_FIELDS, zip(*answers, strict=True), strict=True):
+            columns[name] = pc.replace_with_mask(
+                columns[name], mask, pa.array(values, type=columns[name].type)
+            )
+    return columns
 
 
 @lru_cache(maxsize=4096)

@@ -1,0 +1,79 @@
+"""The ``key=value`` pairs of many query strings at once, and what each distinct key means.
+
+Queries are split with Arrow; the keys, a few dozen distinct ones in a batch
+of any size, are decoded and judged in Python once each (tracking or not,
+which ``utm_*`` field or click id), exactly as :func:`page.clean_query` and
+:func:`campaign.describe_campaign` judge them one query at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote_plus
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .campaign import CLICK_IDS, UTM_KEYS, is_tracking_param
+
+UTM_POSITION = {key: n for n, key in enumerate(UTM_KEYS)}
+CLICK_ID_POSITION = {key: n for n, key in enumerate(CLICK_IDS)}
+NOT_ONE = -1
+KEY_AND_VALUE = r"(?s)^(?P<key>[^=]*)(?:=(?P<value>.*))?$"
+
+
+@lru_cache(maxsize=65536)
+def key_facts(raw_key: str) -> tuple[str, bool, int, int]:
+    """(decoded key, tracks?, position in UTM_KEYS, position in CLICK_IDS) of one raw key.
+
+    page_query judges the decoded key as it is; campaigns strip it first (as parse_qsl's callers do).
+    """
+    decoded = unquote_plus(raw_key)
+    campaign_key = decoded.strip().lower()
+    return (
+        decoded,
+        is_tracking_param(decoded),
+        UTM_POSITION.get(campaign_key, NOT_ONE),
+        CLICK_ID_POSITION.get(campaign_key, NOT_ONE),
+    )
+
+
+@dataclass
+class QueryPairs:
+    """Every non-empty pair of a set of queries, in order, with its query's position (``rows``)."""
+
+    rows: np.ndarray
+    pairs: pa.Array  # as written: "q=caf%C3%A9"
+    values: pa.Array  # raw values, "" for a pair without "="
+    keys: pa.Array  # decoded keys
+    tracking: np.ndarray
+    utm_position: np.ndarray
+    click_id_position: np.ndarray
+
+    @classmethod
+    def of(cls, queries: pa.Array) -> QueryPairs:
+        """The pairs of ``queries`` (raw query strings without "?"; null: none)."""
+        split = pc.split_pattern(queries, "&")
+        rows = pc.list_parent_indices(split).to_numpy()
+        pairs = pc.list_flatten(split)
+        kept = pc.not_equal(pairs, "")
+        pairs, rows = pairs.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
+        parts = pc.extract_regex(pairs, KEY_AND_VALUE)
+        raw_keys = pc.dictionary_encode(pc.struct_field(parts, "key"))
+        facts = [key_facts(key) for key in raw_keys.dictionary.to_pylist()]
+        decoded, tracking, utm, click = zip(*facts, strict=True) if facts else ((), (), (), ())
+        codes = raw_keys.indices.to_numpy(zero_copy_only=False)
+        return cls(
+            rows=rows,
+            pairs=pairs,
+            values=pc.struct_field(parts, "value"),
+            keys=pa.array(decoded, type=pa.string()).take(pa.array(codes)),
+            tracking=np.array(tracking, dtype=bool)[codes],
+            utm_position=np.array(utm, dtype=np.int8)[codes],
+            click_id_position=np.array(click, dtype=np.int8)[codes],
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
