@@ -4,7 +4,8 @@ Plain ``postgresql://`` and ``mysql://`` URLs are mapped to the drivers crumby
 ships with (psycopg 3, PyMySQL). DuckDB allows one writer *or* many readers
 across processes, so its engine keeps no pool: every ``connect()`` opens the
 file and closing the connection releases it, which lets the report server read
-between two ETL batches.
+between two ETL batches. A writing DuckDB engine first asks the report
+server's readers to let go of the file and waits for them (see handoff.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
+
+from . import handoff
 
 DRIVER_FOR = {
     "postgresql": "postgresql+psycopg",
@@ -60,12 +63,37 @@ def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
     else:
         kwargs["pool_pre_ping"] = True
     try:
-        return sa.create_engine(parsed, **kwargs)
+        engine = sa.create_engine(parsed, **kwargs)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise StoreError(
             f"cannot use the store URL {parsed.render_as_string(hide_password=True)}: {exc}; "
             "check SQLALCHEMY_DATABASE_URI"
         ) from None
+    if backend == "duckdb" and parsed.database and parsed.database != ":memory:":
+        _take_turns_with_readers(engine, parsed.database)
+    return engine
+
+
+def _take_turns_with_readers(engine: sa.Engine, database: str) -> None:
+    """Each connection of this (writing) engine raises the writer's signal while it is open."""
+    open_ids: set[int] = set()
+
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect, _record, cargs, cparams):
+        try:
+            connection = handoff.connect_writer(database, lambda: dialect.connect(*cargs, **cparams))
+        except handoff.StoreHeld as exc:
+            raise StoreError(str(exc)) from None
+        open_ids.add(id(connection))
+        return connection
+
+    def closed(dbapi_connection, _record=None) -> None:
+        if id(dbapi_connection) in open_ids:
+            open_ids.discard(id(dbapi_connection))
+            handoff.lower_signal(database)
+
+    sa.event.listen(engine, "close", closed)
+    sa.event.listen(engine, "close_detached", closed)
 
 
 def raw_duckdb(connection: sa.Connection):

@@ -5,9 +5,10 @@ can change the store or outlive its time limit:
 
 - DuckDB: the file opened ``read_only`` with external access (files, network,
   extensions) disabled and the configuration locked; the time limit by
-  ``interrupt()``. DuckDB admits one writing process *or* many reading ones,
-  so a reader opens the file per query and, when the ETL holds it for a batch,
-  waits and retries instead of failing.
+  ``interrupt()``. DuckDB admits one writing process *or* many reading ones:
+  the process keeps its read-only instance open between queries (warm, no file
+  to open), lets go of it when the ETL signals that it wants to write, and
+  waits for the ETL's batch instead of failing (handoff.py).
 - SQLite: ``mode=ro``, an authorizer that allows reading and nothing else, and
   a progress handler that stops the query at the time limit.
 - PostgreSQL: a read-only transaction with ``statement_timeout``; a superuser
@@ -31,6 +32,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from .engine import StoreError, backend_name, create_engine, normalise_url, raw_duckdb
+from .handoff import ReaderHold, is_lock_conflict
 
 DUCKDB_READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 
@@ -48,6 +50,7 @@ class _Reader:
     engine: sa.Engine
     backend: str
     flavour: str = ""  # "mariadb" or "mysql"; "superuser" on PostgreSQL when it may drop privileges
+    hold: ReaderHold | None = None  # DuckDB: the instance kept open between queries
 
 
 _readers: dict[str, _Reader] = {}
@@ -96,34 +99,39 @@ def reader_for(url: str | URL) -> _Reader:
                     poolclass=NullPool,
                     connect_args={"read_only": True, "config": dict(DUCKDB_READER_CONFIG)},
                 )
+                reader = _Reader(engine, backend, hold=ReaderHold(parsed.database, engine.raw_connection))
             elif backend == "sqlite":
-                engine = _sqlite_reader(parsed)
+                reader = _Reader(_sqlite_reader(parsed), backend)
             else:
-                engine = create_engine(parsed)
-            reader = _Reader(engine, backend)
+                reader = _Reader(create_engine(parsed), backend)
             _readers[key] = reader
     return reader
 
 
-def _is_lock_conflict(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return "lock" in text and ("conflicting" in text or "could not set" in text)
+def _busy() -> StoreBusy:
+    return StoreBusy("the store is being written by the ETL; try again in a moment")
 
 
 def _connect(reader: _Reader, deadline: float) -> sa.Connection:
-    """A connection; on DuckDB, retried with backoff while a writer holds the file."""
+    """A connection; on DuckDB, after any writer waiting for the file, retried while a writer holds it."""
     pause = 0.01
     while True:
+        if reader.hold is not None and not reader.hold.wait_for_turn(deadline):
+            raise _busy()
         try:
+            if reader.hold is not None:
+                reader.hold.hold()
             return reader.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            if reader.backend == "duckdb" and _is_lock_conflict(exc):
+        except Exception as exc:  # the kept connection's errors come unwrapped, as the driver raised them
+            if reader.backend != "duckdb":
+                raise
+            if is_lock_conflict(exc):
                 if time.monotonic() + pause > deadline:
-                    raise StoreBusy("the store is being written by the ETL; try again in a moment") from None
+                    raise _busy() from None
                 time.sleep(pause * (0.5 + random.random()))
                 pause = min(pause * 2, 0.2)
                 continue
-            if reader.backend == "duckdb" and "does not exist" in str(exc.orig).lower():
+            if "does not exist" in str(getattr(exc, "orig", exc)).lower():
                 raise StoreError("the store has no data yet; run `crumby etl` first") from None
             raise
 
@@ -229,5 +237,7 @@ def close_readers() -> None:
     """Close every pooled reader connection (tests dropping a database; a server shutting down)."""
     with _readers_lock:
         for reader in _readers.values():
+            if reader.hold is not None:
+                reader.hold.release()
             reader.engine.dispose()
         _readers.clear()
