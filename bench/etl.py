@@ -62,8 +62,9 @@ class Measure:
 def corpus(cache: Path, hits: int, seed: int) -> Path:
     """The folder of the corpus's raw log files, written on first use."""
     folder = cache / f"hits-{hits}-seed-{seed}"
-    if folder.is_dir():
+    if folder.is_dir() and all(p.suffix == ".jsonl" for p in folder.iterdir()):
         return folder
+    shutil.rmtree(folder, ignore_errors=True)  # changed by a run with retention on: made anew
     print(f"writing a {hits:,}-hit corpus into {folder} (once) ...", flush=True)
     partial = cache / f"{folder.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -117,6 +118,8 @@ def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
         "CRUMBY_LOG_DIR": str(folder),
         "CRUMBY_DATA_DIR": str(data),
         "CRUMBY_SQLALCHEMY_DATABASE_URI": store_url,
+        # the cached corpus has fixed dates, long past: retention would compress it after one run
+        "CRUMBY_RAW_LOG_RETENTION_DAYS": "0",
     }
     seconds, rss, stdout = run_child([sys.executable, "-m", "crumby", "etl", "-v"], env)
     found = SUMMARY.search(stdout)
