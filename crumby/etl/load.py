@@ -24,6 +24,9 @@ from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
 ROWS_PER_STATEMENT = 2000
+# A DuckDB insert this large is written in row groups of its own; merging them
+# into their neighbours at each commit (vacuum) would write every row twice.
+DUCKDB_NO_VACUUM_ROWS = 50_000
 
 
 def arrow_type(column: sa.Column) -> pa.DataType:
@@ -43,19 +46,29 @@ def arrow_type(column: sa.Column) -> pa.DataType:
 
 def to_arrow(table: sa.Table, frame: Mapping[str, object], length: int) -> pa.Table:
     """The columns of ``table`` from ``frame`` (Series, arrays or scalars), typed for the store."""
-    arrays = []
-    for column in table.columns:
-        kind = arrow_type(column)
-        value = frame.get(column.name)
-        if value is None:
-            arrays.append(pa.nulls(length, kind))
-        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
-            arrays.append(value.cast(kind))
-        elif isinstance(value, pd.Series):
-            arrays.append(pa.array(value, type=kind, from_pandas=True))
-        else:
-            arrays.append(pa.array(value, type=kind, from_pandas=True))
+    arrays = [column_array(frame.get(column.name), arrow_type(column), length) for column in table.columns]
     return pa.Table.from_arrays(arrays, names=[c.name for c in table.columns])
+
+
+def column_array(value: object, kind: pa.DataType, length: int) -> pa.Array | pa.ChunkedArray:
+    """``value`` as an Arrow column of ``kind``; Arrow-backed pandas columns are taken without a copy."""
+    if value is None:
+        return pa.nulls(length, kind)
+    if isinstance(value, pd.Series):
+        value = value.array
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        array = value
+    elif hasattr(value, "__arrow_array__"):  # pandas "str" and other Arrow-backed arrays
+        array = pa.array(value)
+    else:
+        array = pa.array(value, type=kind, from_pandas=True)
+    if array.type == kind or (_is_text(kind) and _is_text(array.type)):
+        return array  # large_string stays: every store takes it, and casting would copy
+    return array.cast(kind)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def next_id(conn: sa.Connection, table: sa.Table) -> int:
@@ -83,6 +96,8 @@ def _quoted_columns(conn: sa.Connection, names: Iterable[str]) -> str:
 
 def _insert_duckdb(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     raw = raw_duckdb(conn)
+    if rows.num_rows >= DUCKDB_NO_VACUUM_ROWS:
+        raw.execute("SET max_vacuum_tasks = 0")  # for this connection's database instance: this batch
     columns = _quoted_columns(conn, rows.column_names)
     times = rows.column("datetime")
     low, high = pa.compute.min(times).as_py(), pa.compute.max(times).as_py()

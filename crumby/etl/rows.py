@@ -38,28 +38,36 @@ def table_rows(
     stored_ips: pd.Series,
 ) -> pa.Table:
     """The rows of ``table`` (visits or events) for the hits at positions ``rows``."""
-    picked = hits.iloc[rows]
-    count = len(picked)
+    count = len(rows)
     columns: dict[str, object] = {
         "id": ids,
-        "ip": stored_ips.iloc[rows],
+        "ip": pick(stored_ips, rows),
         "load_id": np.full(count, load_id, dtype=np.int64),
     }
     for column in table.columns:
         if column.name in SET_BY_LOAD:
             continue
         source = RENAMED.get(column.name, column.name)
-        if source in picked.columns:
-            columns[column.name] = picked[source]
+        if source in hits.columns:
+            columns[column.name] = pick(hits[source], rows)
     if "is_bot" in columns:
-        columns["is_bot"] = picked["is_bot"].fillna(False).astype(bool)
+        columns["is_bot"] = hits["is_bot"].to_numpy(bool, na_value=False)[rows]
     return to_arrow(table, columns, count)
+
+
+def pick(values: pd.Series, rows: np.ndarray) -> object:
+    """The values at positions ``rows``: an Arrow take for Arrow-backed columns, numpy indexing else."""
+    if hasattr(values.array, "__arrow_array__"):
+        return pa.array(values.array).take(rows)
+    return values.to_numpy()[rows]
 
 
 def split_by_type(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Positions of visit hits and of event hits."""
-    kind = hits["t"].to_numpy(object)
-    return np.flatnonzero(kind == "visit"), np.flatnonzero(kind == "event")
+    kind = hits["t"]
+    return np.flatnonzero((kind == "visit").to_numpy(bool, na_value=False)), np.flatnonzero(
+        (kind == "event").to_numpy(bool, na_value=False)
+    )
 
 
 HIT_TABLES = {"visit": visits, "event": events}
