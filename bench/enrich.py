@@ -1,18 +1,22 @@
-"""Time each enricher on a synthetic batch of hits (default 1M rows).
+"""Time each enricher on a million hits, in batches of 200k as the ETL hands them over.
 
-The batch has realistic variety: over 20k distinct user agents (browsers on
-desktops, phones and tablets, and ~5% crawlers, monitors and HTTP tools),
-over 100k distinct IP addresses that the bundled 2018 GeoLite2 City file
-places in a city (IPv4 sampled from its networks, some IPv6), referrers from
-search, social, webmail, other sites and the site itself, and UTM-tagged
-landing pages with click ids. Hits are spread over them unevenly, as traffic is.
+Two kinds of traffic. The default is synthetic, with realistic variety: over
+20k distinct user agents (browsers on desktops, phones and tablets, and ~5%
+crawlers, monitors and HTTP tools), over 100k distinct IP addresses that the
+bundled 2018 GeoLite2 City file places in a city (IPv4 sampled from its
+networks, some IPv6), referrers from search, social, webmail, other sites and
+the site itself, and UTM-tagged landing pages with click ids. ``--corpus``
+takes the ETL benchmark's raw log lines instead (bench/corpus.py, read with
+pyarrow's JSON reader as the ETL reads them), where click ids make some 374k
+of a million page URLs distinct.
 
-    python bench/enrich.py [--rows 1000000] [--seed 7]
+    python bench/enrich.py [--rows 1000000] [--batch-rows 200000] [--corpus] [--seed 7]
 
-Prints wall and CPU seconds per enricher, for the whole ``Enricher.enrich``
-(cold, warm, and with Arrow-backed string columns) and hits/s, and two
-comparisons behind choices made: ua-parser's Rust matcher against its
-pure-Python one, and one GeoIP lookup per address against the batch walk.
+Prints wall and CPU seconds per enricher (summed over the batches of one run,
+cold caches), for the whole run (``Enricher.enrich`` and ``anonymise_ips`` per
+batch) and hits/s, and two comparisons behind choices made: ua-parser's Rust
+matcher against its pure-Python one, and one GeoIP lookup per address against
+the batch walk.
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ from pathlib import Path
 import maxminddb
 import numpy as np
 import pandas as pd
+import pyarrow.json as pj
+from corpus import iter_lines  # bench/corpus.py: the ETL benchmark's raw log lines
 
 from crumby.config import load_settings
-from crumby.etl.enrich import LOCATION_FIELDS, REFERRER_FIELDS, Enricher, anonymise_ips, describe_location
+from crumby.etl.enrich import Enricher, anonymise_ips
 from crumby.etl.enrich.agent import AgentParser
-from crumby.etl.enrich.distinct import map_distinct
+from crumby.etl.enrich.channel import channels_and_sources
+from crumby.etl.enrich.distinct import Answers, Encoded
 from crumby.etl.enrich.geo import bundled_database
-from crumby.etl.enrich.referrer import describe_referrer
+from crumby.etl.enrich.location import describe_locations
+from crumby.etl.enrich.referrer import describe_referrers
+from crumby.etl.parse import READ_SCHEMA
 
 SITES = ("example.com", "www.example.org", "shop.example.net", "blog.example.co.uk")
 SECTIONS = ("", "blog", "docs", "products", "help", "news", "pricing", "about")
@@ -204,6 +213,30 @@ def make_hits(rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
+def corpus_hits(rows: int, seed: int) -> pd.DataFrame:
+    """The ETL benchmark's raw lines, read as the ETL reads them (Arrow-backed "str" columns)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as file:
+        for _, line in iter_lines(rows, seed=seed):
+            file.write(line)
+        file.seek(0)
+        options = pj.ParseOptions(explicit_schema=READ_SCHEMA, unexpected_field_behavior="ignore")
+        table = pj.read_json(file, parse_options=options)
+    frame = table.select(["id", "t", "dl", "dr", "ip", "ua"]).to_pandas()
+    print(
+        f"corpus: {rows:,} hits; distinct: {frame['ua'].nunique():,} user agents, "
+        f"{frame['ip'].nunique():,} IPs, {frame['dl'].nunique():,} page URLs, "
+        f"{frame['dr'].nunique():,} referrers (made in {time.perf_counter() - started:.1f} s)"
+    )
+    return frame
+
+
+def in_batches(hits: pd.DataFrame, size: int) -> list[pd.DataFrame]:
+    """Batches as the pipeline hands them to the enricher: Arrow-backed "str" columns."""
+    text = {name: "str" for name in ("id", "t", "dl", "dr", "ip", "ua")}
+    return [hits.iloc[start : start + size].astype(text) for start in range(0, len(hits), size)]
+
+
 def timed(label: str, work: Callable[[], object]) -> float:
     """Run ``work`` once; print wall and CPU seconds (CPU is steadier on a shared machine)."""
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -211,6 +244,44 @@ def timed(label: str, work: Callable[[], object]) -> float:
     seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     print(f"  {label:<40} {seconds:7.3f} s wall {cpu:7.3f} s CPU")
     return seconds
+
+
+def time_each_enricher(settings, batches: list[pd.DataFrame]) -> None:
+    """Each enricher over every batch of a run, with a fresh Enricher (cold caches)."""
+    enricher = Enricher(settings)
+    pages, referrers = [], []
+
+    def page_and_campaign():
+        for batch in batches:
+            encoded = Encoded.of(batch["dl"])
+            pages.append(Answers.null_when_missing(encoded, describe_locations(encoded.values)))
+            pages[-1].spread(["site", "page_path", "page_query", "utm_source", "click_id_type"], batch.index)
+
+    def referrer():
+        for batch in batches:
+            encoded = Encoded.of(batch["dr"])
+            referrers.append(Answers.null_when_missing(encoded, describe_referrers(encoded.values)))
+            referrers[-1].spread(["referrer_domain"], batch.index)
+
+    print(f"per enricher ({len(batches)} batches, cold caches):")
+    timed("page + campaign (dl)", page_and_campaign)
+    timed("referrer (dr)", referrer)
+    timed("geo (ip)", lambda: [enricher.geo.locate_series(b["ip"]) for b in batches])
+    timed("agent + bots (ua)", lambda: [enricher.agents.describe_series(b["ua"]) for b in batches])
+    timed(
+        "channel and source",
+        lambda: [
+            channels_and_sources(p, r, b.index) for p, r, b in zip(pages, referrers, batches, strict=True)
+        ],
+    )
+    timed("privacy: anonymise_ips", lambda: [anonymise_ips(b["ip"], "anonymised") for b in batches])
+    enricher.close()
+
+
+def run_of(enricher: Enricher, batches: list[pd.DataFrame]) -> None:
+    for batch in batches:
+        enriched = enricher.enrich(batch)
+        anonymise_ips(enriched["ip"], "anonymised")
 
 
 def compare_ua_matchers(uas: list[str]) -> None:
@@ -233,6 +304,7 @@ def compare_geo_lookups(geo, ips: list[str]) -> None:
     """One maxminddb lookup per address against the batch walk that decodes each record once."""
     print(f"GeoIP on {len(ips):,} distinct IPs:")
     timed("one lookup per address", lambda: [geo.locate(ip) for ip in ips])
+    geo._record_of_ip.clear()
     geo._records.clear()
     timed("batch tree walk, one decode per record", lambda: geo.locate_series(pd.Series(ips, dtype=object)))
 
@@ -240,38 +312,36 @@ def compare_geo_lookups(geo, ips: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-rows", type=int, default=200_000)
+    parser.add_argument("--corpus", action="store_true", help="the ETL benchmark's corpus (bench/corpus.py)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    hits = make_hits(args.rows, args.seed)
+    hits = corpus_hits(args.rows, args.seed) if args.corpus else make_hits(args.rows, args.seed)
+    batches = in_batches(hits, args.batch_rows)
     settings = load_settings(environ={}, overrides={"DATA_DIR": Path(tempfile.mkdtemp())})
     started = time.perf_counter()
     enricher = Enricher(settings)
     print(f"Enricher opened in {time.perf_counter() - started:.3f} s: {enricher.provenance}")
-
-    print("per enricher (each on the whole batch, cold caches):")
-    timed("page + campaign (dl)", lambda: map_distinct(hits["dl"], describe_location, LOCATION_FIELDS))
-    timed("referrer (dr)", lambda: map_distinct(hits["dr"], describe_referrer, REFERRER_FIELDS))
-    timed("geo (ip)", lambda: enricher.geo.locate_series(hits["ip"]))
-    timed("agent + bots (ua)", lambda: enricher.agents.describe_series(hits["ua"]))
-    timed("privacy: anonymise_ips", lambda: anonymise_ips(hits["ip"], "anonymised"))
     enricher.close()
 
-    print("whole Enricher.enrich:")
+    time_each_enricher(settings, batches)
+
+    print(f"whole run: Enricher.enrich and anonymise_ips per batch of {args.batch_rows:,}:")
     enricher = Enricher(settings)
-    total = timed("first batch of a run (cold caches)", lambda: enricher.enrich(hits))
-    timed("a later batch (warm caches)", lambda: enricher.enrich(hits))
+    total = timed("a run (cold caches)", lambda: run_of(enricher, batches))
+    timed("the same batches again (warm caches)", lambda: run_of(enricher, batches))
     enricher.close()
-    print(f"  {'hits/s, first batch':<40} {len(hits) / total:,.0f}")
-    arrow_strings = hits.astype({name: "str" for name in ("dl", "dr", "ip", "ua")})
+    print(f"  {'hits/s, cold run':<40} {len(hits) / total:,.0f}")
     enricher = Enricher(settings)
-    timed("first batch, Arrow-backed str columns", lambda: enricher.enrich(arrow_strings))
+    as_objects = batches[0].astype({name: object for name in ("dl", "dr", "ip", "ua")})
+    timed("one batch of object columns (cold)", lambda: run_of(enricher, [as_objects]))
 
     compare_ua_matchers(sorted(hits["ua"].dropna().unique())[:3000])
-    compare_geo_lookups(enricher.geo, sorted(hits["ip"].unique())[:30000])
+    compare_geo_lookups(enricher.geo, sorted(hits["ip"].dropna().unique())[:30000])
     enricher.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process (batch, copies and caches included): {peak:,.0f} MiB")
+    print(f"peak RSS of this process (all hits, batches, copies and caches included): {peak:,.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from crumby.etl.enrich import (
     describe_referrer,
 )
 from crumby.etl.enrich.location import describe_locations
-from crumby.etl.enrich.privacy import anonymise_ip
+from crumby.etl.enrich.privacy import _anonymise_carefully, anonymise_ip
 from crumby.etl.enrich.referrer import describe_referrers
 
 # Parts of URLs: the first of each pair is common and plain, the second awkward.
@@ -153,3 +153,14 @@ def test_anonymised_addresses_agree_with_the_one_address_path():
     as_arrow = anonymise_ips(pd.Series([*ips, None], dtype="str"), "anonymised")
     assert str(as_arrow.dtype) == "str"
     assert as_list(as_arrow) == expected
+
+
+def test_ipv6_networks_are_written_as_ipaddress_writes_them():
+    """The quick IPv6 path parses and formats the /48 itself; ipaddress is the reference (RFC 5952)."""
+    rng = random.Random(7)
+    groups = [0, 0, 0, 1, 0xFFFF, 0xDB8, 0x2A02]
+    for _ in range(3000):
+        packed = b"".join(rng.choice(groups).to_bytes(2, "big") for _ in range(8))
+        address = ipaddress.IPv6Address(packed)
+        for text in (str(address), address.exploded, address.exploded.upper()):
+            assert anonymise_ip(text) == _anonymise_carefully(text), text

@@ -17,11 +17,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
 from .bots import looks_like_bot
-from .distinct import AnswerCache, map_distinct
+from .distinct import AnswerTable, Encoded
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
@@ -132,7 +133,7 @@ class AgentParser:
             "ua_parser_rs": version_of("ua-parser-rs"),
             "user_agents": version_of("user-agents"),
         }
-        self._cache = AnswerCache(self.describe)
+        self._answers = AnswerTable(AGENT_COLUMNS, MISSING_AGENT, {"is_bot": "bool"})
 
     def describe(self, ua: str) -> tuple[Any, ...]:
         """The AGENT_COLUMNS of one user agent string."""
@@ -163,7 +164,11 @@ class AgentParser:
 
         A missing user agent is a bot with nothing else known.
         """
-        return map_distinct(uas, self._cache, AGENT_COLUMNS, missing=MISSING_AGENT, dtypes={"is_bot": "bool"})
+        answers = self._answers.answers(Encoded.of(uas), self._describe_all)
+        return answers.spread(AGENT_COLUMNS, uas.index)
+
+    def _describe_all(self, uas: pa.Array) -> list[tuple[Any, ...]]:
+        return [self.describe(ua) for ua in uas.to_pylist()]
 
 
 def version_of(package: str) -> str:

@@ -109,9 +109,8 @@ def _earlier(key: str, than: str) -> bool:
 def campaign_columns(pairs: QueryPairs, count: int) -> dict[str, pa.Array]:
     """CAMPAIGN_COLUMNS of ``count`` queries at once, from their pairs: describe_campaign's answers."""
     columns = {}
-    is_utm = pairs.utm_position >= 0
-    utm_pairs = np.flatnonzero(is_utm)
-    values = utm_values(pairs.values.filter(pa.array(is_utm)))
+    utm_pairs = np.flatnonzero(pairs.utm_position >= 0)
+    values = utm_values(pairs.values(utm_pairs))
     filled = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
     positions, rows = pairs.utm_position[utm_pairs], pairs.rows[utm_pairs]
     for n, name in enumerate(UTM_KEYS):
@@ -129,7 +128,7 @@ def utm_values(raw: pa.Array) -> pa.Array:
     """Raw values decoded (``+`` and ``%XX``), stripped and cut to MAX_VALUE; only those with
     something to decode go through Python, once per distinct value."""
     values = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(raw), 0, MAX_VALUE)
-    encoded = pc.match_substring_regex(raw, "[%+]")
+    encoded = pc.or_(pc.match_substring(raw, "%"), pc.match_substring(raw, "+"))
     if not pc.any(encoded).as_py():
         return values
     distinct = pc.dictionary_encode(raw.filter(encoded))

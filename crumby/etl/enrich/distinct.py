@@ -3,10 +3,10 @@
 A million hits carry a few thousand user agents and referrers and some
 hundred thousand addresses and page URLs. Each column is dictionary-encoded
 with Arrow (its distinct values and, per row, a code into them); answers are
-worked out per distinct value, into small columns, and a take per column
-spreads them back over the rows, without a Python step per row. Answers that
-cost Python work are also kept across the batches of one run
-(:class:`AnswerCache`), so a user agent seen in every batch is parsed once.
+worked out per distinct value, into small Arrow columns, and a take per
+column spreads them back over the rows, without a Python step per row.
+Answers that cost Python work are also kept for the run's later batches
+(:class:`AnswerTable`), so a user agent seen in every batch is parsed once.
 
 Text columns go out as pandas' Arrow-backed "str" dtype (missing: NaN), which
 costs nothing to make from Arrow and nothing to hand back to Arrow for a load.
@@ -14,17 +14,15 @@ costs nothing to make from Arrow and nothing to hand back to Arrow for a load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Row = tuple[Any, ...]
-Column = pa.Array | np.ndarray | pd.api.extensions.ExtensionArray
+Row = tuple
 
 
 def _string_dtype() -> pd.StringDtype:
@@ -58,20 +56,7 @@ def to_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(array, index=index, dtype=STRING, copy=False)
 
 
-def nulls_where(array: pa.Array, mask: np.ndarray) -> pa.Array:
-    """``array`` with the rows where ``mask`` holds set to null."""
-    return pc.if_else(pa.array(mask, type=pa.bool_()), pa.scalar(None, array.type), array)
-
-
-def arrow_column(values: Sequence[Any], dtype: str = "str") -> Column:
-    """A small per-distinct-value column from Python values: Arrow text, or numpy/pandas numbers."""
-    if dtype == "str":
-        return pa.array(values, type=pa.string())
-    if dtype == "Int64":
-        return pd.array(values, dtype="Int64")
-    if dtype == "float64":
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.array(values, dtype=dtype)
+ARROW_TYPES = {"str": pa.string(), "bool": pa.bool_(), "float64": pa.float64(), "Int64": pa.int64()}
 
 
 @dataclass
@@ -90,92 +75,96 @@ class Encoded:
 
 
 class Answers:
-    """Answer columns per distinct value, each one longer than the distinct values: its last slot
-    holds the answer for missing rows. ``spread`` turns them into full-length columns."""
+    """Answer columns (Arrow, one slot per answer) and each row's slot; ``spread`` turns them into
+    full-length pandas columns."""
 
-    def __init__(self, codes: np.ndarray, columns: Mapping[str, Column]) -> None:
+    def __init__(self, rows: np.ndarray, columns: Mapping[str, pa.Array]) -> None:
+        self.rows = rows
         self.columns = dict(columns)
-        size = len(next(iter(self.columns.values())))
-        self.rows = np.where(codes < 0, size - 1, codes)  # each row's slot
-
-    @classmethod
-    def from_rows(
-        cls,
-        codes: np.ndarray,
-        rows: Sequence[Row],
-        missing: Row,
-        names: Sequence[str],
-        dtypes: Mapping[str, str] | None = None,
-    ) -> Answers:
-        """Answers from one tuple of fields per distinct value (and the tuple for missing rows)."""
-        dtypes = dtypes or {}
-        fields = list(zip(*rows, missing, strict=True))
-        return cls(
-            codes, {name: arrow_column(fields[n], dtypes.get(name, "str")) for n, name in enumerate(names)}
-        )
 
     @classmethod
     def null_when_missing(cls, encoded: Encoded, columns: Mapping[str, pa.Array]) -> Answers:
-        """Answers from Arrow columns per distinct value; missing rows get null in each."""
+        """Answers in the order of ``encoded.values``; missing rows get null in every column."""
+        size = len(encoded.values)
         return cls(
-            encoded.codes,
+            np.where(encoded.codes < 0, size, encoded.codes),
             {name: pa.concat_arrays([column, pa.nulls(1, column.type)]) for name, column in columns.items()},
         )
 
-    def per_row(self, name: str) -> Column:
-        """Column ``name`` spread over the rows, as Arrow or numpy as it is kept."""
-        column = self.columns[name]
-        if isinstance(column, pa.Array):
-            return column.take(pa.array(self.rows))
-        return column.take(self.rows) if not isinstance(column, np.ndarray) else column[self.rows]
+    def per_row(self, name: str) -> pa.Array:
+        return self.columns[name].take(pa.array(self.rows))
 
     def spread(self, names: Sequence[str], index: pd.Index) -> dict[str, pd.Series]:
-        """Full-length columns on ``index``: "str" for text, else the answers' own dtype."""
-        result = {}
-        for name in names:
-            values = self.per_row(name)
-            if isinstance(values, pa.Array):
-                result[name] = to_series(values, index)
-            else:
-                result[name] = pd.Series(values, index=index, copy=False)
-        return result
+        """Full-length columns on ``index``: "str" for text, bool, float64 (NaN) or Int64."""
+        return {name: _series(self.per_row(name), index) for name in names}
 
 
-class AnswerCache:
-    """Answers of ``describe`` per distinct value, kept for a run; forgotten wholesale past ``limit``
-    entries so that memory stays bounded however long the run."""
+def _series(values: pa.Array, index: pd.Index) -> pd.Series:
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return to_series(values, index)
+    if pa.types.is_integer(kind):
+        numbers = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
+        mask = values.is_null().to_numpy(zero_copy_only=False)
+        return pd.Series(pd.arrays.IntegerArray(numbers.astype(np.int64), mask), index=index, copy=False)
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=index, copy=False)  # bool, float64 (NaN)
 
-    def __init__(self, describe: Callable[[Any], Row], limit: int = 200_000) -> None:
-        self.describe = describe
+
+class AnswerTable:
+    """Answers kept for a run as Arrow columns, one slot per key seen (slot 0: the answer for a
+    missing value). A batch finds the slots of its distinct keys with one hash lookup and works out
+    only the new keys; past ``limit`` keys the table starts afresh, so memory stays bounded."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        missing: Row,
+        dtypes: Mapping[str, str] | None = None,
+        limit: int = 200_000,
+    ) -> None:
+        dtypes = dtypes or {}
+        self.types = {name: ARROW_TYPES[dtypes.get(name, "str")] for name in names}
+        self.missing = dict(zip(names, missing, strict=True))
         self.limit = limit
-        self._answers: dict[Hashable, Row] = {}
+        self.clear()
 
-    def answers(self, values: Iterable[Hashable]) -> list[Row]:
-        values = list(values)
-        known = self._answers
-        if len(known) + len(values) > self.limit:
-            known.clear()
-        for value in values:
-            if value not in known:
-                known[value] = self.describe(value)
-        return [known[value] for value in values]
+    def clear(self) -> None:
+        self.keys: pa.Array | None = None
+        self.columns = {name: pa.array([self.missing[name]], type=kind) for name, kind in self.types.items()}
 
+    def __len__(self) -> int:
+        return 0 if self.keys is None else len(self.keys)
 
-def map_distinct(
-    values: pd.Series,
-    describe: Callable[[str], Row] | AnswerCache,
-    names: Sequence[str],
-    *,
-    missing: Row | None = None,
-    dtypes: Mapping[str, str] | None = None,
-) -> dict[str, pd.Series]:
-    """Fields per row of ``values``, from ``describe`` called once per distinct value (or a cache's
-    answers, which also remembers them for the run's next batches). Text fields come out as "str";
-    ``dtypes`` may name bool, float64 or Int64 ones."""
-    encoded = Encoded.of(values)
-    distinct = encoded.values.to_pylist()
-    rows = (
-        describe.answers(distinct) if isinstance(describe, AnswerCache) else [describe(v) for v in distinct]
-    )
-    missing = missing if missing is not None else (None,) * len(names)
-    return Answers.from_rows(encoded.codes, rows, missing, names, dtypes).spread(names, values.index)
+    def slots(self, keys: pa.Array, describe_new: Callable[[pa.Array], Sequence[Row]]) -> np.ndarray:
+        """The slot of each of ``keys`` (distinct, none null); ``describe_new`` answers those not
+        seen before, one tuple of fields each."""
+        if not len(keys):
+            return np.zeros(0, dtype=np.int64)
+        if self.keys is not None and keys.type != self.keys.type:
+            keys = keys.cast(self.keys.type)
+        found = (
+            pc.index_in(keys, value_set=self.keys)
+            if self.keys is not None
+            else pa.nulls(len(keys), pa.int32())
+        )
+        new = found.is_null()
+        count = pc.sum(new).as_py() or 0
+        if count and len(self) + count > self.limit:
+            self.clear()
+            found, new, count = pa.nulls(len(keys), pa.int32()), pa.array(np.ones(len(keys), bool)), len(keys)
+        slots = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        if count:
+            added = keys.filter(new)
+            fields = list(zip(*describe_new(added), strict=True))
+            slots[new.to_numpy(zero_copy_only=False)] = np.arange(len(self) + 1, len(self) + 1 + count)
+            self.keys = added if self.keys is None else pa.concat_arrays([self.keys, added])
+            self.columns = {
+                name: pa.concat_arrays([column, pa.array(fields[n], type=column.type)])
+                for n, (name, column) in enumerate(self.columns.items())
+            }
+        return slots
+
+    def answers(self, encoded: Encoded, describe_new: Callable[[pa.Array], Sequence[Row]]) -> Answers:
+        """Answers for every row of an encoded column."""
+        slots = np.concatenate([self.slots(encoded.values, describe_new), [0]])  # code -1: slot 0
+        return Answers(slots[encoded.codes], self.columns)

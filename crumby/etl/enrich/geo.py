@@ -19,9 +19,10 @@ import geoip2.database
 import maxminddb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ...config import ConfigError
-from .distinct import Answers, Encoded
+from .distinct import Answers, AnswerTable, Encoded
 from .geo_tree import NOT_FOUND, SearchTree
 
 GEO_COLUMNS = (
@@ -112,8 +113,8 @@ class GeoLocator:
         checked.close()
         self.reader = maxminddb.open_database(str(self.path))
         self.tree = SearchTree(self.path, metadata.node_count, metadata.record_size, metadata.ip_version)
-        self._records: dict[int, tuple[Any, ...]] = {}  # record id -> GEO_COLUMNS
-        self._record_of_ip: dict[str, int] = {}
+        self._record_of_ip = AnswerTable(("record",), (NOT_FOUND,), {"record": "Int64"}, limit=IP_CACHE_LIMIT)
+        self._records = AnswerTable(GEO_COLUMNS, _NOTHING, GEO_DTYPES, limit=RECORD_CACHE_LIMIT)
         self.bundled = self.path == bundled_database()
         built = describe(metadata)
         self.provenance = f"{built} (bundled)" if self.bundled else f"{built} ({self.path})"
@@ -131,36 +132,27 @@ class GeoLocator:
             return _NOTHING
 
     def locate_series(self, ips: pd.Series) -> dict[str, pd.Series]:
-        """GEO_COLUMNS for every row of ``ips``, decoding each distinct database record once a run."""
+        """GEO_COLUMNS for every row of ``ips``; each address is walked in the tree and each database
+        record decoded once a run."""
         encoded = Encoded.of(ips)
-        uniques = encoded.values.to_pylist()
-        record_ids = self._record_ids(uniques)
+        by_ip = self._record_of_ip
+        ip_slots = by_ip.slots(encoded.values, self._walk)
+        record_ids = by_ip.columns["record"].take(pa.array(ip_slots)).to_numpy(zero_copy_only=False)
         found = np.flatnonzero(record_ids != NOT_FOUND)
-        distinct_ids, first, record_codes = np.unique(
-            record_ids[found], return_index=True, return_inverse=True
+        distinct_ids, first, inverse = np.unique(record_ids[found], return_index=True, return_inverse=True)
+        some_address = encoded.values.take(pa.array(found[first]))  # any address of a record will do
+        address_of = dict(zip(distinct_ids.tolist(), some_address.to_pylist(), strict=True))
+        record_slots = self._records.slots(
+            pa.array(distinct_ids, type=pa.int64()),
+            lambda new: [self.locate(address_of[record]) for record in new.to_pylist()],
         )
-        known = self._records
-        if len(known) + len(distinct_ids) > RECORD_CACHE_LIMIT:
-            known.clear()
-        rows = []
-        for record, n in zip(distinct_ids.tolist(), first.tolist(), strict=True):
-            if record not in known:
-                known[record] = self.locate(uniques[found[n]])  # any address of the record will do
-            rows.append(known[record])
-        per_unique = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the extra slot serves code -1
-        per_unique[found] = record_codes.reshape(-1)
-        answers = Answers.from_rows(per_unique[encoded.codes], rows, _NOTHING, GEO_COLUMNS, GEO_DTYPES)
+        per_address = np.zeros(len(encoded.values) + 1, dtype=np.int64)  # slot 0: nowhere; the last: code -1
+        per_address[found] = record_slots[inverse.reshape(-1)]
+        answers = Answers(per_address[encoded.codes], self._records.columns)
         return answers.spread(GEO_COLUMNS, ips.index)
 
-    def _record_ids(self, ips: list[str]) -> np.ndarray:
-        """Each address's record id: walked in the tree the first time in a run, then remembered."""
-        known = self._record_of_ip
-        if len(known) + len(ips) > IP_CACHE_LIMIT:
-            known.clear()
-        new = [ip for ip in ips if ip not in known]
-        if new:
-            known.update(zip(new, self.tree.records(new).tolist(), strict=True))
-        return np.fromiter((known[ip] for ip in ips), dtype=np.int64, count=len(ips))
+    def _walk(self, ips: pa.Array) -> list[tuple[int]]:
+        return [(record,) for record in self.tree.records(ips.to_pylist()).tolist()]
 
 
 def fields_of(record: Mapping[str, Any] | None) -> tuple[Any, ...]:

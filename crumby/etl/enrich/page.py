@@ -88,7 +88,7 @@ def clean_queries(pairs: QueryPairs, count: int) -> pa.Array:
     rows = pairs.rows[kept]
     # a stable sort by (query, decoded key): Arrow compares UTF-8 bytes, which orders as code points do
     order = pc.sort_indices(
-        pa.table({"row": rows, "key": pairs.keys.take(kept)}),
+        pa.table({"row": rows, "key": pairs.keys(kept)}),
         sort_keys=[("row", "ascending"), ("key", "ascending")],
     )
     counts = np.bincount(rows, minlength=count)

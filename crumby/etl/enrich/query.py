@@ -21,7 +21,6 @@ from .campaign import CLICK_IDS, UTM_KEYS, is_tracking_param
 UTM_POSITION = {key: n for n, key in enumerate(UTM_KEYS)}
 CLICK_ID_POSITION = {key: n for n, key in enumerate(CLICK_IDS)}
 NOT_ONE = -1
-KEY_AND_VALUE = r"(?s)^(?P<key>[^=]*)(?:=(?P<value>.*))?$"
 
 
 @lru_cache(maxsize=65536)
@@ -42,12 +41,13 @@ def key_facts(raw_key: str) -> tuple[str, bool, int, int]:
 
 @dataclass
 class QueryPairs:
-    """Every non-empty pair of a set of queries, in order, with its query's position (``rows``)."""
+    """Every non-empty pair of a set of queries, in order, with its query's position (``rows``);
+    per pair, its raw text and what its key means (``key_codes`` index the per-key facts)."""
 
     rows: np.ndarray
     pairs: pa.Array  # as written: "q=caf%C3%A9"
-    values: pa.Array  # raw values, "" for a pair without "="
-    keys: pa.Array  # decoded keys
+    key_codes: np.ndarray
+    decoded_keys: pa.Array  # one per distinct key
     tracking: np.ndarray
     utm_position: np.ndarray
     click_id_position: np.ndarray
@@ -60,20 +60,30 @@ class QueryPairs:
         pairs = pc.list_flatten(split)
         kept = pc.not_equal(pairs, "")
         pairs, rows = pairs.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
-        parts = pc.extract_regex(pairs, KEY_AND_VALUE)
-        raw_keys = pc.dictionary_encode(pc.struct_field(parts, "key"))
+        raw_keys = pc.dictionary_encode(pc.list_element(pc.split_pattern(pairs, "=", max_splits=1), 0))
         facts = [key_facts(key) for key in raw_keys.dictionary.to_pylist()]
         decoded, tracking, utm, click = zip(*facts, strict=True) if facts else ((), (), (), ())
         codes = raw_keys.indices.to_numpy(zero_copy_only=False)
         return cls(
             rows=rows,
             pairs=pairs,
-            values=pc.struct_field(parts, "value"),
-            keys=pa.array(decoded, type=pa.string()).take(pa.array(codes)),
+            key_codes=codes,
+            decoded_keys=pa.array(decoded, type=pa.string()),
             tracking=np.array(tracking, dtype=bool)[codes],
             utm_position=np.array(utm, dtype=np.int8)[codes],
             click_id_position=np.array(click, dtype=np.int8)[codes],
         )
+
+    def keys(self, picked: np.ndarray) -> pa.Array:
+        """The decoded keys of the pairs at positions ``picked``."""
+        return self.decoded_keys.take(pa.array(self.key_codes[picked]))
+
+    def values(self, picked: np.ndarray) -> pa.Array:
+        """The raw values of the pairs at positions ``picked`` ("" for a pair without "=")."""
+        after_key = pc.list_slice(
+            pc.split_pattern(self.pairs.take(pa.array(picked)), "=", max_splits=1), 1, 2
+        )
+        return pc.binary_join(after_key, pa.scalar("", self.pairs.type))
 
     def __len__(self) -> int:
         return len(self.rows)
