@@ -12,8 +12,11 @@ process, and for every built-in report measures, in the same run:
 - direct: the very SQL the template renders, with the same bound values, on a
           fresh read-only connection of the plain driver (what the server must do
           on DuckDB, which admits no reader while the ETL writes);
-- warm:   the same on one long-lived connection (DuckDB only: the floor no
-          file-sharing server can reach).
+- warm:   the same on one long-lived connection, kept by a child process so
+          that it does not share an instance with the fresh ones (DuckDB only:
+          what the report server does between two ETL batches).
+
+The three are interleaved, run after run, so that a busy machine slows them alike.
 
 It prints the p50 of each and the ratio api/direct. The store is kept in
 --workdir and reused when it already holds HITS rows (pass --rebuild to redo it).
@@ -22,6 +25,7 @@ It prints the p50 of each and the ratio api/direct. The store is kept in
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import signal
@@ -248,19 +252,40 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the report server did not start")
 
 
+def _warm_loop(path: str, pipe) -> None:
+    conn = duckdb.connect(path, read_only=True)
+    while (job := pipe.recv()) is not None:
+        pipe.send(len(conn.execute(*job).fetchall()))
+
+
+class _WarmChild:
+    """One DuckDB connection kept open in a child process: the rendered SQL goes in, a row count comes out."""
+
+    def __init__(self, url: str) -> None:
+        self.pipe, child = multiprocessing.Pipe()
+        path = sa.engine.make_url(url).database
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_warm_loop, args=(path, child), daemon=True
+        )
+        self.process.start()
+
+    def run(self, sql: str, params) -> int:
+        self.pipe.send((sql, params))
+        return self.pipe.recv()
+
+    def close(self) -> None:
+        self.pipe.send(None)
+        self.process.join(timeout=30)
+
+
 class Direct:
     """The rendered SQL on the plain driver: a fresh read-only connection per run, or one kept open."""
 
     def __init__(self, url: str, backend: str) -> None:
         self.url, self.backend = url, backend
         self.engine = create_engine(url)  # only to compile the SQL into the driver's parameter style
-        self.warm = (
-            None  # opened by open_warm(): while it is open, DuckDB reuses its instance for "fresh" ones
-        )
+        self.warm = _WarmChild(url) if backend == "duckdb" else None
         self.pg = self._connect() if backend == "postgresql" else None
-
-    def open_warm(self) -> None:
-        self.warm = self._connect()
 
     def _connect(self):
         if self.backend == "duckdb":
@@ -282,12 +307,13 @@ class Direct:
     def run(self, query, fresh: bool) -> int:
         sql, params = self._compiled(query)
         if self.backend == "duckdb":
-            conn = self._connect() if fresh else self.warm
+            if not fresh:
+                return self.warm.run(sql, params)
+            conn = self._connect()
             try:
                 return len(conn.execute(sql, params).fetchall())
             finally:
-                if fresh:
-                    conn.close()
+                conn.close()
         with self.pg.cursor() as cursor:
             cursor.execute(sql, params)
             rows = len(cursor.fetchall())
@@ -313,13 +339,20 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-queries"))
     parser.add_argument("--repeat", type=int, default=7, help="runs per report and way (p50 of them)")
     parser.add_argument("--rebuild", action="store_true", help="make the store again even if it exists")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the store in --workdir as it is (no row count, no build; an error if missing)",
+    )
     parser.add_argument("--only", default="", help="comma-separated report names to run")
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     duck_path = args.workdir / f"store-{args.hits}.duckdb"
     duck_url = f"duckdb:///{duck_path}"
-    if args.rebuild or row_count(duck_url) != args.hits:
+    if args.reuse and not duck_path.exists():
+        raise SystemExit(f"--reuse: there is no store at {duck_path}; run once without --reuse to build it")
+    if not args.reuse and (args.rebuild or row_count(duck_url) != args.hits):
         duck_path.unlink(missing_ok=True)
         started = time.perf_counter()
         build_duckdb(duck_path, args.hits)
@@ -327,7 +360,7 @@ def main() -> None:
     url = duck_url
     if args.backend == "postgresql":
         url = args.url
-        if args.rebuild or row_count(url) != args.hits:
+        if not args.reuse and (args.rebuild or row_count(url) != args.hits):
             started = time.perf_counter()
             build_postgresql(url, duck_path, args.workdir)
             print(
@@ -359,7 +392,7 @@ def main() -> None:
         only = {n for n in args.only.split(",") if n}
         header = f"{'report':28} {'rows':>6} {'api p50':>9} {'direct p50':>11} {'ratio':>6}"
         if args.backend == "duckdb":
-            header += f" {'warm p50':>9}"
+            header += f" {'warm p50':>9} {'api/warm':>8}"
         print(
             f"\n{args.backend}, {args.hits:,} hits over {DAYS} days; window {window['from']}..{window['to']}"
         )
@@ -371,10 +404,9 @@ def main() -> None:
                 continue
             params = {**window, **extra.get(template.name, {})}
             runs.append((template, params, prepare(template, params, args.backend)))
-        results = {}
         for template, params, query in runs:
             endpoint = f"http://127.0.0.1:{port}/api/{template.visibility}/{template.name}"
-            api, fresh = [], []
+            api, fresh, warm = [], [], []
             for _ in range(args.repeat):
                 t = time.perf_counter()
                 answer = session.get(endpoint, params=params, timeout=120)
@@ -384,30 +416,23 @@ def main() -> None:
                 t = time.perf_counter()
                 direct.run(query, fresh=True)
                 fresh.append(time.perf_counter() - t)
-            results[(template.visibility, template.name)] = (len(answer.json()["data"]), api, fresh)
-        warm_p50 = {}
-        if args.backend == "duckdb":
-            direct.open_warm()
-            for template, _, query in runs:
-                samples = []
-                for _ in range(args.repeat):
+                if direct.warm is not None:
                     t = time.perf_counter()
                     direct.run(query, fresh=False)
-                    samples.append(time.perf_counter() - t)
-                warm_p50[(template.visibility, template.name)] = p50(samples)
-        for template, _, _ in runs:
-            rows, api, fresh = results[(template.visibility, template.name)]
-            ratio = p50(api) / p50(fresh)
+                    warm.append(time.perf_counter() - t)
+            rows = len(answer.json()["data"])
             line = (
                 f"{template.visibility[:3]}/{template.name:24} {rows:>6} {p50(api):>9.1f} {p50(fresh):>11.1f}"
             )
-            line += f" {ratio:>6.2f}"
-            if warm_p50:
-                line += f" {warm_p50[(template.visibility, template.name)]:>9.1f}"
+            line += f" {p50(api) / p50(fresh):>6.2f}"
+            if warm:
+                line += f" {p50(warm):>9.1f} {p50(api) / p50(warm):>8.2f}"
             print(line, flush=True)
             worst.append((p50(api), template.name))
         print(f"\nslowest through the API: {', '.join(f'{n} {ms:.0f} ms' for ms, n in sorted(worst)[-3:])}")
     finally:
+        if direct.warm is not None:
+            direct.warm.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
