@@ -12,9 +12,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..store.bookkeeping import sessions as session_state
+from .enrich.distinct import STRING, string_array
 
 # Visitors idle this long past the timeout are dropped from the kept state.
 STATE_KEEP = timedelta(days=1)
@@ -27,74 +30,107 @@ def assign_sessions(
     """Session id of every hit, and the new state rows of the batch's visitors.
 
     ``hits`` needs ``site``, ``visitor_id``, ``datetime`` and ``id`` (hit id);
-    ``state`` has STATE_COLUMNS for visitors seen before.
+    ``state`` has STATE_COLUMNS for visitors seen before. Vectorised: the hits
+    are sorted by visitor and time, and a session starts at each visitor's
+    first hit and after each gap longer than the timeout.
     """
     timeout = np.timedelta64(timeout_minutes * 60, "s")
-    site = hits["site"].astype(object).fillna("").to_numpy(object)
-    visitor = hits["visitor_id"].astype(object).fillna("").to_numpy(object)
+    site = text_column(hits["site"]).fill_null("")
+    visitor = text_column(hits["visitor_id"]).fill_null("")
     times = hits["datetime"].to_numpy("datetime64[us]")
-    hit_ids = hits["id"].astype(object).to_numpy(object)
-    key = pd.Series(site).str.cat(pd.Series(visitor), sep="\x1f")
-    key_codes, keys = pd.factorize(key)
-    order = np.lexsort((hit_ids.astype(str), times, key_codes))
-    codes, when, ids = key_codes[order], times[order], hit_ids[order]
+    hit_ids = text_column(hits["id"])
+    count = len(times)
+    keys = _visitor_codes(site, visitor)
+    order = pc.sort_indices(
+        pa.table({"visitor": keys, "time": times, "id": hit_ids}),
+        sort_keys=[("visitor", "ascending"), ("time", "ascending"), ("id", "ascending")],
+    ).to_numpy()
+    codes = keys[order]
+    when = times[order]
 
-    first_of_visitor = np.ones(len(order), bool)
-    first_of_visitor[1:] = codes[1:] != codes[:-1]
-    gap = np.zeros(len(order), "timedelta64[us]")
-    gap[1:] = when[1:] - when[:-1]
-    starts = first_of_visitor | (gap > timeout)
-    session = ids.copy()
+    first = np.ones(count, bool)  # a visitor's first hit of the batch
+    first[1:] = codes[1:] != codes[:-1]
+    last = np.append(first[1:], True)  # a visitor's last hit of the batch
+    starts = first.copy()
+    starts[1:] |= (when[1:] - when[:-1]) > timeout
+    first_rows = np.flatnonzero(first)
+    last_rows = np.flatnonzero(last)
 
     # A visitor's first hit in this batch may continue the session kept in the store.
-    known = _state_lookup(state, keys)
-    first_rows = np.flatnonzero(first_of_visitor)
-    continued = np.zeros(len(order), bool)
-    if len(known):
-        kept_id, kept_seen = known
-        code = codes[first_rows]
-        seen = kept_seen[code]
-        has = ~np.isnat(seen)
-        close = np.zeros(len(first_rows), bool)
-        close[has] = np.abs(when[first_rows][has] - seen[has]) <= timeout
-        continued[first_rows[close]] = True
-        session[first_rows[close]] = kept_id[code[close]]
-        starts[first_rows[close]] = True  # starts a run of rows that share the kept id
+    kept_id, kept_seen = _kept_sessions(state, site.take(order[first_rows]), visitor.take(order[first_rows]))
+    continued = ~np.isnat(kept_seen)
+    continued[continued] = np.abs(when[first_rows][continued] - kept_seen[continued]) <= timeout
 
-    group = np.cumsum(starts) - 1
-    session = session[np.flatnonzero(starts)][group]
+    # Each session's id: the hit id of its first hit, or the kept id it continues
+    # (kept ids are numbered after the hit ids in ``candidates``).
+    session_of_row = np.cumsum(starts) - 1
+    source = order[np.flatnonzero(starts)]
+    continuing = np.flatnonzero(continued)
+    source[session_of_row[first_rows[continuing]]] = count + continuing
+    candidates = pa.concat_arrays([hit_ids, kept_id])
+    picked = np.empty(count, np.int64)
+    picked[order] = source[session_of_row]
+    sessions = candidates.take(picked)
 
-    result = np.empty(len(order), object)
-    result[order] = session
-    last = np.flatnonzero(np.append(codes[1:] != codes[:-1], True))
-    last_seen = when[last]
-    if len(known):
-        previous = known[1][codes[last]]
-        same = (~np.isnat(previous)) & (known[0][codes[last]] == session[last])
-        last_seen = np.where(same & (previous > last_seen), previous, last_seen)
-    last_rows = order[last]
+    last_seen = when[last_rows]
+    same_session = continued & (session_of_row[last_rows] == session_of_row[first_rows])
+    later = same_session & (kept_seen > last_seen)
+    last_seen[later] = kept_seen[later]
     new_state = pd.DataFrame(
         {
-            "site": site[last_rows],
-            "visitor_id": visitor[last_rows],
-            "session_id": session[last],
+            "site": _series(site.take(order[last_rows])),
+            "visitor_id": _series(visitor.take(order[last_rows])),
+            "session_id": _series(candidates.take(source[session_of_row[last_rows]])),
             "last_seen": last_seen,
         }
     )
-    return pd.Series(result, index=hits.index, dtype=object), new_state
+    return pd.Series(_series(sessions).array, index=hits.index), new_state
 
 
-def _state_lookup(state: pd.DataFrame, keys: pd.Index) -> tuple[np.ndarray, np.ndarray] | tuple:
-    """Kept session id and last-seen time per batch visitor code (NaT where none)."""
+def text_column(values: pd.Series) -> pa.Array:
+    """A text column as one Arrow large_string array (not copied when it is Arrow-backed already)."""
+    array = string_array(values)
+    return array if pa.types.is_large_string(array.type) else array.cast(pa.large_string())
+
+
+def _series(array: pa.Array) -> pd.Series:
+    return pd.Series(array, dtype=STRING, copy=False)
+
+
+def _visitor_codes(site: pa.Array, visitor: pa.Array) -> np.ndarray:
+    """One integer per distinct (site, visitor) pair."""
+    site_codes = _codes(site)
+    visitor_codes = _codes(visitor)
+    return site_codes * (int(visitor_codes.max(initial=0)) + 1) + visitor_codes
+
+
+def _codes(values: pa.Array) -> np.ndarray:
+    return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _kept_sessions(state: pd.DataFrame, site: pa.Array, visitor: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Kept session id (null where none) and last-seen time (NaT) of each (site, visitor) pair."""
+    kept_id = pa.nulls(len(site), pa.large_string())
+    kept_seen = np.full(len(site), np.datetime64("NaT"), "datetime64[us]")
     if state is None or state.empty:
-        return ()
-    state_key = state["site"].fillna("").astype(str) + "\x1f" + state["visitor_id"].astype(str)
-    position = pd.Index(state_key).get_indexer(keys)
-    found = position >= 0
-    kept_id = np.full(len(keys), None, object)
-    kept_seen = np.full(len(keys), np.datetime64("NaT"), "datetime64[us]")
-    kept_id[found] = state["session_id"].to_numpy(object)[position[found]]
-    kept_seen[found] = pd.to_datetime(state["last_seen"]).to_numpy("datetime64[us]")[position[found]]
+        return kept_id, kept_seen
+    batch = pa.table({"site": site, "visitor_id": visitor, "_position": np.arange(len(site))})
+    kept = pa.table(
+        {
+            "site": text_column(state["site"]).fill_null(""),
+            "visitor_id": text_column(state["visitor_id"]),
+            "session_id": text_column(state["session_id"]),
+            "last_seen": pd.to_datetime(state["last_seen"]).to_numpy("datetime64[us]"),
+        }
+    )
+    found = batch.join(kept, keys=["site", "visitor_id"], join_type="inner")
+    if not found.num_rows:
+        return kept_id, kept_seen
+    position = found.column("_position").to_numpy()
+    row_of = np.full(len(site), -1, np.int64)
+    row_of[position] = np.arange(found.num_rows)
+    kept_id = found.column("session_id").combine_chunks().take(pa.array(row_of, mask=row_of < 0))
+    kept_seen[position] = found.column("last_seen").to_numpy()
     return kept_id, kept_seen
 
 

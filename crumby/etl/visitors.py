@@ -15,9 +15,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..store.bookkeeping import salts
+from .enrich.distinct import STRING, string_array, to_series
 
 SALT_KEEP_DAYS = 2
 
@@ -35,26 +38,19 @@ def days_of(times: pd.Series) -> list[date]:
 
 def visitor_ids(hits: pd.DataFrame, day_salts: Mapping[date, str], cookieless: bool) -> pd.Series:
     """The visitor id of every hit (needs ``site``, ``cid``, ``ip``, ``ua``, ``datetime``)."""
-    result = hits["cid"].astype(object).where(hits["cid"].notna(), None)
+    cids = string_array(hits["cid"])
     hashed = needs_hash(hits, cookieless)
     if not hashed.any():
-        return result
+        return to_series(cids, hits.index)
     subset = hits.loc[hashed]
     day = subset["datetime"].dt.strftime("%Y-%m-%d")
-    key = (
-        day.astype(str)
-        + "\x1f"
-        + subset["site"].astype(object).fillna("").astype(str)
-        + "\x1f"
-        + subset["ip"].astype(object).fillna("").astype(str)
-        + "\x1f"
-        + subset["ua"].astype(object).fillna("").astype(str)
-    )
+    key = day.astype(STRING)
+    for name in ("site", "ip", "ua"):
+        key = key + "\x1f" + subset[name].astype(STRING).fillna("")
     codes, uniques = pd.factorize(key)
-    digests = np.array([_digest(text, day_salts) for text in uniques], dtype=object)
-    result = result.copy()
-    result.loc[hashed] = digests[codes]
-    return result
+    digests = pa.array([_digest(text, day_salts) for text in uniques], pa.string())
+    ids = pc.replace_with_mask(cids.cast(pa.string()), pa.array(hashed), digests.take(codes))
+    return to_series(ids, hits.index)
 
 
 def _digest(key: str, day_salts: Mapping[date, str]) -> str:
