@@ -41,6 +41,7 @@ from .load import (
 from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
 from .rejects import write_rejects
+from .retention import RetentionReport, apply_retention
 from .rows import split_by_type, table_rows
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
@@ -67,7 +68,7 @@ class LoadReport:
     load_id: int | None = None
     dry_run: bool = False
     rejects_file: str | None = None
-    expired_files: int = 0
+    retention: RetentionReport | None = None
     kind: str = "etl"
     file_names: set[str] = field(default_factory=set, repr=False)
 
@@ -84,6 +85,8 @@ class LoadReport:
         )
         if self.duplicates:
             text += f", {self.duplicates} already loaded"
+        if self.retention and self.retention.summary():
+            text += f"; retention: {self.retention.summary()}"
         return text
 
 
@@ -101,7 +104,13 @@ def run(
     with RunLock(data_dir / "etl.lock"):
         engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"], echo=settings["SQLALCHEMY_ECHO"])
         try:
-            return _Run(settings, engine, dry_run, progress, batch_bytes, enricher).load()
+            report = _Run(settings, engine, dry_run, progress, batch_bytes, enricher).load()
+            if not dry_run:
+                try:
+                    report.retention = apply_retention(settings, engine)
+                except sa.exc.SQLAlchemyError as exc:
+                    raise store_failure(engine, exc) from None
+            return report
         finally:
             if store is None:
                 engine.dispose()

@@ -95,8 +95,9 @@ class _Reprocess(_Run):
 
     def _replace(self, conn: sa.Connection, hits: pd.DataFrame) -> None:
         stored_ips = anonymise_ips(hits["ip"], self.settings["IP_PRIVACY"])
-        low = pd.Timestamp(hits["datetime"].min()).to_pydatetime()
-        high = pd.Timestamp(hits["datetime"].max()).to_pydatetime()
+        # A second's slack: MySQL/MariaDB DATETIME keeps whole seconds, rounded.
+        low = pd.Timestamp(hits["datetime"].min()).to_pydatetime() - timedelta(seconds=1)
+        high = pd.Timestamp(hits["datetime"].max()).to_pydatetime() + timedelta(seconds=1)
         for table, rows in zip((visits, events), split_by_type(hits), strict=True):
             if not len(rows):
                 continue
