@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
-from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
+from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
 from .bots import looks_like_bot
 from .distinct import AnswerTable, Encoded
@@ -89,24 +89,24 @@ def platform_of(os_family: str | None, device_family: str | None) -> str | None:
 
 
 class _Classified(UserAgent):
-    """user-agents' device rules over a finished parse (its own __init__ would parse again, slowly)."""
+    """user-agents' device rules over a finished parse (its own __init__ would parse again, slowly).
+
+    The rules used here (is_tablet, is_mobile, is_pc) read the families and the OS version's text
+    (Windows RT, ME) only, so versions are not turned into user-agents' number tuples.
+    """
 
     def __init__(self, ua: str, result: Any) -> None:
         agent, system, device = result.user_agent, result.os, result.device
         self.ua_string = ua
-        self.browser = parse_browser(*_family_and_version(agent))
-        self.os = parse_operating_system(*_family_and_version(system))
-        self.device = (
-            parse_device(device.family, device.brand, device.model)
-            if device
-            else parse_device(UNKNOWN, None, None)
+        self.browser = Browser(agent.family if agent else UNKNOWN, (), "")
+        self.os = (
+            OperatingSystem(system.family, (), join_version(system.major, system.minor, system.patch) or "")
+            if system
+            else OperatingSystem(UNKNOWN, (), "")
         )
-
-
-def _family_and_version(found: Any) -> tuple[str, ...]:
-    if found is None:
-        return (UNKNOWN,)
-    return (found.family, found.major, found.minor, found.patch, found.patch_minor)
+        self.device = (
+            Device(device.family, device.brand, device.model) if device else Device(UNKNOWN, None, None)
+        )
 
 
 def device_type(classified: UserAgent, is_bot: bool) -> str:

@@ -109,14 +109,13 @@ def _earlier(key: str, than: str) -> bool:
 def campaign_columns(pairs: QueryPairs, count: int) -> dict[str, pa.Array]:
     """CAMPAIGN_COLUMNS of ``count`` queries at once, from their pairs: describe_campaign's answers."""
     columns = {}
-    utm_pairs = np.flatnonzero(pairs.utm_position >= 0)
-    values = utm_values(pairs.values(utm_pairs))
-    filled = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-    positions, rows = pairs.utm_position[utm_pairs], pairs.rows[utm_pairs]
     for n, name in enumerate(UTM_KEYS):
-        chosen = np.flatnonzero((positions == n) & filled)
-        first_rows, first = np.unique(rows[chosen], return_index=True)  # the first one counts
-        columns[name] = values.take(_slots(count, first_rows, chosen[first]))
+        picked = np.flatnonzero(pairs.utm_position == n)
+        values = utm_values(pairs.values(picked))
+        filled = np.flatnonzero(pc.not_equal(values, "").to_numpy(zero_copy_only=False))
+        rows = pairs.rows[picked[filled]]  # in order, so a query's first filled value starts a run
+        first = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]])) if len(rows) else rows
+        columns[name] = values.take(_slots(count, rows[first], filled[first]))
     is_click_id = pairs.click_id_position >= 0
     best = np.full(count, _NO_CLICK_ID, dtype=np.int8)  # the earliest click id in CLICK_IDS' order
     np.minimum.at(best, pairs.rows[is_click_id], pairs.click_id_position[is_click_id])

@@ -26,7 +26,9 @@ import pyarrow.compute as pc
 from .distinct import Answers, to_series
 
 CHANNEL_COLUMNS = ("referrer_source", "channel")
-CHANNELS = pa.array(["direct", "internal", "paid", "search", "social", "email", "referral"], type=pa.string())
+CHANNELS = pa.array(
+    ["direct", "internal", "paid", "search", "social", "email", "referral"], type=pa.large_string()
+)
 KINDS = pa.array(["paid", "search", "social", "email", "referral"], type=pa.string())
 NONE, PAID, SEARCH, SOCIAL, EMAIL, REFERRAL = range(6)
 

@@ -56,7 +56,7 @@ def to_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(array, index=index, dtype=STRING, copy=False)
 
 
-ARROW_TYPES = {"str": pa.string(), "bool": pa.bool_(), "float64": pa.float64(), "Int64": pa.int64()}
+ARROW_TYPES = {"str": pa.large_string(), "bool": pa.bool_(), "float64": pa.float64(), "Int64": pa.int64()}
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Answers:
         size = len(encoded.values)
         return cls(
             np.where(encoded.codes < 0, size, encoded.codes),
-            {name: pa.concat_arrays([column, pa.nulls(1, column.type)]) for name, column in columns.items()},
+            {name: _with_null(column) for name, column in columns.items()},
         )
 
     def per_row(self, name: str) -> pa.Array:
@@ -97,6 +97,13 @@ class Answers:
     def spread(self, names: Sequence[str], index: pd.Index) -> dict[str, pd.Series]:
         """Full-length columns on ``index``: "str" for text, bool, float64 (NaN) or Int64."""
         return {name: _series(self.per_row(name), index) for name in names}
+
+
+def _with_null(column: pa.Array) -> pa.Array:
+    """``column`` and a null after it; text as large_string, which pandas' "str" keeps as it is."""
+    if pa.types.is_string(column.type):
+        column = column.cast(pa.large_string())
+    return pa.concat_arrays([column, pa.nulls(1, column.type)])
 
 
 def _series(values: pa.Array, index: pd.Index) -> pd.Series:

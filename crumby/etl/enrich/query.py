@@ -47,6 +47,7 @@ class QueryPairs:
     rows: np.ndarray
     pairs: pa.Array  # as written: "q=caf%C3%A9"
     key_codes: np.ndarray
+    key_lengths: np.ndarray  # one per distinct key, as written
     decoded_keys: pa.Array  # one per distinct key
     tracking: np.ndarray
     utm_position: np.ndarray
@@ -61,13 +62,15 @@ class QueryPairs:
         kept = pc.not_equal(pairs, "")
         pairs, rows = pairs.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
         raw_keys = pc.dictionary_encode(pc.list_element(pc.split_pattern(pairs, "=", max_splits=1), 0))
-        facts = [key_facts(key) for key in raw_keys.dictionary.to_pylist()]
+        written = raw_keys.dictionary.to_pylist()
+        facts = [key_facts(key) for key in written]
         decoded, tracking, utm, click = zip(*facts, strict=True) if facts else ((), (), (), ())
         codes = raw_keys.indices.to_numpy(zero_copy_only=False)
         return cls(
             rows=rows,
             pairs=pairs,
             key_codes=codes,
+            key_lengths=np.array([len(key) for key in written], dtype=np.int64),
             decoded_keys=pa.array(decoded, type=pa.string()),
             tracking=np.array(tracking, dtype=bool)[codes],
             utm_position=np.array(utm, dtype=np.int8)[codes],
@@ -79,11 +82,22 @@ class QueryPairs:
         return self.decoded_keys.take(pa.array(self.key_codes[picked]))
 
     def values(self, picked: np.ndarray) -> pa.Array:
-        """The raw values of the pairs at positions ``picked`` ("" for a pair without "=")."""
-        after_key = pc.list_slice(
-            pc.split_pattern(self.pairs.take(pa.array(picked)), "=", max_splits=1), 1, 2
-        )
-        return pc.binary_join(after_key, pa.scalar("", self.pairs.type))
+        """The raw values of the pairs at positions ``picked`` ("" for a pair without "="): each
+        pair cut after its key, the pairs of one key length together."""
+        if not len(picked):
+            return pa.array([], type=self.pairs.type)
+        starts = self.key_lengths[self.key_codes[picked]] + 1
+        order = np.argsort(starts, kind="stable")
+        bounds = np.flatnonzero(np.diff(starts[order])) + 1
+        pieces = [
+            pc.utf8_slice_codeunits(self.pairs.take(pa.array(picked[group])), int(starts[group[0]]))
+            for group in np.split(order, bounds)
+        ]
+        if len(pieces) == 1:
+            return pieces[0]
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return pa.concat_arrays(pieces).take(pa.array(back))
 
     def __len__(self) -> int:
         return len(self.rows)
