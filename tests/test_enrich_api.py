@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from enrich_frames import as_list, new_enricher, raw_hits
 
@@ -40,20 +41,25 @@ def test_enrich_adds_every_column_and_keeps_rows_in_order(enricher):
     assert out["is_bot"].tolist() == [False, True, True]
 
 
-def test_added_text_columns_are_arrow_backed_whatever_came_in(enricher):
+@pytest.mark.parametrize(
+    "dtype", [object, "str", "string[pyarrow]", pd.ArrowDtype(pa.large_string())], ids=str
+)
+def test_added_text_columns_are_arrow_backed_whatever_came_in(enricher, dtype):
     """The pipeline hands the columns on to Arrow for the load: "str" columns go without a copy."""
     hits = raw_hits(
-        [{"id": "1", "dl": "https://example.com/?utm_source=x", "ip": "81.2.69.142", "ua": CHROME}]
-    )
-    for batch in (hits, hits.astype({name: "str" for name in ("dl", "dr", "ip", "ua")})):
-        out = enricher.enrich(batch)
-        text = [
-            name
-            for name in ENRICHED_COLUMNS
-            if name not in ("latitude", "longitude", "accuracy_radius", "is_bot")
+        [
+            {"id": "1", "dl": "https://example.com/?utm_source=x", "ip": "81.2.69.142", "ua": CHROME},
+            {"id": "2", "dl": None, "dr": "https://t.co/", "ip": None, "ua": None},
         ]
-        assert {name: str(out[name].dtype) for name in text} == dict.fromkeys(text, "str")
-        assert as_list(out["utm_source"]) == ["x"]
+    )
+    out = enricher.enrich(hits.astype({name: dtype for name in ("dl", "dr", "ip", "ua")}))
+    numbers = ("latitude", "longitude", "accuracy_radius", "is_bot")
+    text = [name for name in ENRICHED_COLUMNS if name not in numbers]
+    assert {name: str(out[name].dtype) for name in text} == dict.fromkeys(text, "str")
+    assert as_list(out["utm_source"]) == ["x", None]
+    assert as_list(out["channel"]) == ["referral", "social"]
+    assert as_list(out["country"]) == ["GB", None]
+    assert out["is_bot"].tolist() == [False, True]
 
 
 def test_enrich_of_an_empty_batch(enricher):
