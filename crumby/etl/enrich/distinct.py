@@ -56,6 +56,27 @@ def to_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(array, index=index, dtype=STRING, copy=False)
 
 
+def per_distinct(values: pa.Array, answer: Callable[[str], str | None]) -> pa.Array:
+    """``answer(value)`` for each non-null value of ``values``, called once per distinct value."""
+    encoded = pc.dictionary_encode(values)
+    answers = pa.array([answer(value) for value in encoded.dictionary.to_pylist()], type=pa.string())
+    return answers.take(encoded.indices)
+
+
+def the_careful_way(
+    columns: dict[str, pa.Array], values: pa.Array, careful: np.ndarray, describe: Callable[[str], Row]
+) -> None:
+    """Replace, in ``columns``, the rows where ``careful`` holds with what ``describe`` answers
+    for those of ``values``, one by one (its fields in the order of ``columns``)."""
+    if not careful.any():
+        return
+    mask = pa.array(careful)
+    answers = [describe(value) for value in values.filter(mask).to_pylist()]
+    fields = list(zip(*answers, strict=True))
+    for n, (name, column) in enumerate(list(columns.items())):
+        columns[name] = pc.replace_with_mask(column, mask, pa.array(fields[n], type=column.type))
+
+
 ARROW_TYPES = {"str": pa.large_string(), "bool": pa.bool_(), "float64": pa.float64(), "Int64": pa.int64()}
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .campaign import CAMPAIGN_COLUMNS, campaign_columns, campaign_kinds, describe_campaign
+from .distinct import per_distinct, the_careful_way
 from .page import PAGE_COLUMNS, clean_queries, describe_page, split_url
 from .query import QueryPairs
 from .referrer import campaign_source_name, registrable_domain
@@ -52,25 +53,12 @@ def describe_locations(urls: pa.Array) -> dict[str, pa.Array]:
         "page_query": clean_queries(pairs, count),
         **campaign_columns(pairs, count),
     }
-    careful = ~split.plain
-    if careful.any():
-        answers = [describe_location(url) for url in urls.filter(pa.array(careful)).to_pylist()]
-        mask = pa.array(careful)
-        for name, values in zip(PAGE_COLUMNS + CAMPAIGN_COLUMNS, zip(*answers, strict=False), strict=False):
-            replacement = pa.array(values, type=columns[name].type)
-            columns[name] = pc.replace_with_mask(columns[name], mask, replacement)
-    columns["site_registrable"] = _per_distinct(columns["site"], registrable_domain)
+    the_careful_way(columns, urls, ~split.plain, lambda url: describe_location(url)[: len(columns)])
+    columns["site_registrable"] = per_distinct(columns["site"], registrable_domain)
     kinds = campaign_kinds(columns["utm_medium"], columns["click_id_type"])
     columns["campaign_kind"] = kinds
     columns["campaign_source"] = _campaign_sources(columns["utm_source"], kinds, columns["click_id_type"])
     return columns
-
-
-def _per_distinct(values: pa.Array, answer) -> pa.Array:
-    """``answer(value)`` for each non-null value, worked out once per distinct value."""
-    encoded = pc.dictionary_encode(values)
-    answers = pa.array([answer(value) for value in encoded.dictionary.to_pylist()], type=pa.string())
-    return answers.take(encoded.indices)
 
 
 def _campaign_sources(sources: pa.Array, kinds: pa.Array, click_ids: pa.Array) -> pa.Array:

@@ -23,7 +23,7 @@ CLICK_ID_POSITION = {key: n for n, key in enumerate(CLICK_IDS)}
 NOT_ONE = -1
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # keys are few; a flood of odd ones must not hold much memory
 def key_facts(raw_key: str) -> tuple[str, bool, int, int]:
     """(decoded key, tracks?, position in UTM_KEYS, position in CLICK_IDS) of one raw key.
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from publicsuffixlist import PublicSuffixList
 
+from .distinct import the_careful_way
 from .page import host_of, split_url
 from .urls import split_urls
 
@@ -242,14 +243,7 @@ def describe_referrers(urls: pa.Array) -> dict[str, pa.Array]:
     columns = {"referrer_domain": split.site}
     for n, name in enumerate(REFERRER_FIELDS[1:]):
         columns[name] = pa.array([fact[n] for fact in facts], type=pa.string()).take(hosts.indices)
-    careful = ~split.plain
-    if careful.any():
-        mask = pa.array(careful)
-        answers = [describe_referrer(url) for url in urls.filter(mask).to_pylist()]
-        for name, values in zip(REFERRER_FIELDS, zip(*answers, strict=True), strict=True):
-            columns[name] = pc.replace_with_mask(
-                columns[name], mask, pa.array(values, type=columns[name].type)
-            )
+    the_careful_way(columns, urls, ~split.plain, describe_referrer)
     return columns
 
 
