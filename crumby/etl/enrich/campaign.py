@@ -6,6 +6,10 @@ its value, which identifies one click of one person and is never stored.
 paid ``utm_medium`` or an ad platform's click id), email, social or search.
 fbclid is not paid on its own (Facebook adds it to ordinary shared links), nor
 is mc_eid (Mailchimp's subscriber id on newsletter links: email).
+
+:func:`describe_campaign` answers for one query and is the reference;
+:func:`campaign_columns` and :func:`campaign_kinds` answer for a batch's
+queries at once, with Arrow and numpy.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ path as the browser sent it (``/`` when empty). ``page_query`` is the query
 without tracking parameters (``utm_*``, click ids and the like, which live in
 their own columns), its ``key=value`` pairs sorted by key, encoded as they
 came; None when nothing is left. The fragment (``#...``) is dropped.
+
+The functions for one URL are the reference; :func:`clean_queries` (and
+urls.py's splitting) give their answers for a whole batch's URLs with Arrow.
 """
 
 from __future__ import annotations
