@@ -463,7 +463,8 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
             click.echo(f"crumby etl: {exc}", err=True)
         return
     except (StoreError, ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        # One line, for cron's mail and for log greps, even when a driver's message has several.
+        raise click.ClickException(" ".join(str(exc).split())) from None
     if not quiet and (on_terminal or verbose):
         for notice in notices:
             click.echo(f"crumby etl: {notice}", err=True)

@@ -122,11 +122,10 @@ def etl_command(*options: str) -> list[str]:
     return [sys.executable, "-m", "crumby", "etl", *options]
 
 
-def run_etl(env: dict[str, str], *options: str, **kwargs) -> subprocess.CompletedProcess:
-    """`crumby etl` to its end; returns the finished process (text output)."""
-    return subprocess.run(
-        etl_command(*options), env=env, capture_output=True, text=True, timeout=120, **kwargs
-    )
+def run_etl(env: dict[str, str], *options: str, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`crumby etl` to its end (under ``wrapper``, a command that runs it); returns the finished process."""
+    command = [*wrapper, *etl_command(*options)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
 def query(url: str, sql: str, **params) -> list[tuple]:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from .. import __version__
 from ..config import ensure_folder
 from ..store.bookkeeping import loads
-from ..store.engine import StoreError, create_engine
+from ..store.engine import StoreError, create_engine, driver_errors
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
 from .abandoned import close_abandoned_loads
@@ -108,7 +108,7 @@ def run(
             if not dry_run:
                 try:
                     report.retention = apply_retention(settings, engine)
-                except sa.exc.SQLAlchemyError as exc:
+                except (sa.exc.SQLAlchemyError, *driver_errors(engine)) as exc:
                     raise store_failure(engine, exc) from None
             return report
         finally:
@@ -207,7 +207,7 @@ class _Run:
                     self.enricher.close()
             if not self.dry_run:
                 self._finish()
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, *driver_errors(self.engine)) as exc:
             raise store_failure(self.engine, exc) from None
         self.report.files = len(self.report.file_names)
         self.report.seconds = time.monotonic() - started

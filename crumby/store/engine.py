@@ -96,6 +96,13 @@ def _take_turns_with_readers(engine: sa.Engine, database: str) -> None:
     sa.event.listen(engine, "close_detached", closed)
 
 
+def driver_errors(engine: sa.Engine) -> tuple[type[Exception], ...]:
+    """The driver's own error class: bulk paths that use its cursor directly raise it unwrapped."""
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None) or getattr(engine.dialect, "dbapi", None)
+    error = getattr(dbapi, "Error", None)
+    return (error,) if isinstance(error, type) and issubclass(error, Exception) else ()
+
+
 def raw_duckdb(connection: sa.Connection):
     """The ``duckdb.DuckDBPyConnection`` behind a SQLAlchemy connection, for Arrow bulk inserts.
 
