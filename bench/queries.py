@@ -243,12 +243,13 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen:
         env=env,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
+    for _ in range(300):
         try:
-            requests.get(f"http://127.0.0.1:{port}/api", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/api", timeout=5)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
+    process.terminate()
     raise SystemExit("the report server did not start")
 
 
