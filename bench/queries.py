@@ -254,7 +254,7 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen:
 
 
 def _warm_loop(path: str, pipe) -> None:
-    conn = duckdb.connect(path, read_only=True)
+    conn = duckdb.connect(path, read_only=True, config={"enable_progress_bar": False})
     while (job := pipe.recv()) is not None:
         pipe.send(len(conn.execute(*job).fetchall()))
 
