@@ -11,7 +11,6 @@ text) is read per line, only for the lines that carry one.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ HIT_SCHEMA = pa.schema(
 )
 _WORK_SCHEMA = HIT_SCHEMA.append(pa.field("_line", pa.int64()))
 PARSE_OPTIONS = pj.ParseOptions(explicit_schema=READ_SCHEMA, unexpected_field_behavior="ignore")
-READ_OPTIONS = pj.ReadOptions(block_size=4 << 20, use_threads=True)
+READ_OPTIONS = pj.ReadOptions(block_size=1 << 20, use_threads=True)
 NUL_REASON = "contains a NUL character (\\u0000), which databases cannot store"
 SMALLEST_HALF = 64  # below this many lines, read line by line
 
@@ -55,17 +54,16 @@ class Parsed:
 
 
 class _Lines:
-    """The lines of a batch's chunks, back to back: line i is ``data[starts[i]:starts[i + 1]]``."""
+    """The lines of one chunk: line i is ``data[starts[i]:starts[i + 1]]`` (the chunk's bytes, not copied)."""
 
-    def __init__(self, chunks: Sequence[Chunk]) -> None:
-        self.chunks = [c for c in chunks if c.data]
-        self.data = b"".join(c.data for c in self.chunks)
-        newlines = np.flatnonzero(np.frombuffer(self.data, np.uint8) == 10)
+    def __init__(self, chunk: Chunk) -> None:
+        self.chunk = chunk
+        self.data = chunk.data
+        newlines = _newlines(self.data)
         self.starts = np.empty(len(newlines) + 1, np.int64)
         self.starts[0] = 0
         self.starts[1:] = newlines + 1
         self.lengths = np.diff(self.starts)
-        self.chunk_bases = np.cumsum([0] + [len(c.data) for c in self.chunks])
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -75,18 +73,15 @@ class _Lines:
 
     def place(self, i: int) -> tuple[str, int]:
         """File name and byte offset of line ``i``."""
-        position = int(self.starts[i])
-        n = int(np.searchsorted(self.chunk_bases, position, side="right")) - 1
-        chunk = self.chunks[n]
-        return chunk.file.name, chunk.start + position - int(self.chunk_bases[n])
+        return self.chunk.file.name, self.chunk.start + int(self.starts[i])
 
-    def gather(self, index: np.ndarray) -> bytes:
+    def gather(self, index: np.ndarray) -> pa.Buffer:
         """The bytes of the lines in ``index`` (ascending), back to back."""
-        if index[-1] - index[0] + 1 == len(index):
-            return self.data[self.starts[index[0]] : self.starts[index[-1] + 1]]
+        if index[-1] - index[0] + 1 == len(index):  # a run of lines: a view, no copy
+            return pa.py_buffer(memoryview(self.data)[self.starts[index[0]] : self.starts[index[-1] + 1]])
         wanted = np.zeros(len(self), bool)
         wanted[index] = True
-        return np.frombuffer(self.data, np.uint8)[np.repeat(wanted, self.lengths)].tobytes()
+        return pa.py_buffer(np.frombuffer(self.data, np.uint8)[np.repeat(wanted, self.lengths)])
 
     def mentioning(self, word: bytes) -> np.ndarray:
         """A mask of the lines whose bytes contain ``word``."""
@@ -97,6 +92,15 @@ class _Lines:
             mask[i] = True
             position = self.data.find(word, int(self.starts[i + 1]))
         return mask
+
+
+def _newlines(data: bytes, window: int = 8 << 20) -> np.ndarray:
+    """Positions of the newlines in ``data``, scanned a window at a time to keep the scratch small."""
+    found = [
+        np.flatnonzero(np.frombuffer(data, np.uint8, count=min(window, len(data) - at), offset=at) == 10) + at
+        for at in range(0, len(data), window)
+    ]
+    return np.concatenate(found) if found else np.empty(0, np.int64)
 
 
 class _Collector:
@@ -150,15 +154,31 @@ class _Collector:
             tables.append(pa.Table.from_pylist(self.slow_rows, schema=_WORK_SCHEMA))
         if not tables:
             return _WORK_SCHEMA.empty_table()
+        if len(tables) == 1:
+            return tables[0]  # one read of the whole chunk: already in line order
         return pa.concat_tables(tables).sort_by("_line")
 
 
 def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     """All good hits of ``chunks`` in file order, and every bad line with its place and reason."""
     rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
-    lines = _Lines(chunks)
-    if not len(lines):
+    tables = []
+    lines = 0
+    for chunk in chunks:
+        if chunk.data:
+            table, chunk_rejects, count = _parse_chunk(chunk)
+            tables.append(table)
+            rejects.extend(chunk_rejects)
+            lines += count
+    if not tables:
         return Parsed(HIT_SCHEMA.empty_table(), rejects)
+    rejects.sort(key=lambda r: (r.file, r.offset))
+    return Parsed(pa.concat_tables(tables), rejects, lines)
+
+
+def _parse_chunk(chunk: Chunk) -> tuple[pa.Table, list[Reject], int]:
+    """The good hits of one chunk's lines, the bad lines, and how many lines there were."""
+    lines = _Lines(chunk)
     collector = _Collector(lines)
     too_long = lines.lengths > MAX_LINE_BYTES + 1
     for i in np.flatnonzero(too_long):
@@ -170,13 +190,12 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     if len(fast):
         collector.parse_fast(fast)
     table = _fill_props(collector, collector.table(), lines.mentioning(b'"props"'))
-    rejects.extend(sorted(collector.rejects, key=lambda r: (r.file, r.offset)))
-    return Parsed(table.drop_columns(["_line"]), rejects, len(lines))
+    return table.drop_columns(["_line"]), collector.rejects, len(lines)
 
 
-def _read_fast(block: bytes, index: np.ndarray) -> pa.Table | None:
+def _read_fast(block: pa.Buffer, index: np.ndarray) -> pa.Table | None:
     try:
-        table = pj.read_json(io.BytesIO(block), read_options=READ_OPTIONS, parse_options=PARSE_OPTIONS)
+        table = pj.read_json(pa.BufferReader(block), read_options=READ_OPTIONS, parse_options=PARSE_OPTIONS)
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
         return None
     if table.num_rows != len(index):  # the reader skips blank lines: rows would slip off their lines
