@@ -51,6 +51,8 @@ def test_loaded_old_logs_are_gzipped_with_ips_cut_and_keep_their_checkpoint(tmp_
     logs = tmp_path / "logs"
     old, _ = old_and_new_logs(logs)
     settings = settings_for()
+    assert run(settings, dry_run=True).retention is None  # a dry run expires nothing
+    assert len(list(logs.glob("*.gz"))) == 0
     report = run(settings, batch_bytes=BATCH)
     assert report.hits == 700
     assert report.retention.compressed == 2 and "2 raw logs compressed" in report.summary()
