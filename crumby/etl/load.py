@@ -96,7 +96,7 @@ def _quoted_columns(conn: sa.Connection, names: Iterable[str]) -> str:
 
 def _insert_duckdb(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     raw = raw_duckdb(conn)
-    if rows.num_rows >= DUCKDB_NO_VACUUM_ROWS:
+    if rows.num_rows >= DUCKDB_NO_VACUUM_ROWS and _has_setting(raw, "max_vacuum_tasks"):
         raw.execute("SET max_vacuum_tasks = 0")  # for this connection's database instance: this batch
     columns = _quoted_columns(conn, rows.column_names)
     times = rows.column("datetime")
@@ -112,6 +112,11 @@ def _insert_duckdb(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     finally:
         raw.unregister("_crumby_batch")
     return int(inserted)
+
+
+def _has_setting(raw, name: str) -> bool:
+    """Whether this DuckDB knows the setting (newer ones only)."""
+    return bool(raw.execute("SELECT COUNT(*) FROM duckdb_settings() WHERE name = ?", [name]).fetchone()[0])
 
 
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
@@ -159,6 +164,14 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: 
 
 def replace_hits(conn: sa.Connection, table: sa.Table, hit_ids: list[str]) -> None:
     """Delete the rows of ``hit_ids`` (a reprocess writes them anew in the same transaction)."""
+    if backend_name(conn.engine) == "duckdb":  # no index on hit_id there: one pass over the table
+        raw = raw_duckdb(conn)
+        raw.register("_crumby_replaced", pa.table({"hit_id": pa.array(hit_ids, pa.string())}))
+        try:
+            raw.execute(f"DELETE FROM {table.name} WHERE hit_id IN (SELECT hit_id FROM _crumby_replaced)")
+        finally:
+            raw.unregister("_crumby_replaced")
+        return
     for start in range(0, len(hit_ids), ROWS_PER_STATEMENT):
         conn.execute(table.delete().where(table.c.hit_id.in_(hit_ids[start : start + ROWS_PER_STATEMENT])))
 
