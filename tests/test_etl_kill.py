@@ -136,7 +136,11 @@ def test_killed_runs_leave_the_store_as_one_clean_load_would(tmp_path, store_url
     for table in ("visits", "events"):
         got = table_rows(store_url, table)
         assert len(got) == len(expected[table]) and got == expected[table], table
-    assert table_rows(store_url, "calendar") == expected_calendar
+    calendar = table_rows(store_url, "calendar")  # through today: a day longer if midnight passed
+    assert (
+        calendar[: len(expected_calendar)] == expected_calendar
+        and len(calendar) - len(expected_calendar) <= 1
+    )
     marks = checkpoints(store_url)
     assert marks == expected_marks
     # A killed run's load is closed by the next run; none is left "running".

@@ -63,8 +63,10 @@ def assert_equals_clean_load(url: str, logs: Path, folder: Path) -> None:
     with another_store(url, folder) as clean_url:
         clean = run_etl(etl_env(folder / "clean", clean_url, logs), *BATCH)
         assert clean.returncode == 0, clean.stderr
-        for table in ("visits", "events", "calendar"):
+        for table in ("visits", "events"):
             assert table_rows(url, table) == table_rows(clean_url, table), table
+        days, clean_days = table_rows(url, "calendar"), table_rows(clean_url, "calendar")
+        assert days == clean_days[: len(days)] and len(clean_days) - len(days) <= 1  # midnight may pass
 
 
 def _limited_user_url(url: str, user: str) -> str:
