@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
@@ -24,9 +25,6 @@ from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
 ROWS_PER_STATEMENT = 2000
-# A DuckDB insert this large is written in row groups of its own; merging them
-# into their neighbours at each commit (vacuum) would write every row twice.
-DUCKDB_NO_VACUUM_ROWS = 50_000
 
 
 def arrow_type(column: sa.Column) -> pa.DataType:
@@ -77,16 +75,23 @@ def next_id(conn: sa.Connection, table: sa.Table) -> int:
     return (conn.execute(sa.select(sa.func.max(table.c.id))).all()[0][0] or 0) + 1
 
 
-def insert_hits(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
-    """Insert ``rows`` whose hit id is new; returns how many were inserted."""
+def insert_hits(conn: sa.Connection, table: sa.Table, rows: pa.Table, kind: str | None = None) -> int:
+    """Insert ``rows`` whose hit id is new; returns how many were inserted.
+
+    ``rows`` may carry more columns than ``table`` (those are left out) and,
+    with ``kind``, hits of both types (only those whose ``t`` is ``kind`` go in).
+    """
+    names = [column.name for column in table.columns]
+    if backend_name(conn.engine) == "duckdb":
+        return _insert_duckdb(conn, table, rows, names, kind) if rows.num_rows else 0
+    if kind is not None:
+        rows = rows.filter(pc.equal(rows.column("t"), kind))
+    rows = rows.select(names)
     if not rows.num_rows:
         return 0
-    backend = backend_name(conn.engine)
-    if backend == "duckdb":
-        return _insert_duckdb(conn, table, rows)
-    if backend == "postgresql":
+    if backend_name(conn.engine) == "postgresql":
         return _insert_postgresql(conn, table, rows)
-    return _insert_many(conn, table, rows, backend)
+    return _insert_many(conn, table, rows, backend_name(conn.engine))
 
 
 def _quoted_columns(conn: sa.Connection, names: Iterable[str]) -> str:
@@ -94,29 +99,25 @@ def _quoted_columns(conn: sa.Connection, names: Iterable[str]) -> str:
     return ", ".join(quote(n) for n in names)
 
 
-def _insert_duckdb(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+def _insert_duckdb(
+    conn: sa.Connection, table: sa.Table, rows: pa.Table, names: list[str], kind: str | None
+) -> int:
+    """Straight from Arrow: DuckDB reads the batch in place, picks the hit type and skips stored ids."""
     raw = raw_duckdb(conn)
-    if rows.num_rows >= DUCKDB_NO_VACUUM_ROWS and _has_setting(raw, "max_vacuum_tasks"):
-        raw.execute("SET max_vacuum_tasks = 0")  # for this connection's database instance: this batch
-    columns = _quoted_columns(conn, rows.column_names)
+    columns = _quoted_columns(conn, names)
     times = rows.column("datetime")
-    low, high = pa.compute.min(times).as_py(), pa.compute.max(times).as_py()
+    low, high = pc.min(times).as_py(), pc.max(times).as_py()
     raw.register("_crumby_batch", rows)
     try:
         inserted = raw.execute(
             f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM _crumby_batch b "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} x "
+            f"WHERE {'b.t = ? AND ' if kind else ''}NOT EXISTS (SELECT 1 FROM {table.name} x "
             f"WHERE x.datetime BETWEEN ? AND ? AND x.hit_id = b.hit_id)",
-            [low, high],
+            [kind, low, high] if kind else [low, high],
         ).fetchone()[0]
     finally:
         raw.unregister("_crumby_batch")
     return int(inserted)
-
-
-def _has_setting(raw, name: str) -> bool:
-    """Whether this DuckDB knows the setting (newer ones only)."""
-    return bool(raw.execute("SELECT COUNT(*) FROM duckdb_settings() WHERE name = ?", [name]).fetchone()[0])
 
 
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from .. import __version__
 from ..config import ensure_folder
+from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
 from ..store.engine import StoreError, create_engine, driver_errors
 from ..store.migrations import ensure_schema
@@ -42,7 +43,7 @@ from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
 from .rejects import write_rejects
 from .retention import RetentionReport, apply_retention
-from .rows import split_by_type, table_rows
+from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
@@ -331,20 +332,12 @@ class _Run:
         session_ids, new_state = assign_sessions(hits, state, timeout)
         hits = hits.assign(session_id=session_ids)
         stored_ips = anonymise_ips(hits["ip"], settings["IP_PRIVACY"])
-        counts = []
-        for table, rows in zip((visits, events), split_by_type(hits), strict=True):
-            if not len(rows):
-                counts.append(0)
-                continue
-            arrow = table_rows(
-                table,
-                hits,
-                rows,
-                ids=np.arange(len(rows), dtype=np.int64) + next_id(conn, table),
-                load_id=self.report.load_id,
-                stored_ips=stored_ips,
-            )
-            counts.append(insert_hits(conn, table, arrow))
+        ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
+        tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
+        for table, _, rows in tables:
+            ids[rows] = np.arange(len(rows), dtype=np.int64) + next_id(conn, table)
+        batch = batch_rows(hits, ids=ids, load_id=self.report.load_id, stored_ips=stored_ips)
+        counts = [insert_hits(conn, table, batch, kind) if len(rows) else 0 for table, kind, rows in tables]
         save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
         return counts[0], counts[1]
 

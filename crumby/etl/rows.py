@@ -26,6 +26,44 @@ RENAMED = {
     "value": "ev",
 }
 SET_BY_LOAD = ("id", "ip", "load_id")
+# Every store column of either hit table (a name means the same in both), and the hit type.
+BATCH_COLUMNS = sa.Table(
+    "_crumby_batch",
+    sa.MetaData(),
+    *[sa.Column(c.name, c.type) for c in {c.name: c for t in (visits, events) for c in t.columns}.values()],
+    sa.Column("t", sa.String(8)),
+)
+
+
+def batch_rows(
+    hits: pd.DataFrame,
+    *,
+    ids: np.ndarray,
+    load_id: int,
+    stored_ips: pd.Series,
+    rows: np.ndarray | None = None,
+) -> pa.Table:
+    """The rows of both hit tables for the hits (those at positions ``rows`` if given), with ``t``.
+
+    Arrow-backed columns are not copied when ``rows`` is None; each table's
+    insert picks its hit type and columns (see :func:`crumby.etl.load.insert_hits`).
+    """
+    count = len(hits) if rows is None else len(rows)
+    columns: dict[str, object] = {
+        "id": ids,
+        "ip": pick(stored_ips, rows),
+        "load_id": np.full(count, load_id, dtype=np.int64),
+    }
+    for column in BATCH_COLUMNS.columns:
+        if column.name in SET_BY_LOAD:
+            continue
+        source = RENAMED.get(column.name, column.name)
+        if source in hits.columns:
+            columns[column.name] = pick(hits[source], rows)
+    if "is_bot" in hits.columns:
+        is_bot = hits["is_bot"].to_numpy(bool, na_value=False)
+        columns["is_bot"] = is_bot if rows is None else is_bot[rows]
+    return to_arrow(BATCH_COLUMNS, columns, count)
 
 
 def table_rows(
@@ -38,28 +76,16 @@ def table_rows(
     stored_ips: pd.Series,
 ) -> pa.Table:
     """The rows of ``table`` (visits or events) for the hits at positions ``rows``."""
-    count = len(rows)
-    columns: dict[str, object] = {
-        "id": ids,
-        "ip": pick(stored_ips, rows),
-        "load_id": np.full(count, load_id, dtype=np.int64),
-    }
-    for column in table.columns:
-        if column.name in SET_BY_LOAD:
-            continue
-        source = RENAMED.get(column.name, column.name)
-        if source in hits.columns:
-            columns[column.name] = pick(hits[source], rows)
-    if "is_bot" in columns:
-        columns["is_bot"] = hits["is_bot"].to_numpy(bool, na_value=False)[rows]
-    return to_arrow(table, columns, count)
+    batch = batch_rows(hits, ids=ids, load_id=load_id, stored_ips=stored_ips, rows=rows)
+    return batch.select([column.name for column in table.columns])
 
 
-def pick(values: pd.Series, rows: np.ndarray) -> object:
-    """The values at positions ``rows``: an Arrow take for Arrow-backed columns, numpy indexing else."""
+def pick(values: pd.Series, rows: np.ndarray | None) -> object:
+    """The values at positions ``rows`` (all when None): Arrow for Arrow-backed columns, numpy else."""
     if hasattr(values.array, "__arrow_array__"):
-        return pa.array(values.array).take(rows)
-    return values.to_numpy()[rows]
+        array = pa.array(values.array)
+        return array if rows is None else array.take(rows)
+    return values.to_numpy() if rows is None else values.to_numpy()[rows]
 
 
 def split_by_type(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
