@@ -175,3 +175,14 @@ def test_dry_run_writes_nothing(tmp_path, store_url, etl):
     report = run(etl(), dry_run=True)
     assert report.hits == 5 and report.dry_run
     assert run(etl()).hits == 5
+
+
+def test_hit_times_keep_their_milliseconds(tmp_path, store_url, etl):
+    when = T0 + timedelta(milliseconds=123)
+    write_log(tmp_path / "logs", [hit_line(1, when=when), hit_line(2, when=when, kind="event")])
+    run(etl())
+    for table in ("visits", "events"):
+        (stored,) = count(store_url, f"SELECT datetime FROM {table}")[0]
+        if isinstance(stored, str):  # SQLite hands back text
+            stored = datetime.fromisoformat(stored)
+        assert stored.microsecond == 123000, (table, stored)

@@ -141,11 +141,20 @@ def _rebuild_without_unique(conn: sa.Connection, table: sa.Table) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {rebuilt.name} RENAME TO {table.name}")
 
 
+def _mysql_hit_times_to_the_millisecond(conn: sa.Connection) -> None:
+    """On MySQL/MariaDB, visits.datetime and events.datetime keep milliseconds like the other backends."""
+    if backend_name(conn.engine) != "mysql":
+        return
+    for table in (visits, events):
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} MODIFY datetime DATETIME(3) NOT NULL")
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
     (2, "rows and column widths of a store the original Crumby made", _fit_original_rows),
     (3, "DuckDB: visits and events without indexes but the primary key", _duckdb_hit_tables_unindexed),
+    (4, "MySQL/MariaDB: hit times to the millisecond", _mysql_hit_times_to_the_millisecond),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -22,8 +22,13 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
+
+# A hit's time to the millisecond: MySQL/MariaDB's DATETIME keeps whole seconds unless asked,
+# which would blur the order of a session's hits and move a 23:59:59.7 hit into the next day.
+HitTime = DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
 
 
 # Columns both hit tables share, after the original's own.
@@ -48,7 +53,7 @@ visits = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("ip", String(64)),  # anonymised by default (IP_PRIVACY)
     Column("cid", String(64)),
-    Column("datetime", DateTime, nullable=False),  # UTC
+    Column("datetime", HitTime, nullable=False),  # UTC
     Column("doc_title", Text),
     Column("doc_uri", Text),
     Column("doc_enc", String(32)),
@@ -96,7 +101,7 @@ events = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("ip", String(64)),
     Column("cid", String(64)),
-    Column("datetime", DateTime, nullable=False),
+    Column("datetime", HitTime, nullable=False),  # UTC
     Column("doc_title", Text),
     Column("doc_uri", Text),
     Column("name", String(128)),
