@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from crumby.store.engine import create_engine
 from crumby.store.readonly import close_readers
 from tests.conftest import make_settings
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LONG_LANGUAGE = "en-GB,en;q=0.9,de-DE;q=0.8,de;q=0.7,fr-FR;q=0.6,fr;q=0.5"
 
 
@@ -216,3 +218,57 @@ def test_a_template_written_for_the_original_crumby_still_runs(tmp_path):
     finally:
         close_readers()
     assert [list(row) for row in result.rows] == [["2017-05-01", 1, 2], ["2017-05-02", 1, 1]]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "duckdb"])
+def test_a_store_from_crumbys_first_release_is_upgraded_without_loss(backend, tmp_path):
+    """tests/fixtures/store-0.1.0.* were made by the first release; today's ETL must carry them on."""
+    import gzip
+    import shutil
+
+    from crumby.store.migrations import SCHEMA_VERSION
+    from tests.fixtures.make_release_stores import release_lines
+
+    store = tmp_path / f"store.{backend}"
+    with gzip.open(FIXTURES / f"store-0.1.0.{backend}.gz", "rb") as packed, open(store, "wb") as raw:
+        shutil.copyfileobj(packed, raw)
+    url = f"{backend}:///{store}"
+    columns = "hit_id, cid, datetime, doc_uri, visitor_id, session_id, country, browser"
+    before = _rows(url, f"SELECT {columns} FROM visits ORDER BY hit_id")
+    events_before = _rows(url, "SELECT hit_id, name, value FROM events ORDER BY hit_id")
+    assert len(before) == 108 and len(events_before) == 12
+
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=url)
+    logs = settings["LOG_DIR"]
+    logs.mkdir(parents=True)
+    # The release's own lines come round again (a restored backup), with one new hit.
+    now = datetime.now(timezone.utc) - timedelta(hours=1)
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    new = make_hit(
+        {"t": "visit", "cid": "n1", "dl": "https://example.com/new", "pv": "1"},
+        ip="81.2.69.142",
+        ua="curl-free browser",
+        referer="",
+        lang="en",
+        hit_id="after-upgrade",
+        ts=ts,
+    )
+    (logs / "hits-2026110208-restored.jsonl").write_bytes(b"".join(release_lines()))
+    (logs / f"hits-{now:%Y%m%d%H}-w1.jsonl").write_bytes(serialise(new))
+    report = run_etl(settings)
+    assert report.rejected == 0
+
+    after = _rows(url, f"SELECT {columns} FROM visits WHERE hit_id <> 'after-upgrade' ORDER BY hit_id")
+    assert after == before, "no row of the release's store changed or doubled"
+    assert _rows(url, "SELECT hit_id, name, value FROM events ORDER BY hit_id") == events_before
+    assert _rows(url, "SELECT COUNT(*) FROM visits WHERE hit_id = 'after-upgrade'") == [(1,)]
+    assert _rows(url, "SELECT MAX(version) FROM _crumby_schema") == [(SCHEMA_VERSION,)]
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
