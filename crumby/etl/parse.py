@@ -1,12 +1,13 @@
 """Turn chunks of raw log lines into an Arrow table of checked hits, and a list of rejects.
 
-Fast path: a batch's lines go to pyarrow's multi-threaded JSON reader in one
-piece, against an explicit schema, and the format's checks run as vectorised
-compute. When the reader refuses a piece (a torn line, invalid UTF-8, a wrong
-type, a blank line) it is halved until the bad lines are isolated, and those
-few are read one by one with :func:`crumby.hits.parse_line`, which also gives
-each reject its reason. ``props`` (a nested object the reader cannot give as
-text) is read per line, only for the lines that carry one.
+Fast path: each chunk's lines (new bytes of one file, not copied) go to
+pyarrow's multi-threaded JSON reader in one piece, against an explicit
+schema, and the format's checks run as vectorised compute. When the reader
+refuses a piece (a torn line, invalid UTF-8, a wrong type, a blank line) it
+is halved until the bad lines are isolated, and those few are read one by
+one with :func:`crumby.hits.parse_line`, which also gives each reject its
+reason. ``props`` (a nested object the reader cannot give as
+text) is read with :mod:`json`, only for the lines the reader found one in.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from ..hits import FIELD_CAPS, FORMAT_VERSION, HIT_TYPES, MAX_LINE_BYTES, PROPS_
 from .extract import Chunk
 
 STRING_FIELDS = tuple(dict.fromkeys(("id", "ts", *FIELD_CAPS)))
-READ_SCHEMA = pa.schema([("v", pa.int64())] + [(name, pa.string()) for name in STRING_FIELDS])
+# props as an empty struct: the reader says which lines carry an object there, without reading it
+READ_SCHEMA = pa.schema(
+    [("v", pa.int64()), ("props", pa.struct([]))] + [(name, pa.string()) for name in STRING_FIELDS]
+)
 # Columns of a parsed batch: the raw fields, props as JSON text, and the hit time (naive UTC).
 HIT_SCHEMA = pa.schema(
     [(name, pa.string()) for name in STRING_FIELDS]
@@ -131,12 +135,11 @@ class _Collector:
         table = _read_fast(self.lines.gather(index), index)
         if table is not None:
             good = _vector_checks(table)
-            table = table.drop_columns(["_v"])
             if good.all():
-                self.tables.append(table)
+                self.tables.append(self._with_props(table))
                 return
             if good.sum() * 2 > len(index):
-                self.tables.append(table.filter(pa.array(good)))
+                self.tables.append(self._with_props(table.filter(pa.array(good))))
                 for i in index[~good]:
                     self.parse_one(int(i))
                 return
@@ -147,6 +150,30 @@ class _Collector:
         middle = len(index) // 2
         self.parse_fast(index[:middle])
         self.parse_fast(index[middle:])
+
+    def _with_props(self, table: pa.Table) -> pa.Table:
+        """``props`` as JSON text for the rows whose line has one; a bad one rejects its line."""
+        has_props = table.column("_props").to_numpy(zero_copy_only=False)
+        table = table.drop_columns(["_v", "_props"])
+        rows = np.flatnonzero(has_props)
+        if not len(rows):
+            return table
+        numbers = table.column("_line").to_numpy()[rows]
+        texts: list[str | None] = [None] * table.num_rows
+        keep = np.ones(table.num_rows, bool)
+        for row, i, props in zip(rows, numbers, self._props_of(numbers), strict=True):
+            try:
+                texts[row] = props_text(props)
+            except HitError as exc:
+                self.reject(int(i), str(exc))
+                keep[row] = False
+        table = table.set_column(table.schema.get_field_index("props"), "props", pa.array(texts, pa.string()))
+        return table if keep.all() else table.filter(pa.array(keep))
+
+    def _props_of(self, numbers: np.ndarray) -> list[object]:
+        """The ``props`` value of each of these lines, read in one go (the reader took the lines)."""
+        objects = json.loads(b"[" + b",".join(self.lines.line(int(i)) for i in numbers) + b"]")
+        return [o.get("props") for o in objects]
 
     def table(self) -> pa.Table:
         tables = list(self.tables)
@@ -189,7 +216,7 @@ def _parse_chunk(chunk: Chunk) -> tuple[pa.Table, list[Reject], int]:
     fast = np.flatnonzero(~(too_long | nul))
     if len(fast):
         collector.parse_fast(fast)
-    table = _fill_props(collector, collector.table(), lines.mentioning(b'"props"'))
+    table = collector.table()
     return table.drop_columns(["_line"]), collector.rejects, len(lines)
 
 
@@ -211,7 +238,8 @@ def _read_fast(block: pa.Buffer, index: np.ndarray) -> pa.Table | None:
     columns["props"] = pa.nulls(len(index), pa.string())
     columns["datetime"] = times
     columns["_line"] = pa.array(index, pa.int64())
-    return pa.table(columns, schema=_WORK_SCHEMA).append_column("_v", table.column("v"))
+    checked = pa.table(columns, schema=_WORK_SCHEMA).append_column("_v", table.column("v"))
+    return checked.append_column("_props", table.column("props").is_valid())
 
 
 def hit_times(ts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
@@ -237,26 +265,6 @@ def _vector_checks(table: pa.Table) -> np.ndarray:
         fits = pc.less_equal(pc.utf8_length(column), limit)
         good = pc.and_kleene(good, pc.or_kleene(pc.is_null(column), fits))
     return pc.fill_null(good, False).to_numpy(zero_copy_only=False)
-
-
-def _fill_props(collector: _Collector, table: pa.Table, mentioning: np.ndarray) -> pa.Table:
-    """Read ``props`` of the fast-path rows whose line carries one; a bad one rejects its line."""
-    if not mentioning.any() or not table.num_rows:
-        return table.drop_columns(["_v"]) if "_v" in table.column_names else table
-    line_numbers = table.column("_line").to_numpy()
-    props = table.column("props").to_pylist()
-    keep = np.ones(table.num_rows, bool)
-    for row in np.flatnonzero(mentioning[line_numbers] & table.column("props").is_null().to_numpy(False)):
-        i = int(line_numbers[row])
-        try:
-            props[row] = props_text(json.loads(collector.lines.line(i)).get("props"))
-        except HitError as exc:
-            collector.reject(i, str(exc))
-            keep[row] = False
-    table = table.set_column(table.schema.get_field_index("props"), "props", pa.array(props, pa.string()))
-    if "_v" in table.column_names:
-        table = table.drop_columns(["_v"])
-    return table if keep.all() else table.filter(pa.array(keep))
 
 
 def props_text(props: object) -> str | None:
