@@ -1,6 +1,6 @@
 """``run(settings, store) -> LoadReport``: extract, enrich and load what is new, exactly once.
 
-The stages meet only here. A batch is about 100 MB of whole lines from one
+The stages meet only here. A batch is about 64 MB of whole lines from one
 or more files; its rows, the files' checkpoints, the session state and the
 calendar are written in one transaction, so a run killed at any moment leaves
 the store as it was after its last whole batch, and the next run picks up
@@ -10,9 +10,11 @@ run (:class:`StoreError`) with the checkpoints where they were.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -47,7 +49,9 @@ from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
-DEFAULT_BATCH_BYTES = 96 << 20  # about 180k hits: DuckDB writes whole row groups of 122,880 rows
+DEFAULT_BATCH_BYTES = (
+    64 << 20
+)  # about 120k hits: two batches in memory (one read, one written) stay under 1 GiB
 MAX_PASSES = 3  # rescans for files that grew or appeared during the run
 
 __all__ = ["DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
@@ -168,6 +172,17 @@ def store_failure(engine: sa.Engine, exc: Exception) -> StoreError:
     )
 
 
+@dataclass
+class _Prepared:
+    """A batch read, checked and enriched, waiting to be written."""
+
+    chunks: list[Chunk]
+    lines: list[int]  # lines per chunk, for the checkpoints
+    parsed: Parsed
+    hits: pd.DataFrame
+    repeated: int  # hits left out as a second copy within the batch
+
+
 class _Run:
     def __init__(self, settings, engine, dry_run, progress, batch_bytes, enricher) -> None:
         self.settings = settings
@@ -180,6 +195,7 @@ class _Run:
         self.marks: dict[str, dict] = {}
 
     kind = "etl"
+    overlap_writes = True  # see _load_batches
     load_extra: Mapping[str, Any] = {}
 
     def load(self) -> LoadReport:
@@ -200,9 +216,7 @@ class _Run:
                         self.enricher = Enricher(self.settings)
                     if self.report.load_id is None and not self.dry_run:
                         self.report.load_id = self._start_load()
-                    self._load_batch(first)
-                    for batch in batches:
-                        self._load_batch(batch)
+                    self._load_batches(itertools.chain([first], batches))
             finally:
                 if own_enricher and self.enricher is not None:
                     self.enricher.close()
@@ -255,31 +269,63 @@ class _Run:
             )
         return load_id
 
+    def _load_batches(self, batches: Iterator[list[Chunk]]) -> None:
+        """Each batch in turn; the next one is read, checked and enriched while this one is written.
+
+        The store's share of a batch (DuckDB's work, or the database server's)
+        then runs beside ours, on another core. Writes stay one at a time and
+        in order, so checkpoints, sessions and row ids are as in a plain loop.
+        """
+        if self.dry_run or not self.overlap_writes:
+            for chunks in batches:
+                self._load_batch(chunks)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crumby-etl-write") as writer:
+            writing = None
+            for chunks in batches:
+                prepared = self._prepare(chunks)
+                if writing is not None:
+                    writing.result()  # the previous batch is in (or its failure is raised here)
+                writing = writer.submit(self._store, prepared)
+                del prepared
+            if writing is not None:
+                writing.result()
+
     def _load_batch(self, chunks: list[Chunk]) -> None:
+        self._store(self._prepare(chunks))
+
+    def _prepare(self, chunks: list[Chunk]) -> _Prepared:
+        """Parse, check and enrich a batch (nothing is written yet)."""
         parsed = parse_chunks(chunks)
         lines = [c.data.count(b"\n") + len(c.rejected) for c in chunks]
         for chunk in chunks:
             chunk.data = b""  # parsed: the raw bytes are not needed again, and they are a batch's size
         hits = parsed.hits.to_pandas()
-        report = self.report
         repeated = hits["id"].duplicated().to_numpy()
         if repeated.any():  # the same hit twice in one batch (a replayed line): keep the first
-            report.duplicates += int(repeated.sum())
             hits = hits[~repeated].reset_index(drop=True)
         enriched = self.enricher.enrich(hits) if len(hits) else hits
+        report = self.report
         report.rejected += len(parsed.rejects)
         report.bytes += sum(c.end - c.start for c in chunks)
         report.file_names.update(c.file.name for c in chunks)
+        return _Prepared(chunks, lines, parsed, enriched, int(repeated.sum()))
+
+    def _store(self, batch: _Prepared) -> None:
+        """Write a prepared batch, its checkpoints and the calendar in one transaction."""
+        report = self.report
+        enriched = batch.hits
+        report.duplicates += batch.repeated
         if self.dry_run:
             self._count(enriched, len(enriched))
-            self._advance(chunks, lines, parsed)
+            self._advance(batch.chunks, batch.lines, batch.parsed)
         else:
-            path = write_rejects(self.settings["REJECTS_DIR"], parsed.rejects)
+            path = write_rejects(self.settings["REJECTS_DIR"], batch.parsed.rejects)
             if path is not None:
                 report.rejects_file = str(path)
             with self.engine.begin() as conn:
                 inserted = self._write(conn, enriched) if len(enriched) else (0, 0)
-                save_checkpoints(conn, self._advance(chunks, lines, parsed))
+                save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
                 if len(enriched):
                     first_day = pd.Timestamp(enriched["datetime"].min()).date()
                     last_day = pd.Timestamp(enriched["datetime"].max()).date()
@@ -289,7 +335,7 @@ class _Run:
             report.hits += sum(inserted)
             report.duplicates += len(enriched) - sum(inserted)
             report.bots += int(enriched["is_bot"].fillna(False).astype(bool).sum()) if len(enriched) else 0
-        self.progress(sum(c.end - c.start for c in chunks))
+        self.progress(sum(c.end - c.start for c in batch.chunks))
 
     def _count(self, enriched: pd.DataFrame, count: int) -> None:
         if not count:

@@ -56,6 +56,7 @@ def reprocess(
 
 class _Reprocess(_Run):
     kind = "reprocess"
+    overlap_writes = False  # each batch is written by its own _load_batch below
 
     def __init__(self, settings, engine, first, last, progress, batch_bytes, enricher) -> None:
         super().__init__(settings, engine, False, progress, batch_bytes, enricher)
