@@ -14,6 +14,8 @@ from pathlib import Path
 
 from crumby.hits import make_hit, serialise
 
+VERSION = 2  # part of the cache folder's name: a change to the lines makes a new corpus
+
 SITES = ("example.com", "www.example.org", "shop.example.net", "blog.example.io")
 PATHS = ("/", "/about", "/pricing", "/blog/", "/docs/start", "/contact", "/cart", "/search")
 TITLES = ("Home", "About us", "Pricing", "Blog", "Getting started", "Contact", "Cart", "Search")
@@ -110,10 +112,16 @@ def iter_lines(hits: int, *, seed: int = 7, start: datetime | None = None, visit
     ips = make_ips(max(10, min(150_000, hits // 6)), rng)
     start = start or datetime(2026, 3, 1, tzinfo=timezone.utc)
     span = timedelta(days=max(1, hits // 200_000)).total_seconds()
-    people = [(f"{rng.getrandbits(64):016x}", rng.choice(ips), rng.choice(agents)) for _ in range(visitors)]
+    # Every address and agent belongs to someone; half the hits come from anyone, half from a few
+    # heavy visitors, so that the hits carry the variety (>= 100k IPs, >= 20k agents per 1M hits).
+    people = [
+        (f"{rng.getrandbits(64):016x}", ips[n % len(ips)], agents[n % len(agents)]) for n in range(visitors)
+    ]
+    rng.shuffle(people)
     times = sorted(rng.random() * span for _ in range(hits))
     for n, offset in enumerate(times):
-        cid, ip, ua = people[int(rng.paretovariate(1.2) * 7) % visitors]
+        who = rng.randrange(visitors) if n % 2 else int(rng.paretovariate(1.2) * 7) % visitors
+        cid, ip, ua = people[who]
         when = start + timedelta(seconds=offset)
         site = SITES[n % 7 % len(SITES)]
         page = rng.randrange(len(PATHS))

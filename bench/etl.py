@@ -34,7 +34,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from corpus import write_corpus  # noqa: E402
+from corpus import VERSION, write_corpus  # noqa: E402
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MIB = 1024
@@ -57,11 +57,12 @@ class Measure:
     seconds: float
     peak_rss_mib: float
     hits: int
+    cpu_seconds: float = 0.0  # user + system: less moved by other work on the machine than wall time
 
 
 def corpus(cache: Path, hits: int, seed: int) -> Path:
     """The folder of the corpus's raw log files, written on first use."""
-    folder = cache / f"hits-{hits}-seed-{seed}"
+    folder = cache / f"hits-{hits}-seed-{seed}-v{VERSION}"
     if folder.is_dir() and all(p.suffix == ".jsonl" for p in folder.iterdir()):
         return folder
     shutil.rmtree(folder, ignore_errors=True)  # changed by a run with retention on: made anew
@@ -83,8 +84,8 @@ def warm(folder: Path) -> int:
     return total
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one child process; stops on failure."""
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MiB), CPU seconds and stdout of one child process; stops on failure."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
@@ -96,17 +97,17 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
         stdout, stderr = out.read().decode(), err.read().decode()
     if child.returncode != 0:
         sys.exit(f"{' '.join(command[:4])} ... failed ({child.returncode}):\n{stderr}{stdout}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout
 
 
 def duckdb_read(folder: Path, workdir: Path) -> Measure:
     target = workdir / "read.duckdb"
     target.unlink(missing_ok=True)
-    seconds, rss, stdout = run_child(
+    seconds, rss, cpu, stdout = run_child(
         [sys.executable, "-c", READ_JSON, str(target), str(folder / "hits-*.jsonl")]
     )
     target.unlink()
-    return Measure(seconds, rss, int(stdout.split()[-1]))
+    return Measure(seconds, rss, int(stdout.split()[-1]), cpu)
 
 
 def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
@@ -121,11 +122,11 @@ def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
         # the cached corpus has fixed dates, long past: retention would compress it after one run
         "CRUMBY_RAW_LOG_RETENTION_DAYS": "0",
     }
-    seconds, rss, stdout = run_child([sys.executable, "-m", "crumby", "etl", "-v"], env)
+    seconds, rss, cpu, stdout = run_child([sys.executable, "-m", "crumby", "etl", "-v"], env)
     found = SUMMARY.search(stdout)
     if not found:
         sys.exit(f"cannot read the ETL's summary line: {stdout!r}")
-    return Measure(seconds, rss, int(found.group(1)))
+    return Measure(seconds, rss, int(found.group(1)), cpu)
 
 
 def etl_duckdb(folder: Path, workdir: Path) -> Measure:
@@ -174,6 +175,7 @@ def show(name: str, measures: list[Measure]) -> None:
     rounds = ", ".join(f"{m.seconds:.1f}" for m in measures)
     print(
         f"{name:<22} {seconds:7.2f} s  {hits / seconds:>9,.0f} hits/s  "
+        f"CPU {median(measures, 'cpu_seconds'):5.1f} s  "
         f"peak RSS {median(measures, 'peak_rss_mib'):6.0f} MiB  (rounds: {rounds} s)"
     )
 
