@@ -1,4 +1,5 @@
-"""DuckDB's hit tables keep no index but the primary key; a store made with them is rebuilt, rows kept."""
+"""DuckDB's hit tables keep no index but the primary key, the session state none; older stores are
+rebuilt, rows kept."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ def constraints_and_indexes(engine: sa.Engine) -> tuple[set, set]:
     with engine.connect() as conn:
         constraints = conn.exec_driver_sql(
             "SELECT table_name, constraint_type FROM duckdb_constraints() "
-            "WHERE table_name IN ('visits', 'events') AND constraint_type <> 'NOT NULL'"
+            "WHERE table_name IN ('visits', 'events', '_crumby_sessions') AND constraint_type <> 'NOT NULL'"
         ).all()
         indexes = conn.exec_driver_sql(
-            "SELECT index_name FROM duckdb_indexes() WHERE table_name IN ('visits', 'events')"
+            "SELECT index_name FROM duckdb_indexes() "
+            "WHERE table_name IN ('visits', 'events', '_crumby_sessions')"
         ).all()
     return set(constraints), {row[0] for row in indexes}
 
@@ -42,6 +44,7 @@ def test_an_indexed_store_is_rebuilt_with_its_rows(tmp_path, monkeypatch):
         migrations.ensure_schema(engine)
         constraints, indexes = constraints_and_indexes(engine)
         assert ("visits", "UNIQUE") in constraints and "ix_visits_datetime" in indexes
+        assert ("_crumby_sessions", "PRIMARY KEY") in constraints
         with engine.begin() as conn:
             conn.execute(
                 visits.insert(),

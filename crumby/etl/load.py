@@ -203,9 +203,14 @@ def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: d
     backend = backend_name(conn.engine)
     if backend == "duckdb":
         raw = raw_duckdb(conn)
+        columns = _quoted_columns(conn, rows.column_names)
         raw.register("_crumby_state", rows)
-        try:
-            raw.execute("INSERT OR REPLACE INTO _crumby_sessions SELECT * FROM _crumby_state")
+        try:  # no key on DuckDB (see migrations): each visitor's old row goes, the new one comes
+            raw.execute(
+                "DELETE FROM _crumby_sessions s USING _crumby_state b "
+                "WHERE s.site = b.site AND s.visitor_id = b.visitor_id"
+            )
+            raw.execute(f"INSERT INTO _crumby_sessions ({columns}) SELECT {columns} FROM _crumby_state")
         finally:
             raw.unregister("_crumby_state")
         return

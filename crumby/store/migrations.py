@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from .bookkeeping import bookkeeping_metadata, schema_versions
+from .bookkeeping import sessions as session_state
 from .engine import StoreError, backend_name
 from .schema import events, metadata, users, visits
 
@@ -120,16 +121,40 @@ def _duckdb_hit_tables_unindexed(conn: sa.Connection) -> None:
             (table.name,),
         ).scalar()
         if unique:
-            _rebuild_without_unique(conn, table)
+            _rebuild(conn, table)
 
 
-def _rebuild_without_unique(conn: sa.Connection, table: sa.Table) -> None:
-    """DuckDB cannot drop a table's UNIQUE constraint: copy the rows into a table made without it."""
+def _duckdb_session_state_unindexed(conn: sa.Connection) -> None:
+    """On DuckDB, the kept session state has no primary key.
+
+    Each batch rewrites the state of all its visitors (some hundred thousand
+    rows in a large load); keeping an ART index on (site, visitor_id) up to
+    date and writing it at each commit cost more than the batch's own rows.
+    The loader deletes a visitor's old row before it inserts the new one.
+    """
+    if backend_name(conn.engine) != "duckdb":
+        return
+    keyed = conn.exec_driver_sql(
+        "SELECT COUNT(*) FROM duckdb_constraints() "
+        "WHERE table_name = '_crumby_sessions' AND constraint_type = 'PRIMARY KEY'"
+    ).scalar()
+    if keyed:
+        _rebuild(conn, session_state, primary_key=False)
+
+
+def _rebuild(conn: sa.Connection, table: sa.Table, *, primary_key: bool = True) -> None:
+    """DuckDB cannot drop a table's UNIQUE constraint or key: copy the rows into a table made without."""
     rebuilt = sa.Table(
         f"_crumby_rebuilt_{table.name}",
         sa.MetaData(),
         *[
-            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+            sa.Column(
+                c.name,
+                c.type,
+                primary_key=primary_key and c.primary_key,
+                nullable=c.nullable,
+                autoincrement=False,
+            )
             for c in table.columns
         ],
     )
@@ -155,6 +180,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (2, "rows and column widths of a store the original Crumby made", _fit_original_rows),
     (3, "DuckDB: visits and events without indexes but the primary key", _duckdb_hit_tables_unindexed),
     (4, "MySQL/MariaDB: hit times to the millisecond", _mysql_hit_times_to_the_millisecond),
+    (5, "DuckDB: the kept session state without a primary key", _duckdb_session_state_unindexed),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
