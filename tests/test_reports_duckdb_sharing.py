@@ -38,7 +38,13 @@ for batch in range(batches):
             "INSERT INTO visits (id, hit_id, datetime, site, page_path, visitor_id, session_id, is_bot) "
             "VALUES (?, ?, ?, 'example.com', '/batch', ?, ?, false)",
             [
-                (first + n, f"w{first + n}", datetime(2024, 4, 15, 12, 0, n % 60), f"wv{batch}", f"ws{batch}-{n}")
+                (
+                    first + n,
+                    f"w{first + n}",
+                    datetime(2024, 4, 15, 12, 0, n % 60),
+                    f"wv{batch}",
+                    f"ws{batch}-{n}",
+                )
                 for n in range(size)
             ],
         )
