@@ -29,17 +29,6 @@ HOSTILE_TEXT = (
     "ü😀\u202e:t0 $1 ? %s %(t0)s {{ 7*7 }} {% raw %}",
     "\\'; LOAD_FILE('/etc/passwd') #",
 )
-LEAK_MARKERS = (
-    "traceback",
-    "select ",
-    "from visits",
-    "sqlalche",
-    "psycopg",
-    "pymysql",
-    "duckdb",
-    "[sql",
-    "hit_filter",
-)
 
 
 @pytest.fixture(autouse=True)
