@@ -23,6 +23,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LONG_LANGUAGE = "en-GB,en;q=0.9,de-DE;q=0.8,de;q=0.7,fr-FR;q=0.6,fr;q=0.5"
 
 
+def _original_hit_columns() -> list[sa.Column]:
+    """The columns the original's visits and events tables began with."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ip", sa.String(39)),
+        sa.Column("cid", sa.String(10)),
+        sa.Column("datetime", sa.DateTime),
+        sa.Column("doc_title", sa.Text),
+        sa.Column("doc_uri", sa.Text),
+    ]
+
+
 def original_metadata() -> sa.MetaData:
     """The original Crumby's four tables, column for column, as its SQLAlchemy models declared them."""
     meta = sa.MetaData()
@@ -30,12 +42,7 @@ def original_metadata() -> sa.MetaData:
     sa.Table(
         "visits",
         meta,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("ip", sa.String(39)),
-        sa.Column("cid", sa.String(10)),
-        sa.Column("datetime", sa.DateTime),
-        sa.Column("doc_title", sa.Text),
-        sa.Column("doc_uri", sa.Text),
+        *_original_hit_columns(),
         sa.Column("doc_enc", sa.String(25)),
         sa.Column("referrer", sa.Text),
         sa.Column("_referrer", sa.Text),
@@ -59,12 +66,7 @@ def original_metadata() -> sa.MetaData:
     sa.Table(
         "events",
         meta,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("ip", sa.String(39)),
-        sa.Column("cid", sa.String(10)),
-        sa.Column("datetime", sa.DateTime),
-        sa.Column("doc_title", sa.Text),
-        sa.Column("doc_uri", sa.Text),
+        *_original_hit_columns(),
         sa.Column("name", sa.Text),
         sa.Column("value", sa.Text),
     )
