@@ -1,4 +1,4 @@
-"""Write a batch into the store: its rows, its checkpoints and the ETL's state, in one transaction.
+"""Write a batch into the store: its rows, its checkpoints and the ETL's state, in the same transaction.
 
 Every backend takes the rows in bulk: DuckDB straight from Arrow, PostgreSQL
 through COPY into a temporary table, SQLite and MySQL/MariaDB by batched
