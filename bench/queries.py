@@ -41,6 +41,7 @@ import duckdb
 import requests
 import sqlalchemy as sa
 
+from crumby.etl.rollup import backfill
 from crumby.queries import find_templates
 from crumby.queries.run import prepare
 from crumby.store.engine import create_engine
@@ -168,6 +169,12 @@ def build_duckdb(path: Path, hits: int) -> None:
     )
     conn.execute("CHECKPOINT")
     conn.close()
+    engine = create_engine(f"duckdb:///{path}")
+    try:
+        with engine.begin() as store:
+            backfill(store)  # the aggregated store, built by the ETL's own code
+    finally:
+        engine.dispose()
 
 
 def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
@@ -182,7 +189,7 @@ def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     admin.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
-        for table in ("events", "visits", "calendar"):
+        for table in ("events", "visits", "calendar", "sessions"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
         conn.exec_driver_sql("DROP TABLE IF EXISTS _crumby_schema")
     ensure_schema(engine)
@@ -190,7 +197,7 @@ def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        for table in ("visits", "events", "calendar"):
+        for table in ("visits", "events", "calendar", "sessions"):
             csv_path = workdir / f"{table}.csv"
             source.execute(f"COPY {table} TO '{csv_path}' (HEADER, FORMAT csv)")
             columns = [row[0] for row in source.execute(f"DESCRIBE {table}").fetchall()]
@@ -254,7 +261,8 @@ def start_server(url: str, workdir: Path, port: int) -> subprocess.Popen:
 
 
 def _warm_loop(path: str, pipe) -> None:
-    conn = duckdb.connect(path, read_only=True, config={"enable_progress_bar": False})
+    conn = duckdb.connect(path, read_only=True)
+    conn.execute("SET enable_progress_bar = false")
     while (job := pipe.recv()) is not None:
         pipe.send(len(conn.execute(*job).fetchall()))
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from crumby.etl.rollup import backfill
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
 from crumby.store.schema import calendar, events, visits
@@ -153,6 +154,7 @@ def load_fixture(url: str) -> str:
             conn.execute(sa.insert(visits), visit_rows)
             conn.execute(sa.insert(events), event_rows)
             conn.execute(sa.insert(calendar), calendar_rows)
+            backfill(conn)  # the aggregated store, as the ETL would have kept it
     finally:
         engine.dispose()
     return url

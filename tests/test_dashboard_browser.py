@@ -18,6 +18,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from crumby.auth import add_user, open_auth_store
+from crumby.etl.rollup import backfill
 from crumby.serve.app import create_app
 from crumby.serve.auth import close_auth_store
 from crumby.store.engine import create_engine
@@ -114,6 +115,7 @@ def load_store(url: str, days: int = 60, seed: int = 4) -> None:
                     for d in range(days + 100)
                 ],
             )
+            backfill(conn)  # the aggregated store, as the ETL would have kept it
     finally:
         engine.dispose()
 

@@ -54,15 +54,23 @@ def test_every_builtin_report_is_compared():
 
 
 def _python_summary(start: datetime, end: datetime, site: str | None = None) -> list:
-    """The summary's current-period row, computed from the fixture rows."""
-    rows = [
-        r
-        for r in build_rows()[0]
-        if start <= r["datetime"] < end and not r["is_bot"] and (site is None or r["site"] == site)
-    ]
-    sessions = defaultdict(list)
-    for r in rows:
-        sessions[r["session_id"]].append(r["datetime"])
+    """The summary's current-period row, computed from the fixture rows.
+
+    As the aggregated store counts them: a visit belongs to the range its first
+    page view falls in, with all its page views, and takes that view's site.
+    """
+    by_session = defaultdict(list)
+    for r in sorted(build_rows()[0], key=lambda r: (r["datetime"], r["hit_id"])):
+        by_session[r["session_id"]].append(r)
+    kept = {
+        key: views
+        for key, views in by_session.items()
+        if start <= views[0]["datetime"] < end
+        and not views[0]["is_bot"]
+        and (site is None or views[0]["site"] == site)
+    }
+    rows = [r for views in kept.values() for r in views]
+    sessions = {key: [r["datetime"] for r in views] for key, views in kept.items()}
     visits = len(sessions)
     pageviews = len(rows)
     bounces = sum(1 for times in sessions.values() if len(times) == 1)

@@ -46,6 +46,7 @@ from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
 from .rejects import write_rejects
 from .retention import RetentionReport, apply_retention
+from .rollup import update_rollup
 from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
@@ -438,6 +439,9 @@ class _Run:
             ids[rows] = np.arange(len(rows), dtype=np.int64) + next_id(conn, table)
         batch = batch_rows(hits, ids=ids, load_id=self.report.load_id, stored_ips=stored_ips)
         counts = [insert_hits(conn, table, batch, kind) if len(rows) else 0 for table, kind, rows in tables]
+        visit_rows = tables[0][2]
+        if len(visit_rows):
+            update_rollup(conn, batch, first_id=int(ids[visit_rows[0]]), load_id=self.report.load_id)
         save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
         return counts[0], counts[1]
 

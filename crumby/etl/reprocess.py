@@ -4,7 +4,8 @@ For example after a GeoIP update. Only bytes already loaded are read (up to
 each file's checkpoint, or the whole of a file compressed by retention). Each
 row is replaced in place, once: same row id, visitor and session (a daily salt
 may be gone by now, so visitors are not hashed again), new enrichment and a
-new load id; the delete and the insert share a transaction per batch. Rows no
+new load id; the delete and the insert share a transaction per batch, and so
+does the rebuild of those visits' rows in the aggregated store (``sessions``). Rows no
 longer in the store (past ROW_RETENTION_DAYS) are not brought back.
 """
 
@@ -26,6 +27,7 @@ from .load import insert_hits, replace_hits
 from .lock import RunLock
 from .parse import parse_chunks
 from .pipeline import DEFAULT_BATCH_BYTES, LoadReport, _Run
+from .rollup import rebuild
 from .rows import split_by_type, table_rows
 
 KEPT = ("id", "hit_id", "visitor_id", "session_id")
@@ -131,6 +133,7 @@ class _Reprocess(_Run):
             inserted = insert_hits(conn, table, arrow)
             self.report.hits += inserted
             if table is visits:
+                rebuild(conn, kept["session_id"].dropna().tolist(), self.report.load_id)
                 self.report.visits += inserted
             else:
                 self.report.events += inserted

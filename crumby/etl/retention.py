@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
-from ..store.schema import HIT_TABLES, calendar
+from ..store.schema import HIT_TABLES, calendar, sessions
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
 
@@ -225,13 +225,14 @@ def expire_rejects(settings: Mapping[str, Any], cutoff: date, report: RetentionR
 
 
 def delete_old_rows(engine: sa.Engine, before: date) -> int:
-    """Delete visits and events before ``before`` (UTC), and the calendar days before the first kept."""
+    """Delete visits, events and visits' rollup rows before ``before`` (UTC), and the calendar days before."""
     start = datetime.combine(before, datetime.min.time())
     deleted = 0
     with engine.begin() as conn:
         for table in HIT_TABLES:
             result = conn.execute(table.delete().where(table.c.datetime < start))
             deleted += max(result.rowcount or 0, 0)
+        conn.execute(sessions.delete().where(sessions.c.started < start))
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
     return deleted
 

@@ -86,19 +86,59 @@ def _sql_type(value: Any) -> sa.types.TypeEngine:
     return sa.String()
 
 
-def _hit_filter(values: Mapping[str, Any], equals):
-    def hit_filter(alias: str = "v", since: str = "t0") -> str:
-        """The conditions every built-in report shares: the range, no bots, the site and path filters."""
+def _range_filter(values: Mapping[str, Any], equals, *, time: str, name: str, by_page: bool):
+    def range_filter(alias: str = "v", since: str = "t0") -> str:
+        """The conditions every built-in report shares: the range, no bots, the site (and page) filters."""
         if not alias.isidentifier() or since not in ("t0", "p0"):
-            raise ValueError("hit_filter takes a table alias and since='t0' or 'p0'")
-        parts = [f"{alias}.datetime >= :{since}", f"{alias}.datetime < :t1", f"NOT {alias}.is_bot"]
+            raise ValueError(f"{name} takes a table alias and since='t0' or 'p0'")
+        parts = [f"{alias}.{time} >= :{since}", f"{alias}.{time} < :t1", f"NOT {alias}.is_bot"]
         if values.get("site"):
             parts.append(equals(f"{alias}.site", ":site"))
-        if values.get("path"):
+        if by_page and values.get("path"):
             parts.append(equals(f"{alias}.page_path", ":path"))
         return " AND ".join(parts)
 
-    return hit_filter
+    return range_filter
+
+
+def _hit_filter(values: Mapping[str, Any], equals):
+    """On page views (``visits``): by the hit's time, with the page path filter."""
+    return _range_filter(values, equals, time="datetime", name="hit_filter", by_page=True)
+
+
+def session_filter(values: Mapping[str, Any], equals):
+    """On the aggregated store (``sessions``): by the visit's start; it has no page filter."""
+    return _range_filter(values, equals, time="started", name="session_filter", by_page=False)
+
+
+def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict[str, Any]:
+    """Where a report over visits reads from, and how it counts: ``{{ visit_rollup.visitors }}`` etc.
+
+    Unfiltered by page, whole visits come from the aggregated store
+    (``sessions``, one row per visit with its entry's attributes, counted on
+    the day it started); filtered to one page path, from that page's views.
+    """
+    if values.get("path"):
+        return {
+            "a": "v",
+            "source": "visits v",
+            "where": hit_filter("v"),
+            "visitors": "COUNT(DISTINCT v.visitor_id)",
+            "visits": "COUNT(DISTINCT v.session_id)",
+            "pageviews": "COUNT(*)",
+            "time": "v.datetime",
+            "whole": False,
+        }
+    return {
+        "a": "s",
+        "source": "sessions s",
+        "where": session_filter(values, equals)("s"),
+        "visitors": "COUNT(DISTINCT s.visitor_key)",
+        "visits": "COUNT(*)",
+        "pageviews": as_int("SUM(s.pageviews)"),
+        "time": "s.started",
+        "whole": True,
+    }
 
 
 _compiled: dict[str, Any] = {}
@@ -122,6 +162,10 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
     context.update(sql_functions(dialect))
     context["dialect"] = dialect
     context["hit_filter"] = _hit_filter(values, context["equals"])
+    context["session_filter"] = session_filter(values, context["equals"])
+    context["visit_rollup"] = _visit_rollup(
+        values, context["equals"], context["hit_filter"], context["as_int"]
+    )
     try:
         sql = _compile(template).render(context)
     except (UndefinedError, TypeError, ValueError) as exc:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from .bookkeeping import bookkeeping_metadata, schema_versions
 from .bookkeeping import sessions as session_state
 from .engine import StoreError, backend_name
-from .schema import events, metadata, users, visits
+from .schema import events, metadata, sessions, users, visits
 
 # DuckDB has no SERIAL: users.id draws from a sequence so `crumby adduser`
 # (or a plain INSERT) can leave the id out on every backend.
@@ -174,6 +174,22 @@ def _mysql_hit_times_to_the_millisecond(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table.name} MODIFY datetime DATETIME(3) NOT NULL")
 
 
+def _sessions_rollup(conn: sa.Connection) -> None:
+    """The aggregated store ``sessions``, built from the page views already stored.
+
+    On DuckDB without a primary key (the ETL deletes a continued visit's row
+    before it writes the merged one, as for the session state).
+    """
+    from ..etl.rollup import backfill  # the ETL's own code builds it, so an upgrade equals a fresh load
+
+    sessions.create(conn, checkfirst=True)
+    if backend_name(conn.engine) == "duckdb":
+        for index in sessions.indexes:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        _rebuild(conn, sessions, primary_key=False)
+    backfill(conn)
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -181,6 +197,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (3, "DuckDB: visits and events without indexes but the primary key", _duckdb_hit_tables_unindexed),
     (4, "MySQL/MariaDB: hit times to the millisecond", _mysql_hit_times_to_the_millisecond),
     (5, "DuckDB: the kept session state without a primary key", _duckdb_session_state_unindexed),
+    (6, "the aggregated store: one row per visit in sessions", _sessions_rollup),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -112,6 +112,44 @@ events = Table(
 Index("ix_events_datetime", events.c.datetime)
 Index("ix_events_site_datetime", events.c.site, events.c.datetime)
 
+# The aggregated store: one row per visit (session), kept by the ETL in the same
+# transaction as the page views it sums up (crumby/etl/rollup.py). Reports over
+# whole visits read it instead of grouping millions of page views. A visit
+# carries the attributes of its first page view (its entry).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),  # as in visits.session_id
+    Column("site", String(255)),
+    Column("visitor_id", String(64)),
+    Column("visitor_key", BigInteger),  # a 64-bit hash of visitor_id: distinct counts on an integer
+    Column("started", HitTime, nullable=False),  # the first page view (UTC): a visit counts on this day
+    Column("ended", HitTime, nullable=False),  # the last page view
+    Column("duration", BigInteger, nullable=False),  # whole seconds from the first to the last page view
+    Column("pageviews", Integer, nullable=False),
+    Column("is_bot", Boolean, nullable=False, default=False),
+    Column("entry_page", String(1024)),
+    Column("exit_page", String(1024)),
+    Column("referrer_domain", String(255)),
+    Column("referrer_source", String(128)),
+    Column("channel", String(16)),
+    Column("utm_source", String(255)),
+    Column("utm_medium", String(255)),
+    Column("utm_campaign", String(255)),
+    Column("country", String(3)),
+    Column("subdivision_1", String(128)),
+    Column("city", String(128)),
+    Column("browser", String(64)),
+    Column("platform", String(64)),
+    Column("os", String(64)),
+    Column("device", String(16)),
+    Column("screen_res", String(32)),
+    Column("lang", String(64)),
+    Column("load_id", BigInteger),  # the load that last wrote the row
+)
+Index("ix_sessions_started", sessions.c.started)
+Index("ix_sessions_site_started", sessions.c.site, sessions.c.started)
+
 users = Table(
     "users",
     metadata,

@@ -4,6 +4,14 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+{% if visit_rollup.whole %}
+SELECT {{ label('s.channel') }} AS channel,
+       COUNT(DISTINCT s.visitor_key) AS visitors,
+       COUNT(*) AS visits
+FROM sessions s
+WHERE {{ session_filter('s') }}
+GROUP BY {{ label('s.channel') }}
+{% else %}
 WITH entries AS (
   SELECT v.channel, v.visitor_id, v.session_id,
          ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
@@ -16,5 +24,6 @@ SELECT {{ label('v.channel') }} AS channel,
 FROM entries v
 WHERE v.n = 1
 GROUP BY {{ label('v.channel') }}
+{% endif %}
 ORDER BY visits DESC, visitors DESC, channel
 LIMIT :limit

@@ -4,6 +4,15 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+{% if visit_rollup.whole %}
+SELECT {{ label('s.site') }} AS site,
+       {{ label('s.entry_page') }} AS page_path,
+       COUNT(*) AS visits,
+       COUNT(DISTINCT s.visitor_key) AS visitors
+FROM sessions s
+WHERE {{ session_filter('s') }}
+GROUP BY {{ label('s.site') }}, {{ label('s.entry_page') }}
+{% else %}
 WITH ranked AS (
   SELECT v.site, v.page_path, v.visitor_id,
          ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
@@ -17,5 +26,6 @@ SELECT {{ label('r.site') }} AS site,
 FROM ranked r
 WHERE r.n = 1
 GROUP BY {{ label('r.site') }}, {{ label('r.page_path') }}
+{% endif %}
 ORDER BY visits DESC, visitors DESC, site, page_path
 LIMIT :limit

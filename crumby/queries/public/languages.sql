@@ -1,15 +1,16 @@
 -- title: Languages
--- description: Visitors by browser language (navigator.language). Visitors, visits and page views; bots excluded.
+-- description: Visitors by browser language (navigator.language). Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
 -- chart: bar
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
-SELECT {{ label('v.lang') }} AS language,
-       COUNT(DISTINCT v.visitor_id) AS visitors,
-       COUNT(DISTINCT v.session_id) AS visits,
-       COUNT(*) AS pageviews
-FROM visits v
-WHERE {{ hit_filter('v') }}
-GROUP BY {{ label('v.lang') }}
+{% set r = visit_rollup %}
+SELECT {{ label(r.a ~ '.lang') }} AS language,
+       {{ r.visitors }} AS visitors,
+       {{ r.visits }} AS visits,
+       {{ r.pageviews }} AS pageviews
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.lang') }}
 ORDER BY visitors DESC, pageviews DESC, language
 LIMIT :limit

@@ -1,13 +1,14 @@
 -- title: Platforms
--- description: Users (distinct visitors) per platform (operating system family), as the original Crumby reported them. Bots excluded.
+-- description: Users (distinct visitors) per platform (operating system family), as the original Crumby reported them. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
 -- chart: pie
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
-SELECT {{ label('v.platform') }} AS platform,
-       COUNT(DISTINCT v.visitor_id) AS users
-FROM visits v
-WHERE {{ hit_filter('v') }}
-GROUP BY {{ label('v.platform') }}
+{% set r = visit_rollup %}
+SELECT {{ label(r.a ~ '.platform') }} AS platform,
+       {{ r.visitors }} AS users
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.platform') }}
 ORDER BY users DESC, platform
 LIMIT :limit

@@ -4,6 +4,14 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+{% if visit_rollup.whole %}
+SELECT {{ label('s.referrer_source') }} AS source,
+       COUNT(DISTINCT s.visitor_key) AS visitors,
+       COUNT(*) AS visits
+FROM sessions s
+WHERE {{ session_filter('s') }}
+GROUP BY {{ label('s.referrer_source') }}
+{% else %}
 WITH entries AS (
   SELECT v.referrer_source, v.visitor_id, v.session_id,
          ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
@@ -16,5 +24,6 @@ SELECT {{ label('v.referrer_source') }} AS source,
 FROM entries v
 WHERE v.n = 1
 GROUP BY {{ label('v.referrer_source') }}
+{% endif %}
 ORDER BY visits DESC, visitors DESC, source
 LIMIT :limit

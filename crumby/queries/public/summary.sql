@@ -1,8 +1,24 @@
 -- title: Summary
--- description: Visitors, visits, page views, views per visit, bounce rate (% of visits with one page view) and average visit duration (seconds), for the range (period "current") and the period of the same length before it ("previous"). Bots excluded.
+-- description: Visitors, visits, page views, views per visit, bounce rate (% of visits with one page view) and average visit duration (seconds), for the range (period "current") and the period of the same length before it ("previous"). Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
 -- chart: number
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+{% if visit_rollup.whole %}
+WITH per_visit AS (
+  SELECT CASE WHEN s.started >= :t0 THEN 1 ELSE 2 END AS period,
+         COUNT(DISTINCT s.visitor_key) AS visitors,
+         COUNT(*) AS visits,
+         {{ as_int('SUM(s.pageviews)') }} AS pageviews,
+         {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
+         {{ as_int('SUM(s.duration)') }} AS duration
+  FROM sessions s
+  WHERE {{ session_filter('s', since='p0') }}
+  GROUP BY CASE WHEN s.started >= :t0 THEN 1 ELSE 2 END
+),
+per_visitor AS (
+  SELECT period, visitors FROM per_visit
+),
+{% else %}
 WITH hits AS (
   SELECT v.visitor_id, v.session_id, v.datetime,
          CASE WHEN v.datetime >= :t0 THEN 1 ELSE 2 END AS period
@@ -29,6 +45,7 @@ per_visitor AS (
   FROM hits
   GROUP BY period
 ),
+{% endif %}
 periods AS (
   SELECT 1 AS period, 'current' AS name
   UNION ALL

@@ -1,18 +1,19 @@
 -- title: Visitors over time
--- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded.
+-- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
 -- chart: line
 -- param: granularity choice(day|hour) = day  One row per day or per hour.
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 {% set bucket = hour if granularity == 'hour' else day %}
+{% set r = visit_rollup %}
 WITH counts AS (
-  SELECT {{ bucket('v.datetime') }} AS period,
-         COUNT(DISTINCT v.visitor_id) AS visitors,
-         COUNT(DISTINCT v.session_id) AS visits,
-         COUNT(*) AS pageviews
-  FROM visits v
-  WHERE {{ hit_filter('v') }}
-  GROUP BY {{ bucket('v.datetime') }}
+  SELECT {{ bucket(r.time) }} AS period,
+         {{ r.visitors }} AS visitors,
+         {{ r.visits }} AS visits,
+         {{ r.pageviews }} AS pageviews
+  FROM {{ r.source }}
+  WHERE {{ r.where }}
+  GROUP BY {{ bucket(r.time) }}
 ),
 periods AS (
 {% if granularity == 'hour' %}

@@ -1,0 +1,358 @@
+"""The aggregated store: ``sessions``, one row per visit, kept exactly once beside the page views.
+
+Reports over whole visits (summary, sources, countries, devices, ...) would
+otherwise group every page view of their range by session and count distinct
+visitors over millions of text ids; one row per visit, with an integer key
+per visitor, is a third of the rows and a cheaper distinct count.
+
+It is written in the transaction that writes the page views it sums up, so it
+is as exactly-once as they are:
+
+- a batch's new visits are inserted; a visit that an earlier batch began
+  (its first hit is not in this batch) is merged with its stored row;
+- a reprocess rebuilds the rows of the visits it touched from the stored page
+  views; retention deletes the visits that started before the cutoff.
+
+A visit takes the attributes of its first page view (site, visitor, source,
+campaign, place, browser, screen, language, bot flag) and counts on the day it
+started; its exit page is its last page view's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from ..store.engine import backend_name, raw_duckdb
+from ..store.schema import sessions, visits
+from .load import _copy_into, _row_tuples, to_arrow
+from .sessions import STATE_COLUMNS, assign_sessions
+
+ENTRY_COLUMNS = (
+    "site",
+    "visitor_id",
+    "is_bot",
+    "referrer_domain",
+    "referrer_source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "subdivision_1",
+    "city",
+    "browser",
+    "platform",
+    "os",
+    "device",
+    "screen_res",
+    "lang",
+)
+# What a visit is made of: these columns of its page views.
+PAGE_VIEW_COLUMNS = ("hit_id", "session_id", "datetime", "page_path", *ENTRY_COLUMNS)
+ROWS_PER_STATEMENT = 2000
+DEFAULT_TIMEOUT_MINUTES = 30  # SESSION_TIMEOUT's default: an upgrade runs before settings reach the store
+BACKFILL_ROWS = 500_000
+_IN_ORDER = pc.ScalarAggregateOptions(skip_nulls=False)
+
+
+def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
+    """One ``sessions`` row per session of ``page_views`` (PAGE_VIEW_COLUMNS, any order)."""
+    ordered = page_views.select(list(PAGE_VIEW_COLUMNS)).sort_by(
+        [("datetime", "ascending"), ("hit_id", "ascending")]
+    )
+    grouped = ordered.group_by("session_id", use_threads=False).aggregate(
+        [
+            ("datetime", "min"),
+            ("datetime", "max"),
+            ("datetime", "count"),
+            ("page_path", "first", _IN_ORDER),
+            ("page_path", "last", _IN_ORDER),
+            *[(name, "first", _IN_ORDER) for name in ENTRY_COLUMNS],
+        ]
+    )
+    pieces = {
+        "session_id": grouped.column("session_id"),
+        "started": grouped.column("datetime_min"),
+        "ended": grouped.column("datetime_max"),
+        "pageviews": grouped.column("datetime_count"),
+        "entry_page": grouped.column("page_path_first"),
+        "exit_page": grouped.column("page_path_last"),
+        **{name: grouped.column(f"{name}_first") for name in ENTRY_COLUMNS},
+    }
+    return _finish(pieces, grouped.num_rows, load_id)
+
+
+def _finish(pieces: dict[str, object], count: int, load_id: int | None) -> pa.Table:
+    """The rollup's columns in order: the visitor key, the duration and the load added."""
+    pieces["visitor_key"] = visitor_keys(pieces["visitor_id"])
+    pieces["duration"] = _whole_seconds(pieces["ended"]) - _whole_seconds(pieces["started"])
+    pieces["load_id"] = pa.nulls(count, pa.int64()) if load_id is None else np.full(count, load_id, np.int64)
+    pieces["is_bot"] = pc.fill_null(pieces["is_bot"], False)
+    return to_arrow(sessions, pieces, count)
+
+
+def _whole_seconds(times) -> np.ndarray:
+    """Seconds since 1970, floored: durations agree to the second with the reports' epoch()."""
+    micros = pc.cast(times, pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return np.floor_divide(micros, 1_000_000)
+
+
+def visitor_keys(visitor_ids) -> pa.Array:
+    """A signed 64-bit hash of each visitor id (null stays null), the same on every run and machine."""
+    encoded = pc.dictionary_encode(
+        pa.chunked_array([visitor_ids]) if isinstance(visitor_ids, pa.Array) else visitor_ids
+    )
+    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    keys = pa.array(
+        [
+            int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big", signed=True)
+            for value in encoded.dictionary.to_pylist()
+        ],
+        pa.int64(),
+    )
+    return keys.take(encoded.indices)
+
+
+def merge(pieces: pa.Table) -> pa.Table:
+    """Rows of the same session (a stored one and a batch's continuation) as one row.
+
+    Pieces may overlap in time (two files of one hour read in different
+    batches): the entry is the earliest-starting piece's, the exit the
+    latest-ending one's.
+    """
+    by_start = pieces.sort_by([("started", "ascending"), ("ended", "ascending")])
+    grouped = by_start.group_by("session_id", use_threads=False).aggregate(
+        [
+            ("started", "min"),
+            ("ended", "max"),
+            ("pageviews", "sum"),
+            ("entry_page", "first", _IN_ORDER),
+            ("load_id", "max"),
+            *[(name, "first", _IN_ORDER) for name in ENTRY_COLUMNS],
+        ]
+    )
+    by_end = pieces.sort_by([("ended", "ascending"), ("started", "ascending")])
+    exits = by_end.group_by("session_id", use_threads=False).aggregate([("exit_page", "last", _IN_ORDER)])
+    grouped = grouped.join(exits, "session_id")
+    rows = {
+        "session_id": grouped.column("session_id"),
+        "started": grouped.column("started_min"),
+        "ended": grouped.column("ended_max"),
+        "pageviews": grouped.column("pageviews_sum"),
+        "entry_page": grouped.column("entry_page_first"),
+        "exit_page": grouped.column("exit_page_last"),
+        **{name: grouped.column(f"{name}_first") for name in ENTRY_COLUMNS},
+    }
+    merged = _finish(rows, grouped.num_rows, None)
+    load_ids = grouped.column("load_id_max")
+    return merged.set_column(merged.schema.get_field_index("load_id"), "load_id", load_ids)
+
+
+def add_page_views(
+    conn: sa.Connection, page_views: pa.Table, load_id: int | None, known_new: pa.Array | None = None
+) -> int:
+    """Fold a batch's newly stored page views into ``sessions``; returns the rows written.
+
+    ``known_new`` lists ids that cannot belong to a stored session (the batch's
+    own hit ids: a session's id is its first hit's); the other sessions are
+    looked up and merged with what is stored.
+    """
+    if not page_views.num_rows:
+        return 0
+    batch = summarise(page_views, load_id)
+    maybe_stored = batch.column("session_id")
+    if known_new is not None:
+        maybe_stored = maybe_stored.filter(pc.invert(pc.is_in(maybe_stored, known_new)))
+    stored = read_sessions(conn, maybe_stored.to_pylist())
+    if stored.num_rows:
+        continued = pc.is_in(batch.column("session_id"), stored.column("session_id"))
+        joined = merge(pa.concat_tables([stored, batch.filter(continued)], promote_options="permissive"))
+        batch = pa.concat_tables([batch.filter(pc.invert(continued)), joined], promote_options="permissive")
+        delete_sessions(conn, stored.column("session_id").to_pylist())
+    append(conn, batch)
+    return batch.num_rows
+
+
+def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_id: int | None) -> int:
+    """Fold the page views a batch has just inserted (row ids from ``first_id``) into ``sessions``.
+
+    When some of the batch's page views were in the store already (and so
+    skipped), only the rows the batch did insert count, and every session is
+    looked up (a skipped hit may have begun a stored one).
+    """
+    page_views = batch.filter(pc.equal(batch.column("t"), "visit"))
+    inserted = conn.execute(sa.select(sa.func.count()).where(visits.c.id >= first_id)).all()[0][
+        0
+    ]  # read to the end: DuckDB
+    if inserted == page_views.num_rows:
+        return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"))
+    new_ids = conn.execute(sa.select(visits.c.hit_id).where(visits.c.id >= first_id)).scalars().all()
+    page_views = page_views.filter(pc.is_in(page_views.column("hit_id"), pa.array(new_ids, pa.string())))
+    return add_page_views(conn, page_views, load_id)
+
+
+def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None = None) -> int:
+    """Write the rows of ``session_ids`` anew from their stored page views (after a reprocess)."""
+    wanted = sorted(set(session_ids))
+    if not wanted:
+        return 0
+    delete_sessions(conn, wanted)
+    page_views = _select_in(
+        conn, visits, [visits.c[name] for name in PAGE_VIEW_COLUMNS], visits.c.session_id, wanted
+    )
+    page_views = page_views.filter(pc.invert(pc.is_null(page_views.column("session_id"))))
+    if not page_views.num_rows:
+        return 0
+    rows = summarise(page_views, load_id)
+    append(conn, rows)
+    return rows.num_rows
+
+
+def backfill(conn: sa.Connection, chunk_rows: int = BACKFILL_ROWS) -> int:
+    """Build ``sessions`` from every stored page view, a slice of row ids at a time (an upgrade)."""
+    conn.execute(sessions.delete())
+    give_sessions(conn)
+    low, high = conn.execute(sa.select(sa.func.min(visits.c.id), sa.func.max(visits.c.id))).all()[0]
+    if low is None:
+        return 0
+    columns = [visits.c[name] for name in PAGE_VIEW_COLUMNS]
+    for start in range(int(low), int(high) + 1, chunk_rows):
+        query = sa.select(*columns).where(
+            visits.c.id >= start, visits.c.id < start + chunk_rows, visits.c.session_id.is_not(None)
+        )
+        page_views = _fetch(conn, query, visits_columns(columns))
+        # a visit's id is the hit id of its first row in load order: one in this slice is new here
+        add_page_views(conn, page_views, None, known_new=page_views.column("hit_id").drop_null())
+    return conn.execute(sa.select(sa.func.count()).select_from(sessions)).all()[0][0]
+
+
+def give_sessions(conn: sa.Connection, timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES) -> int:
+    """Page views stored without a session (the original Crumby kept none) get one, by the usual rule.
+
+    A session is a visitor's page views with no gap over the timeout; its id
+    is ``row-`` and the row id of its first page view.
+    """
+    found = conn.execute(
+        sa.select(visits.c.id, visits.c.site, visits.c.visitor_id, visits.c.datetime).where(
+            visits.c.session_id.is_(None)
+        )
+    ).all()
+    if not found:
+        return 0
+    views = pd.DataFrame(found, columns=["row", "site", "visitor_id", "datetime"])
+    views["id"] = "row-" + views["row"].astype(str)
+    views["datetime"] = pd.to_datetime(views["datetime"])
+    no_state = pd.DataFrame(columns=STATE_COLUMNS)
+    session_ids, _ = assign_sessions(views, no_state, timeout_minutes)
+    pairs = [{"s": s, "r": int(r)} for s, r in zip(session_ids.tolist(), views["row"], strict=True)]
+    conn.execute(
+        sa.update(visits).where(visits.c.id == sa.bindparam("r")).values(session_id=sa.bindparam("s")),
+        pairs,
+    )
+    return len(pairs)
+
+
+def visits_columns(columns: list[sa.Column]) -> sa.Table:
+    return sa.Table("_crumby_read", sa.MetaData(), *[sa.Column(c.name, c.type) for c in columns])
+
+
+def read_sessions(conn: sa.Connection, session_ids: list[str]) -> pa.Table:
+    """The stored ``sessions`` rows of these ids."""
+    if not session_ids:
+        return sessions_schema().empty_table()
+    return _select_in(conn, sessions, list(sessions.columns), sessions.c.session_id, session_ids)
+
+
+def sessions_schema() -> pa.Schema:
+    return to_arrow(sessions, {}, 0).schema
+
+
+def delete_sessions(conn: sa.Connection, session_ids: list[str]) -> None:
+    if backend_name(conn.engine) == "duckdb":
+        raw = raw_duckdb(conn)
+        raw.register("_crumby_gone", pa.table({"session_id": pa.array(session_ids, pa.string())}))
+        try:
+            raw.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM _crumby_gone)")
+        finally:
+            raw.unregister("_crumby_gone")
+        return
+    for start in range(0, len(session_ids), ROWS_PER_STATEMENT):
+        conn.execute(
+            sessions.delete().where(
+                sessions.c.session_id.in_(session_ids[start : start + ROWS_PER_STATEMENT])
+            )
+        )
+
+
+def append(conn: sa.Connection, rows: pa.Table) -> None:
+    """Insert ``rows`` (the ``sessions`` columns) in bulk."""
+    backend = backend_name(conn.engine)
+    names = [c.name for c in sessions.columns]
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
+    if backend == "duckdb":
+        raw = raw_duckdb(conn)
+        raw.register("_crumby_new_sessions", rows)
+        try:
+            raw.execute(f"INSERT INTO sessions ({quoted}) SELECT {quoted} FROM _crumby_new_sessions")
+        finally:
+            raw.unregister("_crumby_new_sessions")
+        return
+    if backend == "postgresql":
+        _copy_into(conn, "sessions", quoted, rows)
+        return
+    mark = "?" if backend == "sqlite" else "%s"
+    sql = f"INSERT INTO sessions ({quoted}) VALUES ({', '.join(mark for _ in names)})"
+    cursor = conn.connection.driver_connection.cursor()
+    for start in range(0, rows.num_rows, ROWS_PER_STATEMENT):
+        cursor.executemany(sql, _row_tuples(rows.slice(start, ROWS_PER_STATEMENT)))
+    cursor.close()
+
+
+def _select_in(
+    conn: sa.Connection, table: sa.Table, columns: list[sa.Column], key: sa.Column, values: list[str]
+) -> pa.Table:
+    """``columns`` of the rows of ``table`` whose ``key`` is one of ``values``, as Arrow."""
+    shape = visits_columns(columns)
+    if backend_name(conn.engine) == "duckdb":
+        raw = raw_duckdb(conn)
+        raw.register("_crumby_wanted", pa.table({"k": pa.array(values, pa.string())}))
+        try:
+            names = ", ".join(f'"{c.name}"' for c in columns)
+            sql = f'SELECT {names} FROM {table.name} WHERE "{key.name}" IN (SELECT k FROM _crumby_wanted)'
+            return _as_columns(_duckdb_arrow(raw, sql), shape)
+        finally:
+            raw.unregister("_crumby_wanted")
+    parts = [
+        _fetch(conn, sa.select(*columns).where(key.in_(values[start : start + ROWS_PER_STATEMENT])), shape)
+        for start in range(0, len(values), ROWS_PER_STATEMENT)
+    ]
+    return pa.concat_tables(parts)
+
+
+def _fetch(conn: sa.Connection, query: sa.Select, shape: sa.Table) -> pa.Table:
+    if backend_name(conn.engine) == "duckdb":
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        return _as_columns(_duckdb_arrow(raw_duckdb(conn), str(compiled)), shape)
+    rows = conn.execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in shape.columns]
+    return to_arrow(
+        shape, dict(zip([c.name for c in shape.columns], (list(c) for c in columns), strict=True)), len(rows)
+    )
+
+
+def _as_columns(table: pa.Table, shape: sa.Table) -> pa.Table:
+    return to_arrow(shape, {name: table.column(name) for name in table.column_names}, table.num_rows)
+
+
+def _duckdb_arrow(raw, sql: str) -> pa.Table:
+    """The result of ``sql`` on DuckDB as Arrow (the method's name changed in DuckDB 2)."""
+    relation = raw.sql(sql)
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()

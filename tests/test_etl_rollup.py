@@ -1,0 +1,125 @@
+"""The aggregated store (``sessions``): kept by the ETL batch after batch, it equals one built from the rows.
+
+Each test loads hits with small batches, over several runs, with two writers'
+files per hour (a later batch then holds earlier hits of a visit), so visits
+span batches and runs; the ``sessions`` rows the ETL kept must equal those
+rebuilt afterwards from the stored page views, on every backend, and add up
+to the page views.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+
+from crumby.etl.pipeline import run
+from crumby.etl.reprocess import reprocess
+from crumby.etl.retention import delete_old_rows
+from crumby.etl.rollup import backfill, visitor_keys
+from crumby.store.engine import create_engine
+from tests.conftest import make_settings
+from tests.etl_corpus import append_hits, corpus, log_path, query, recent_start, table_rows
+
+SMALL_BATCH = 1 << 14  # a few dozen lines: visits span many batches
+
+
+def _split_between_writers(lines, folder, parts=3):
+    """Every other line to a second writer's file of the same hour, in ``parts`` appends (runs)."""
+    share = len(lines) // parts
+    for part in range(parts):
+        chunk = lines[part * share : (part + 1) * share if part < parts - 1 else len(lines)]
+        first = [line for n, line in enumerate(chunk) if n % 2 == 0]
+        second = [line for n, line in enumerate(chunk) if n % 2 == 1]
+        append_hits(folder, first)
+        for when, line in second:
+            with open(log_path(folder, when, writer="w2"), "ab") as handle:
+                handle.write(line)
+        yield part
+
+
+def _sessions(url: str) -> list[tuple]:
+    return table_rows(url, "sessions")
+
+
+def _rebuild(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            backfill(conn)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def loaded(tmp_path, store_url):
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    lines = corpus(900, recent_start() + timedelta(hours=9), step_seconds=20)
+    for _ in _split_between_writers(lines, tmp_path / "logs"):
+        run(settings, batch_bytes=SMALL_BATCH)
+    return settings
+
+
+def test_visits_kept_batch_by_batch_equal_a_build_from_the_rows(loaded, store_url):
+    kept = _sessions(store_url)
+    assert kept, "the load made visits"
+    _rebuild(store_url)
+    assert _sessions(store_url) == kept
+
+    (visits, sessions_in_rows, visitors) = query(
+        store_url, "SELECT COUNT(*), COUNT(DISTINCT session_id), COUNT(DISTINCT visitor_id) FROM visits"
+    )[0]
+    (rows, pageviews, keys, spanning) = query(
+        store_url,
+        "SELECT COUNT(*), SUM(pageviews), COUNT(DISTINCT visitor_key), "
+        "SUM(CASE WHEN pageviews > 1 THEN 1 ELSE 0 END) FROM sessions",
+    )[0]
+    assert (rows, int(pageviews), keys) == (sessions_in_rows, visits, visitors)
+    assert spanning > rows // 4, "many visits have more than one page view"
+    entry = query(
+        store_url,
+        "SELECT s.entry_page, s.exit_page, s.started, s.ended, s.duration FROM sessions s "
+        "WHERE s.pageviews > 2 ORDER BY s.session_id",
+    )[0]
+    assert entry[2] < entry[3] and entry[4] >= 0
+
+
+def test_a_replayed_file_adds_no_visit(loaded, store_url, tmp_path):
+    before = _sessions(store_url)
+    logs = tmp_path / "logs"
+    original = sorted(logs.glob("*-w1.jsonl"))[0]
+    shutil.copy(original, logs / original.name.replace("-w1", "-w9"))  # the same hits under another name
+    visits = query(store_url, "SELECT COUNT(*) FROM visits")
+    run(loaded, batch_bytes=SMALL_BATCH)
+    assert query(store_url, "SELECT COUNT(*) FROM visits") == visits
+    assert _sessions(store_url) == before
+
+
+def test_reprocess_and_retention_keep_the_visits_in_step(loaded, store_url):
+    day = recent_start()
+    report = reprocess(loaded, day.date(), day.date(), batch_bytes=SMALL_BATCH)
+    assert report.hits > 0
+    loads = {row[0] for row in query(store_url, "SELECT DISTINCT load_id FROM sessions")}
+    assert report.load_id in loads, "the rebuilt visits carry the reprocess's load"
+    reprocessed = _sessions(store_url)
+    _rebuild(store_url)
+    assert _sessions(store_url) == reprocessed
+
+    cutoff = day + timedelta(hours=12)
+    engine = create_engine(store_url)
+    try:
+        delete_old_rows(engine, cutoff.date() + timedelta(days=1))
+    finally:
+        engine.dispose()
+    assert query(store_url, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+    assert query(store_url, "SELECT COUNT(*) FROM visits")[0][0] == 0
+
+
+def test_visitor_keys_are_stable_64_bit_integers():
+    keys = visitor_keys(pa.array(["a", "b", "a", None]))
+    values = keys.to_pylist()
+    assert values[0] == values[2] != values[1] and values[3] is None
+    assert all(-(2**63) <= v < 2**63 for v in values[:3])
+    assert values[0] == visitor_keys(pa.array(["a"])).to_pylist()[0]
