@@ -14,7 +14,7 @@ is as exactly-once as they are:
   views; retention deletes the visits that started before the cutoff.
 
 A visit takes the attributes of its first page view (site, visitor, source,
-campaign, place, browser, screen, language, bot flag) and counts on the day it
+campaign, place, browser, screen, language, stored IP, bot flag) and counts on the day it
 started; its exit page is its last page view's.
 """
 
@@ -53,6 +53,7 @@ ENTRY_COLUMNS = (
     "device",
     "screen_res",
     "lang",
+    "ip",
 )
 # What a visit is made of: these columns of its page views.
 PAGE_VIEW_COLUMNS = ("hit_id", "session_id", "datetime", "page_path", *ENTRY_COLUMNS)

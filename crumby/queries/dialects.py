@@ -32,6 +32,19 @@ _HOUR = {
     "postgresql": "to_char({0}, 'YYYY-MM-DD HH24:00')",
     "mysql": "DATE_FORMAT({0}, '%Y-%m-%d %H:00')",
 }
+# Cheap values to group by before the labels above are made, once per group: a date, an hour.
+_DAY_KEY = {
+    "duckdb": "CAST({0} AS DATE)",
+    "sqlite": "date({0})",
+    "postgresql": "CAST({0} AS DATE)",
+    "mysql": "DATE({0})",
+}
+_HOUR_KEY = {
+    "duckdb": "date_trunc('hour', {0})",
+    "sqlite": "strftime('%Y-%m-%d %H:00:00', {0})",
+    "postgresql": "date_trunc('hour', {0})",
+    "mysql": "DATE_FORMAT({0}, '%Y-%m-%d %H:00:00')",
+}
 _EPOCH = {
     "duckdb": "CAST(epoch(date_trunc('second', {0})) AS BIGINT)",
     "sqlite": "CAST(strftime('%s', {0}) AS INTEGER)",
@@ -95,6 +108,8 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
     return {
         "day": lambda expr: _DAY[dialect].format(expr),
         "hour": lambda expr: _HOUR[dialect].format(expr),
+        "day_key": lambda expr: _DAY_KEY[dialect].format(expr),
+        "hour_key": lambda expr: _HOUR_KEY[dialect].format(expr),
         "epoch": lambda expr: _EPOCH[dialect].format(expr),
         "as_float": lambda expr: f"CAST({expr} AS {_FLOAT[dialect]})",
         "as_int": lambda expr: f"CAST({expr} AS {_BIGINT[dialect]})",

@@ -145,6 +145,7 @@ sessions = Table(
     Column("device", String(16)),
     Column("screen_res", String(32)),
     Column("lang", String(64)),
+    Column("ip", String(64)),  # as stored in visits.ip (anonymised by default)
     Column("load_id", BigInteger),  # the load that last wrote the row
 )
 Index("ix_sessions_started", sessions.c.started)

@@ -5,15 +5,20 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 {% set bucket = hour if granularity == 'hour' else day %}
+{% set bucket_key = hour_key if granularity == 'hour' else day_key %}
 {% set r = visit_rollup %}
-WITH counts AS (
-  SELECT {{ bucket(r.time) }} AS period,
+WITH grouped AS (
+  SELECT {{ bucket_key(r.time) }} AS bucket,
          {{ r.visitors }} AS visitors,
          {{ r.visits }} AS visits,
          {{ r.pageviews }} AS pageviews
   FROM {{ r.source }}
   WHERE {{ r.where }}
-  GROUP BY {{ bucket(r.time) }}
+  GROUP BY {{ bucket_key(r.time) }}
+),
+counts AS (
+  SELECT {{ bucket('g.bucket') }} AS period, g.visitors, g.visits, g.pageviews
+  FROM grouped g
 ),
 periods AS (
 {% if granularity == 'hour' %}

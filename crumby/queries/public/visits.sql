@@ -9,12 +9,15 @@ SELECT {{ day('c.datetime') }} AS date,
        COALESCE(n.views, 0) AS views
 FROM calendar c
 LEFT JOIN (
-  SELECT {{ day(r.time) }} AS day_label,
-         {{ r.visitors }} AS users,
-         {{ r.pageviews }} AS views
-  FROM {{ r.source }}
-  WHERE {{ r.where }}
-  GROUP BY {{ day(r.time) }}
+  SELECT {{ day('g.day_start') }} AS day_label, g.users, g.views
+  FROM (
+    SELECT {{ day_key(r.time) }} AS day_start,
+           {{ r.visitors }} AS users,
+           {{ r.pageviews }} AS views
+    FROM {{ r.source }}
+    WHERE {{ r.where }}
+    GROUP BY {{ day_key(r.time) }}
+  ) g
 ) n ON n.day_label = {{ day('c.datetime') }}
 WHERE c.datetime >= :t0 AND c.datetime < :t1
 ORDER BY date
