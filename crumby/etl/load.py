@@ -103,21 +103,29 @@ def _insert_duckdb(
     conn: sa.Connection, table: sa.Table, rows: pa.Table, names: list[str], kind: str | None
 ) -> int:
     """Straight from Arrow: DuckDB reads the batch in place, picks the hit type and skips stored ids."""
-    raw = raw_duckdb(conn)
     columns = _quoted_columns(conn, names)
     times = rows.column("datetime")
     low, high = pc.min(times).as_py(), pc.max(times).as_py()
-    raw.register("_crumby_batch", rows)
-    try:
-        inserted = raw.execute(
-            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM _crumby_batch b "
-            f"WHERE {'b.t = ? AND ' if kind else ''}NOT EXISTS (SELECT 1 FROM {table.name} x "
-            f"WHERE x.datetime BETWEEN ? AND ? AND x.hit_id = b.hit_id)",
-            [kind, low, high] if kind else [low, high],
-        ).fetchone()[0]
-    finally:
-        raw.unregister("_crumby_batch")
+    inserted = _execute_over(
+        raw_duckdb(conn),
+        rows,
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM _crumby_rows b "
+        f"WHERE {'b.t = ? AND ' if kind else ''}NOT EXISTS (SELECT 1 FROM {table.name} x "
+        f"WHERE x.datetime BETWEEN ? AND ? AND x.hit_id = b.hit_id)",
+        [kind, low, high] if kind else [low, high],
+    ).fetchone()[0]
     return int(inserted)
+
+
+def _execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
+    """Run ``sql`` on DuckDB with ``rows`` as the table ``_crumby_rows``, read in place.
+
+    DuckDB finds the name among this function's variables. A registered view
+    would do the same, but one dropped inside a transaction holds on to its
+    rows until the commit, and a transaction spans several batches.
+    """
+    _crumby_rows = rows  # read by DuckDB, by name
+    return raw.execute(sql, parameters or [])
 
 
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
@@ -171,12 +179,9 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: 
 def replace_hits(conn: sa.Connection, table: sa.Table, hit_ids: list[str]) -> None:
     """Delete the rows of ``hit_ids`` (a reprocess writes them anew in the same transaction)."""
     if backend_name(conn.engine) == "duckdb":  # no index on hit_id there: one pass over the table
-        raw = raw_duckdb(conn)
-        raw.register("_crumby_replaced", pa.table({"hit_id": pa.array(hit_ids, pa.string())}))
-        try:
-            raw.execute(f"DELETE FROM {table.name} WHERE hit_id IN (SELECT hit_id FROM _crumby_replaced)")
-        finally:
-            raw.unregister("_crumby_replaced")
+        replaced = pa.table({"hit_id": pa.array(hit_ids, pa.string())})
+        sql = f"DELETE FROM {table.name} WHERE hit_id IN (SELECT hit_id FROM _crumby_rows)"
+        _execute_over(raw_duckdb(conn), replaced, sql)
         return
     for start in range(0, len(hit_ids), ROWS_PER_STATEMENT):
         conn.execute(table.delete().where(table.c.hit_id.in_(hit_ids[start : start + ROWS_PER_STATEMENT])))
@@ -201,18 +206,17 @@ def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: d
         return
     rows = to_arrow(session_state, {c: state[c] for c in state.columns}, len(state))
     backend = backend_name(conn.engine)
-    if backend == "duckdb":
+    if backend == "duckdb":  # no key there (see migrations): each visitor's old row goes, the new one comes
         raw = raw_duckdb(conn)
         columns = _quoted_columns(conn, rows.column_names)
-        raw.register("_crumby_state", rows)
-        try:  # no key on DuckDB (see migrations): each visitor's old row goes, the new one comes
-            raw.execute(
-                "DELETE FROM _crumby_sessions s USING _crumby_state b "
-                "WHERE s.site = b.site AND s.visitor_id = b.visitor_id"
-            )
-            raw.execute(f"INSERT INTO _crumby_sessions ({columns}) SELECT {columns} FROM _crumby_state")
-        finally:
-            raw.unregister("_crumby_state")
+        _execute_over(
+            raw,
+            rows,
+            "DELETE FROM _crumby_sessions s USING _crumby_rows b "
+            "WHERE s.site = b.site AND s.visitor_id = b.visitor_id",
+        )
+        insert = f"INSERT INTO _crumby_sessions ({columns}) SELECT {columns} FROM _crumby_rows"
+        _execute_over(raw, rows, insert)
         return
     if backend == "postgresql":
         conn.exec_driver_sql(
