@@ -1,7 +1,7 @@
 """A store that refuses or is gone stops `crumby etl` with one line, checkpoints kept; later all loads once.
 
 PostgreSQL and MariaDB: the ETL's database user loses the right to insert
-into ``events``, so the run loads its first batches (visits only) and is
+into ``events``, so the run loads its first transactions (visits only) and is
 refused in the middle. DuckDB and SQLite: the store file is made read-only to
 the ETL (run without root's power to ignore file modes).
 """
@@ -37,10 +37,13 @@ AS_PLAIN_USER = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-f
 
 
 def visits_then_events() -> list:
-    """Two hours of visits only, then an hour with events: the events come a few batches in."""
-    hits = corpus(900, START, seed=31, step_seconds=10)
+    """Hours of visits only, then half an hour with events: the events come a few transactions in
+    (each of BATCHES_PER_TRANSACTION batches)."""
+    hits = corpus(2700, START, seed=31, step_seconds=4)
     return [
-        (when, line) for when, line in hits if b'"t":"visit"' in line or when >= START + timedelta(hours=2)
+        (when, line)
+        for when, line in hits
+        if b'"t":"visit"' in line or when >= START + timedelta(hours=2, minutes=30)
     ]
 
 
@@ -135,7 +138,7 @@ def test_a_refused_insert_mid_run_stops_with_one_line_and_keeps_the_checkpoints(
         failed = run_etl(env, *BATCH)
         message = assert_one_line_failure(failed)
         assert "checkpoints are where they were" in message and "run crumby etl again" in message
-        # Some batches of visits went in before the refusal; the refused batch left no trace.
+        # Some transactions of visits went in before the refusal; the refused one left no trace.
         loaded = query(url, "SELECT COUNT(*) FROM visits")[0][0]
         assert loaded > 0 and query(url, "SELECT COUNT(*) FROM events")[0][0] == 0
         assert_checkpoints_match_rows(url)

@@ -1,6 +1,6 @@
 """``run(settings, store) -> LoadReport``: extract, enrich and load what is new, exactly once.
 
-The stages meet only here. A batch is about 64 MB of whole lines from one
+The stages meet only here. A batch is about 32 MB of whole lines from one
 or more files; its rows, the files' checkpoints, the session state and the
 calendar are written in the same transaction, which spans a few batches
 (:data:`BATCHES_PER_TRANSACTION`), so a run killed at any moment leaves the
@@ -51,14 +51,12 @@ from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
-DEFAULT_BATCH_BYTES = (
-    64 << 20
-)  # about 120k hits: two batches in memory (one read, one written) stay under 1 GiB
+DEFAULT_BATCH_BYTES = 32 << 20  # about 60k hits; two batches are in memory at once (one read, one written)
 MAX_PASSES = 3  # rescans for files that grew or appeared during the run
-# Two default batches hold over one DuckDB row group (122,880 rows) of visits: DuckDB then writes
+# Four default batches hold over one DuckDB row group (122,880 rows) of visits: DuckDB then writes
 # them straight into the store file as they come, instead of into its log at the commit and again
 # at the checkpoint after it (that doubled the time DuckDB spent writing).
-BATCHES_PER_TRANSACTION = 2
+BATCHES_PER_TRANSACTION = 4
 
 __all__ = ["BATCHES_PER_TRANSACTION", "DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
 
