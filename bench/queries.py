@@ -49,6 +49,8 @@ from crumby.store.migrations import ensure_schema
 
 START = datetime(2024, 1, 1)
 DAYS = 90
+ALL_COLUMNS = ", ".join(f"c{n}" for n in range(1, 31))  # the page view columns, by position
+KEPT_COLUMNS = ALL_COLUMNS.removeprefix("c1, ")  # all but the id, given anew in time order
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 
 
@@ -92,7 +94,10 @@ SOURCES = [
 
 
 def build_duckdb(path: Path, hits: int) -> None:
-    """HITS page views (and ~HITS/10 events) over 90 days, written with DuckDB SQL, sorted by time."""
+    """HITS page views (and ~HITS/10 events) over 90 days, written with DuckDB SQL, sorted by time.
+
+    Row ids follow time, as the ETL's do (it numbers rows in load order).
+    """
     engine = create_engine(f"duckdb:///{path}")
     ensure_schema(engine)
     engine.dispose()
@@ -121,6 +126,8 @@ def build_duckdb(path: Path, hits: int) -> None:
             browser, version, screen_res, continent, country, subdivision_1, city, lang, site, page_path,
             visitor_id, session_id, is_bot, os, device, referrer_domain, referrer_source, channel,
             utm_source, utm_medium, utm_campaign)
+        SELECT row_number() OVER (ORDER BY c5, c2), {KEPT_COLUMNS}
+        FROM (
         SELECT s.sid * 16 + k, 'h' || (s.sid * 16 + k), '10.' || (s.vid % 250) || '.0.0', 'c' || s.vid,
                s.t0 + to_seconds(k * (20 + CAST(hash(s.sid + k) % 280 AS BIGINT))),
                'Page ' || p, 'https://' || site || '/p/' || p,
@@ -149,7 +156,8 @@ def build_duckdb(path: Path, hits: int) -> None:
                    {_pick(COUNTRIES, "hash(s.vid) >> 4")} AS country
             FROM s
         ) s
-        ORDER BY 5
+        ) t({ALL_COLUMNS})
+        ORDER BY c5
         """
     )
     conn.execute(
