@@ -106,7 +106,7 @@ def _insert_duckdb(
     columns = _quoted_columns(conn, names)
     times = rows.column("datetime")
     low, high = pc.min(times).as_py(), pc.max(times).as_py()
-    inserted = _execute_over(
+    inserted = execute_over(
         raw_duckdb(conn),
         rows,
         f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM _crumby_rows b "
@@ -117,7 +117,7 @@ def _insert_duckdb(
     return int(inserted)
 
 
-def _execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
+def execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
     """Run ``sql`` on DuckDB with ``rows`` as the table ``_crumby_rows``, read in place.
 
     DuckDB finds the name among this function's variables. A registered view
@@ -141,11 +141,11 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
     if stored:  # a replayed line: the unique key would refuse the whole COPY
         rows = rows.filter(pc.invert(pc.is_in(rows.column("hit_id"), pa.array(stored, pa.string()))))
     if rows.num_rows:
-        _copy_into(conn, table.name, _quoted_columns(conn, rows.column_names), rows)
+        copy_into(conn, table.name, _quoted_columns(conn, rows.column_names), rows)
     return rows.num_rows
 
 
-def _copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
+def copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
     """PostgreSQL COPY of ``rows`` as CSV (an unquoted empty field is NULL, a quoted one is '')."""
     buffer = io.BytesIO()
     pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
@@ -154,7 +154,7 @@ def _copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) ->
         copy.write(buffer.getbuffer())
 
 
-def _row_tuples(rows: pa.Table) -> list[tuple]:
+def row_tuples(rows: pa.Table) -> list[tuple]:
     return list(zip(*(column.to_pylist() for column in rows.columns), strict=True))
 
 
@@ -170,7 +170,7 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: 
     inserted = 0
     for start in range(0, rows.num_rows, ROWS_PER_STATEMENT):
         part = rows.slice(start, ROWS_PER_STATEMENT)
-        cursor.executemany(sql, _row_tuples(part))
+        cursor.executemany(sql, row_tuples(part))
         inserted += max(cursor.rowcount, 0)
     cursor.close()
     return inserted
@@ -181,7 +181,7 @@ def replace_hits(conn: sa.Connection, table: sa.Table, hit_ids: list[str]) -> No
     if backend_name(conn.engine) == "duckdb":  # no index on hit_id there: one pass over the table
         replaced = pa.table({"hit_id": pa.array(hit_ids, pa.string())})
         sql = f"DELETE FROM {table.name} WHERE hit_id IN (SELECT hit_id FROM _crumby_rows)"
-        _execute_over(raw_duckdb(conn), replaced, sql)
+        execute_over(raw_duckdb(conn), replaced, sql)
         return
     for start in range(0, len(hit_ids), ROWS_PER_STATEMENT):
         conn.execute(table.delete().where(table.c.hit_id.in_(hit_ids[start : start + ROWS_PER_STATEMENT])))
@@ -209,20 +209,20 @@ def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: d
     if backend == "duckdb":  # no key there (see migrations): each visitor's old row goes, the new one comes
         raw = raw_duckdb(conn)
         columns = _quoted_columns(conn, rows.column_names)
-        _execute_over(
+        execute_over(
             raw,
             rows,
             "DELETE FROM _crumby_sessions s USING _crumby_rows b "
             "WHERE s.site = b.site AND s.visitor_id = b.visitor_id",
         )
         insert = f"INSERT INTO _crumby_sessions ({columns}) SELECT {columns} FROM _crumby_rows"
-        _execute_over(raw, rows, insert)
+        execute_over(raw, rows, insert)
         return
     if backend == "postgresql":
         conn.exec_driver_sql(
             "CREATE TEMPORARY TABLE IF NOT EXISTS _crumby_stage_state (LIKE _crumby_sessions) ON COMMIT DROP"
         )
-        _copy_into(conn, "_crumby_stage_state", _quoted_columns(conn, rows.column_names), rows)
+        copy_into(conn, "_crumby_stage_state", _quoted_columns(conn, rows.column_names), rows)
         conn.exec_driver_sql(
             "INSERT INTO _crumby_sessions SELECT * FROM _crumby_stage_state ON CONFLICT (site, visitor_id) "
             "DO UPDATE SET session_id = EXCLUDED.session_id, last_seen = EXCLUDED.last_seen"
@@ -240,7 +240,7 @@ def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: d
             "ON DUPLICATE KEY UPDATE session_id = VALUES(session_id), last_seen = VALUES(last_seen)"
         )
     cursor = conn.connection.driver_connection.cursor()
-    values = _row_tuples(rows)
+    values = row_tuples(rows)
     for start in range(0, len(values), ROWS_PER_STATEMENT):
         cursor.executemany(sql, values[start : start + ROWS_PER_STATEMENT])
     cursor.close()

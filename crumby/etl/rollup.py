@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import sessions, visits
-from .load import _copy_into, _row_tuples, to_arrow
+from .load import copy_into, execute_over, row_tuples, to_arrow
 from .sessions import STATE_COLUMNS, assign_sessions
 
 ENTRY_COLUMNS = (
@@ -64,30 +64,31 @@ _IN_ORDER = pc.ScalarAggregateOptions(skip_nulls=False)
 
 
 def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
-    """One ``sessions`` row per session of ``page_views`` (PAGE_VIEW_COLUMNS, any order)."""
-    ordered = page_views.select(list(PAGE_VIEW_COLUMNS)).sort_by(
-        [("datetime", "ascending"), ("hit_id", "ascending")]
-    )
-    grouped = ordered.group_by("session_id", use_threads=False).aggregate(
-        [
-            ("datetime", "min"),
-            ("datetime", "max"),
-            ("datetime", "count"),
-            ("page_path", "first", _IN_ORDER),
-            ("page_path", "last", _IN_ORDER),
-            *[(name, "first", _IN_ORDER) for name in ENTRY_COLUMNS],
-        ]
-    )
+    """One ``sessions`` row per session of ``page_views`` (PAGE_VIEW_COLUMNS, any order).
+
+    The rows are ordered by session, time and hit id; each session's first
+    row gives its entry, its last row its exit, and no per-group work is done.
+    """
+    codes = pc.dictionary_encode(page_views.column("session_id")).combine_chunks().indices
+    order = pc.sort_indices(
+        pa.table({"s": codes, "t": page_views.column("datetime"), "h": page_views.column("hit_id")}),
+        sort_keys=[("s", "ascending"), ("t", "ascending"), ("h", "ascending")],
+    ).to_numpy()
+    sorted_codes = codes.to_numpy(zero_copy_only=False)[order]
+    count = len(order)
+    starts = np.flatnonzero(np.diff(sorted_codes, prepend=-1)) if count else np.empty(0, np.int64)
+    ends = np.append(starts[1:], count) - 1
+    first, last = pa.array(order[starts]), pa.array(order[ends])
     pieces = {
-        "session_id": grouped.column("session_id"),
-        "started": grouped.column("datetime_min"),
-        "ended": grouped.column("datetime_max"),
-        "pageviews": grouped.column("datetime_count"),
-        "entry_page": grouped.column("page_path_first"),
-        "exit_page": grouped.column("page_path_last"),
-        **{name: grouped.column(f"{name}_first") for name in ENTRY_COLUMNS},
+        "session_id": page_views.column("session_id").take(first),
+        "started": page_views.column("datetime").take(first),
+        "ended": page_views.column("datetime").take(last),
+        "pageviews": np.diff(np.append(starts, count)),
+        "entry_page": page_views.column("page_path").take(first),
+        "exit_page": page_views.column("page_path").take(last),
+        **{name: page_views.column(name).take(first) for name in ENTRY_COLUMNS},
     }
-    return _finish(pieces, grouped.num_rows, load_id)
+    return _finish(pieces, len(starts), load_id)
 
 
 def _finish(pieces: dict[str, object], count: int, load_id: int | None) -> pa.Table:
@@ -188,7 +189,7 @@ def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_i
     skipped), only the rows the batch did insert count, and every session is
     looked up (a skipped hit may have begun a stored one).
     """
-    page_views = batch.filter(pc.equal(batch.column("t"), "visit"))
+    page_views = batch.select([*PAGE_VIEW_COLUMNS, "t"]).filter(pc.equal(batch.column("t"), "visit"))
     inserted = conn.execute(sa.select(sa.func.count()).where(visits.c.id >= first_id)).all()[0][
         0
     ]  # read to the end: DuckDB
@@ -277,12 +278,9 @@ def sessions_schema() -> pa.Schema:
 
 def delete_sessions(conn: sa.Connection, session_ids: list[str]) -> None:
     if backend_name(conn.engine) == "duckdb":
-        raw = raw_duckdb(conn)
-        raw.register("_crumby_gone", pa.table({"session_id": pa.array(session_ids, pa.string())}))
-        try:
-            raw.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM _crumby_gone)")
-        finally:
-            raw.unregister("_crumby_gone")
+        gone = pa.table({"session_id": pa.array(session_ids, pa.string())})
+        sql = "DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM _crumby_rows)"
+        execute_over(raw_duckdb(conn), gone, sql)
         return
     for start in range(0, len(session_ids), ROWS_PER_STATEMENT):
         conn.execute(
@@ -298,21 +296,18 @@ def append(conn: sa.Connection, rows: pa.Table) -> None:
     names = [c.name for c in sessions.columns]
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     if backend == "duckdb":
-        raw = raw_duckdb(conn)
-        raw.register("_crumby_new_sessions", rows)
-        try:
-            raw.execute(f"INSERT INTO sessions ({quoted}) SELECT {quoted} FROM _crumby_new_sessions")
-        finally:
-            raw.unregister("_crumby_new_sessions")
+        execute_over(
+            raw_duckdb(conn), rows, f"INSERT INTO sessions ({quoted}) SELECT {quoted} FROM _crumby_rows"
+        )
         return
     if backend == "postgresql":
-        _copy_into(conn, "sessions", quoted, rows)
+        copy_into(conn, "sessions", quoted, rows)
         return
     mark = "?" if backend == "sqlite" else "%s"
     sql = f"INSERT INTO sessions ({quoted}) VALUES ({', '.join(mark for _ in names)})"
     cursor = conn.connection.driver_connection.cursor()
     for start in range(0, rows.num_rows, ROWS_PER_STATEMENT):
-        cursor.executemany(sql, _row_tuples(rows.slice(start, ROWS_PER_STATEMENT)))
+        cursor.executemany(sql, row_tuples(rows.slice(start, ROWS_PER_STATEMENT)))
     cursor.close()
 
 
@@ -322,14 +317,10 @@ def _select_in(
     """``columns`` of the rows of ``table`` whose ``key`` is one of ``values``, as Arrow."""
     shape = visits_columns(columns)
     if backend_name(conn.engine) == "duckdb":
-        raw = raw_duckdb(conn)
-        raw.register("_crumby_wanted", pa.table({"k": pa.array(values, pa.string())}))
-        try:
-            names = ", ".join(f'"{c.name}"' for c in columns)
-            sql = f'SELECT {names} FROM {table.name} WHERE "{key.name}" IN (SELECT k FROM _crumby_wanted)'
-            return _as_columns(_duckdb_arrow(raw, sql), shape)
-        finally:
-            raw.unregister("_crumby_wanted")
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        sql = f'SELECT {names} FROM {table.name} WHERE "{key.name}" IN (SELECT k FROM _crumby_rows)'
+        _crumby_rows = pa.table({"k": pa.array(values, pa.string())})  # read by DuckDB, by name
+        return _as_columns(_arrow_of(raw_duckdb(conn).sql(sql)), shape)
     parts = [
         _fetch(conn, sa.select(*columns).where(key.in_(values[start : start + ROWS_PER_STATEMENT])), shape)
         for start in range(0, len(values), ROWS_PER_STATEMENT)
@@ -340,7 +331,7 @@ def _select_in(
 def _fetch(conn: sa.Connection, query: sa.Select, shape: sa.Table) -> pa.Table:
     if backend_name(conn.engine) == "duckdb":
         compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
-        return _as_columns(_duckdb_arrow(raw_duckdb(conn), str(compiled)), shape)
+        return _as_columns(_arrow_of(raw_duckdb(conn).sql(str(compiled))), shape)
     rows = conn.execute(query).all()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in shape.columns]
     return to_arrow(
@@ -352,8 +343,7 @@ def _as_columns(table: pa.Table, shape: sa.Table) -> pa.Table:
     return to_arrow(shape, {name: table.column(name) for name in table.column_names}, table.num_rows)
 
 
-def _duckdb_arrow(raw, sql: str) -> pa.Table:
-    """The result of ``sql`` on DuckDB as Arrow (the method's name changed in DuckDB 2)."""
-    relation = raw.sql(sql)
+def _arrow_of(relation) -> pa.Table:
+    """A DuckDB relation's rows as Arrow (the method's name changed in DuckDB 2)."""
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     return fetch()
