@@ -94,6 +94,7 @@ def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
 def _finish(pieces: dict[str, object], count: int, load_id: int | None) -> pa.Table:
     """The rollup's columns in order: the visitor key, the duration and the load added."""
     pieces["visitor_key"] = visitor_keys(pieces["visitor_id"])
+    pieces["ip_key"] = visitor_keys(pieces["ip"])
     pieces["duration"] = _whole_seconds(pieces["ended"]) - _whole_seconds(pieces["started"])
     pieces["load_id"] = pa.nulls(count, pa.int64()) if load_id is None else np.full(count, load_id, np.int64)
     pieces["is_bot"] = pc.fill_null(pieces["is_bot"], False)
@@ -107,7 +108,7 @@ def _whole_seconds(times) -> np.ndarray:
 
 
 def visitor_keys(visitor_ids) -> pa.Array:
-    """A signed 64-bit hash of each visitor id (null stays null), the same on every run and machine."""
+    """A signed 64-bit hash of each visitor id, or IP (null stays null), the same on every run and machine."""
     encoded = pc.dictionary_encode(
         pa.chunked_array([visitor_ids]) if isinstance(visitor_ids, pa.Array) else visitor_ids
     )

@@ -87,11 +87,11 @@ def _sql_type(value: Any) -> sa.types.TypeEngine:
 
 
 def _range_filter(values: Mapping[str, Any], equals, *, time: str, name: str, by_page: bool):
-    def range_filter(alias: str = "v", since: str = "t0") -> str:
+    def range_filter(alias: str = "v", since: str = "t0", until: str = "t1") -> str:
         """The conditions every built-in report shares: the range, no bots, the site (and page) filters."""
-        if not alias.isidentifier() or since not in ("t0", "p0"):
-            raise ValueError(f"{name} takes a table alias and since='t0' or 'p0'")
-        parts = [f"{alias}.{time} >= :{since}", f"{alias}.{time} < :t1", f"NOT {alias}.is_bot"]
+        if not alias.isidentifier() or since not in ("t0", "p0") or until not in ("t0", "t1"):
+            raise ValueError(f"{name} takes a table alias, since='t0' or 'p0' and until='t1' or 't0'")
+        parts = [f"{alias}.{time} >= :{since}", f"{alias}.{time} < :{until}", f"NOT {alias}.is_bot"]
         if values.get("site"):
             parts.append(equals(f"{alias}.site", ":site"))
         if by_page and values.get("path"):
@@ -124,6 +124,7 @@ def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict
             "source": "visits v",
             "where": hit_filter("v"),
             "visitors": "COUNT(DISTINCT v.visitor_id)",
+            "ips": "COUNT(DISTINCT v.ip)",
             "visits": "COUNT(DISTINCT v.session_id)",
             "pageviews": "COUNT(*)",
             "time": "v.datetime",
@@ -134,6 +135,7 @@ def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict
         "source": "sessions s",
         "where": session_filter(values, equals)("s"),
         "visitors": "COUNT(DISTINCT s.visitor_key)",
+        "ips": "COUNT(DISTINCT s.ip_key)",
         "visits": "COUNT(*)",
         "pageviews": as_int("SUM(s.pageviews)"),
         "time": "s.started",

@@ -146,6 +146,7 @@ sessions = Table(
     Column("screen_res", String(32)),
     Column("lang", String(64)),
     Column("ip", String(64)),  # as stored in visits.ip (anonymised by default)
+    Column("ip_key", BigInteger),  # a 64-bit hash of ip, as visitor_key is of visitor_id
     Column("load_id", BigInteger),  # the load that last wrote the row
 )
 Index("ix_sessions_started", sessions.c.started)

@@ -8,7 +8,7 @@
 SELECT {{ label(r.a ~ '.city') }} AS city,
        {{ label(r.a ~ '.subdivision_1') }} AS state,
        {{ label(r.a ~ '.country') }} AS country,
-       COUNT(DISTINCT {{ r.a }}.ip) AS users,
+       {{ r.ips }} AS users,
        {{ r.visitors }} AS clients,
        {{ r.visits }} AS sessions,
        {{ r.pageviews }} AS views

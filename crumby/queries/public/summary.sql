@@ -5,15 +5,17 @@
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 {% if visit_rollup.whole %}
 WITH per_visit AS (
-  SELECT CASE WHEN s.started >= :t0 THEN 1 ELSE 2 END AS period,
+{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+  SELECT {{ period }} AS period,
          COUNT(DISTINCT s.visitor_key) AS visitors,
          COUNT(*) AS visits,
          {{ as_int('SUM(s.pageviews)') }} AS pageviews,
          {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
          {{ as_int('SUM(s.duration)') }} AS duration
   FROM sessions s
-  WHERE {{ session_filter('s', since='p0') }}
-  GROUP BY CASE WHEN s.started >= :t0 THEN 1 ELSE 2 END
+  WHERE {{ session_filter('s', since=since, until=until) }}
+{% endfor %}
 ),
 per_visitor AS (
   SELECT period, visitors FROM per_visit
