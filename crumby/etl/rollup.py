@@ -191,9 +191,7 @@ def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_i
     looked up (a skipped hit may have begun a stored one).
     """
     page_views = batch.select([*PAGE_VIEW_COLUMNS, "t"]).filter(pc.equal(batch.column("t"), "visit"))
-    inserted = conn.execute(sa.select(sa.func.count()).where(visits.c.id >= first_id)).all()[0][
-        0
-    ]  # read to the end: DuckDB
+    inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
     if inserted == page_views.num_rows:
         return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"))
     new_ids = conn.execute(sa.select(visits.c.hit_id).where(visits.c.id >= first_id)).scalars().all()
@@ -230,10 +228,10 @@ def backfill(conn: sa.Connection, chunk_rows: int = BACKFILL_ROWS) -> int:
         query = sa.select(*columns).where(
             visits.c.id >= start, visits.c.id < start + chunk_rows, visits.c.session_id.is_not(None)
         )
-        page_views = _fetch(conn, query, visits_columns(columns))
+        page_views = _fetch(conn, query, _shape_of(columns))
         # a visit's id is the hit id of its first row in load order: one in this slice is new here
         add_page_views(conn, page_views, None, known_new=page_views.column("hit_id").drop_null())
-    return conn.execute(sa.select(sa.func.count()).select_from(sessions)).all()[0][0]
+    return _value(conn, sa.select(sa.func.count()).select_from(sessions))
 
 
 def give_sessions(conn: sa.Connection, timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES) -> int:
@@ -262,7 +260,13 @@ def give_sessions(conn: sa.Connection, timeout_minutes: int = DEFAULT_TIMEOUT_MI
     return len(pairs)
 
 
-def visits_columns(columns: list[sa.Column]) -> sa.Table:
+def _value(conn: sa.Connection, query: sa.Select):
+    """The one value of ``query``, its result read to the end (DuckDB refuses new work before)."""
+    return conn.execute(query).all()[0][0]
+
+
+def _shape_of(columns: list[sa.Column]) -> sa.Table:
+    """A table of just these columns, to type what is read back as Arrow."""
     return sa.Table("_crumby_read", sa.MetaData(), *[sa.Column(c.name, c.type) for c in columns])
 
 
@@ -316,7 +320,7 @@ def _select_in(
     conn: sa.Connection, table: sa.Table, columns: list[sa.Column], key: sa.Column, values: list[str]
 ) -> pa.Table:
     """``columns`` of the rows of ``table`` whose ``key`` is one of ``values``, as Arrow."""
-    shape = visits_columns(columns)
+    shape = _shape_of(columns)
     if backend_name(conn.engine) == "duckdb":
         names = ", ".join(f'"{c.name}"' for c in columns)
         sql = f'SELECT {names} FROM {table.name} WHERE "{key.name}" IN (SELECT k FROM _crumby_rows)'
