@@ -92,7 +92,8 @@ def test_a_replayed_file_adds_no_visit(loaded, store_url, tmp_path):
     original = sorted(logs.glob("*-w1.jsonl"))[0]
     shutil.copy(original, logs / original.name.replace("-w1", "-w9"))  # the same hits under another name
     visits = query(store_url, "SELECT COUNT(*) FROM visits")
-    run(loaded, batch_bytes=SMALL_BATCH)
+    report = run(loaded, batch_bytes=SMALL_BATCH)
+    assert report.hits == 0 and report.duplicates > 0, report.summary()
     assert query(store_url, "SELECT COUNT(*) FROM visits") == visits
     assert _sessions(store_url) == before
 

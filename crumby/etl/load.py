@@ -171,7 +171,11 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: 
     for start in range(0, rows.num_rows, ROWS_PER_STATEMENT):
         part = rows.slice(start, ROWS_PER_STATEMENT)
         cursor.executemany(sql, row_tuples(part))
-        inserted += max(cursor.rowcount, 0)
+        if backend == "sqlite":
+            inserted += max(cursor.rowcount, 0)
+        else:  # MySQL's rowcount (found rows) counts a skipped duplicate too: count the ids that are in
+            ids = part.column("id").to_pylist()
+            inserted += conn.execute(sa.select(sa.func.count()).where(table.c.id.in_(ids))).scalar_one()
     cursor.close()
     return inserted
 
