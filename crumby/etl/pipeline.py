@@ -46,7 +46,7 @@ from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
 from .rejects import write_rejects
 from .retention import RetentionReport, apply_retention
-from .rollup import update_rollup
+from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
@@ -246,6 +246,7 @@ class _Run:
         try:
             if not self.dry_run:
                 ensure_schema(self.engine)
+                ensure_built(self.engine)
                 close_abandoned_loads(self.engine)
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None

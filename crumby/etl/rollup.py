@@ -11,7 +11,9 @@ is as exactly-once as they are:
 - a batch's new visits are inserted; a visit that an earlier batch began
   (its first hit is not in this batch) is merged with its stored row;
 - a reprocess rebuilds the rows of the visits it touched from the stored page
-  views; retention deletes the visits that started before the cutoff.
+  views; retention deletes the visits that started before the cutoff; a
+  store made before the table existed gets it built from its rows at the
+  next run (:func:`ensure_built`).
 
 A visit takes the attributes of its first page view (site, visitor, source,
 campaign, place, browser, screen, language, stored IP, bot flag) and counts on the day it
@@ -232,6 +234,16 @@ def backfill(conn: sa.Connection, chunk_rows: int = BACKFILL_ROWS) -> int:
         # a visit's id is the hit id of its first row in load order: one in this slice is new here
         add_page_views(conn, page_views, None, known_new=page_views.column("hit_id").drop_null())
     return _value(conn, sa.select(sa.func.count()).select_from(sessions))
+
+
+def ensure_built(engine: sa.Engine) -> int:
+    """Build ``sessions`` when the store has page views but no visit summed yet (made before it existed)."""
+    with engine.begin() as conn:
+        if conn.execute(sa.select(sessions.c.session_id).limit(1)).all():
+            return 0
+        if not conn.execute(sa.select(visits.c.id).limit(1)).all():
+            return 0
+        return backfill(conn)
 
 
 def give_sessions(conn: sa.Connection, timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES) -> int:

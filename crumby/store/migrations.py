@@ -175,19 +175,16 @@ def _mysql_hit_times_to_the_millisecond(conn: sa.Connection) -> None:
 
 
 def _sessions_rollup(conn: sa.Connection) -> None:
-    """The aggregated store ``sessions``, built from the page views already stored.
+    """The aggregated store ``sessions`` (the ETL fills it from the stored rows on its next run).
 
     On DuckDB without a primary key (the ETL deletes a continued visit's row
     before it writes the merged one, as for the session state).
     """
-    from ..etl.rollup import backfill  # the ETL's own code builds it, so an upgrade equals a fresh load
-
     sessions.create(conn, checkfirst=True)
     if backend_name(conn.engine) == "duckdb":
         for index in sessions.indexes:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
         _rebuild(conn, sessions, primary_key=False)
-    backfill(conn)
 
 
 # (version, description, step). Append new steps; never change an applied one.
