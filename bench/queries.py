@@ -41,7 +41,9 @@ import duckdb
 import requests
 import sqlalchemy as sa
 
-from crumby.etl.rollup import backfill
+from crumby.etl.daily import rebuild_all as sum_every_day
+from crumby.etl.daily import refresh as refresh_daily_figures
+from crumby.etl.rollup import backfill, ensure_built
 from crumby.queries import find_templates
 from crumby.queries.run import prepare
 from crumby.store.engine import create_engine
@@ -51,6 +53,8 @@ START = datetime(2024, 1, 1)
 DAYS = 90
 ALL_COLUMNS = ", ".join(f"c{n}" for n in range(1, 31))  # the page view columns, by position
 KEPT_COLUMNS = ALL_COLUMNS.removeprefix("c1, ")  # all but the id, given anew in time order
+# the store's tables the PostgreSQL copy takes from the DuckDB one
+COPIED_TABLES = ("events", "visits", "calendar", "sessions", "page_days", "document_days")
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 
 
@@ -181,6 +185,7 @@ def build_duckdb(path: Path, hits: int) -> None:
     try:
         with engine.begin() as store:
             backfill(store)  # the aggregated store, built by the ETL's own code
+            sum_every_day(store)
     finally:
         engine.dispose()
 
@@ -197,7 +202,7 @@ def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     admin.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
-        for table in ("events", "visits", "calendar", "sessions"):
+        for table in COPIED_TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
         conn.exec_driver_sql("DROP TABLE IF EXISTS _crumby_schema")
     ensure_schema(engine)
@@ -224,6 +229,17 @@ def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     finally:
         raw.close()
         source.close()
+        engine.dispose()
+
+
+def upgrade(url: str) -> None:
+    """A store built by an older crumby gets the newer tables, filled as the ETL's next run would."""
+    engine = create_engine(url)
+    try:
+        ensure_schema(engine)
+        ensure_built(engine)
+        refresh_daily_figures(engine)
+    finally:
         engine.dispose()
 
 
@@ -385,6 +401,7 @@ def main() -> None:
                 flush=True,
             )
 
+    upgrade(url)
     last_day = START + timedelta(days=DAYS - 1)
     window = {"from": f"{last_day - timedelta(days=29):%Y-%m-%d}", "to": f"{last_day:%Y-%m-%d}"}
     extra = {"event_props": {"prop": "plan"}}

@@ -137,6 +137,16 @@ def query(url: str, sql: str, **params) -> list[tuple]:
         engine.dispose()
 
 
+def in_transaction(url: str, action) -> None:
+    """``action(conn)`` in one transaction on the store at ``url`` (the ETL's own code, called by hand)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            action(conn)
+    finally:
+        engine.dispose()
+
+
 def table_rows(url: str, table: str, leave_out: tuple[str, ...] = ("load_id",)) -> list[tuple]:
     """Every row of ``table`` without the ``leave_out`` columns, sorted (None sorts first)."""
     engine = create_engine(url)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from crumby.etl.daily import rebuild_all as sum_every_day
 from crumby.etl.rollup import backfill
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
@@ -155,6 +156,7 @@ def load_fixture(url: str) -> str:
             conn.execute(sa.insert(events), event_rows)
             conn.execute(sa.insert(calendar), calendar_rows)
             backfill(conn)  # the aggregated store, as the ETL would have kept it
+            sum_every_day(conn)
     finally:
         engine.dispose()
     return url

@@ -18,6 +18,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from crumby.auth import add_user, open_auth_store
+from crumby.etl.daily import rebuild_all as sum_every_day
 from crumby.etl.rollup import backfill
 from crumby.serve.app import create_app
 from crumby.serve.auth import close_auth_store
@@ -116,6 +117,7 @@ def load_store(url: str, days: int = 60, seed: int = 4) -> None:
                 ],
             )
             backfill(conn)  # the aggregated store, as the ETL would have kept it
+            sum_every_day(conn)
     finally:
         engine.dispose()
 

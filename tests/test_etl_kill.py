@@ -4,7 +4,7 @@ Each round appends new lines, starts `python -m crumby etl` with small
 batches and kills it: mostly inside its batches (a random moment within the
 time the lines left would take, from when it has opened its GeoIP database),
 sometimes while it sets up under the lock or while Python is still starting. A last run then
-finishes, and visits, events, sessions, calendar and checkpoints must equal a single
+finishes, and visits, events, the aggregated tables, calendar and checkpoints must equal a single
 uninterrupted load of the same logs into a fresh store. CRUMBY_KILL_ROUNDS
 sets the rounds per backend (default 20).
 """
@@ -35,6 +35,7 @@ from tests.etl_corpus import (
 ROUNDS = int(os.environ.get("CRUMBY_KILL_ROUNDS", "20"))
 BATCH = ("--batch-bytes", "65536")  # the smallest batch the ETL takes (two maximal lines): ~280 hits
 HITS = 6000
+COMPARED = ("visits", "events", "sessions", "page_days", "document_days")
 FIRST = 1500  # on disk before the first round; the rest is appended round by round
 ENRICHER_SETUP = 0.2  # seconds from mapping the GeoIP file to the first batch (the user-agent parser)
 
@@ -111,7 +112,7 @@ def test_killed_runs_leave_the_store_as_one_clean_load_would(tmp_path, store_url
         assert clean.returncode == 0, clean.stderr
         numbers = summary_numbers(clean.stdout)
         assert numbers["hits"] == HITS, clean.stdout
-        expected = {table: table_rows(clean_url, table) for table in ("visits", "events", "sessions")}
+        expected = {table: table_rows(clean_url, table) for table in COMPARED}
         bytes_per_second = sum(len(line) for _, line in hits) / numbers["s"]
         expected_calendar = table_rows(clean_url, "calendar")
         expected_marks = {name: mark for name, mark in checkpoints(clean_url).items()}
@@ -133,9 +134,10 @@ def test_killed_runs_leave_the_store_as_one_clean_load_would(tmp_path, store_url
     statuses = query(store_url, "SELECT status, COUNT(*) FROM _crumby_loads GROUP BY status")
     print(f"{ROUNDS} kills: {moments}; loads by status: {sorted(statuses)}")
 
-    for table in ("visits", "events", "sessions"):
+    for table in COMPARED:
         got = table_rows(store_url, table)
         assert len(got) == len(expected[table]) and got == expected[table], table
+    assert not query(store_url, "SELECT day FROM _crumby_stale_days"), "every changed day is summed again"
     calendar = table_rows(store_url, "calendar")  # through today: a day longer if midnight passed
     assert (
         calendar[: len(expected_calendar)] == expected_calendar

@@ -21,7 +21,7 @@ from crumby.etl.retention import delete_old_rows
 from crumby.etl.rollup import backfill, visitor_keys
 from crumby.store.engine import create_engine
 from tests.conftest import make_settings
-from tests.etl_corpus import append_hits, corpus, log_path, query, recent_start, table_rows
+from tests.etl_corpus import append_hits, corpus, in_transaction, log_path, query, recent_start, table_rows
 
 SMALL_BATCH = 1 << 14  # a few dozen lines: visits span many batches
 
@@ -45,12 +45,7 @@ def _sessions(url: str) -> list[tuple]:
 
 
 def _rebuild(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            backfill(conn)
-    finally:
-        engine.dispose()
+    in_transaction(url, backfill)
 
 
 @pytest.fixture

@@ -18,12 +18,18 @@ from crumby.queries import find_templates
 from crumby.queries.run import run_report
 from crumby.store.readonly import close_readers
 
+# A range that cuts into its first and last days: the daily page figures cannot answer it.
+CUT_RANGE = {"t0": "2024-03-01T06:30:00", "t1": "2024-04-29T18:00:00"}
+
 CASES: list[tuple[str, dict]] = [
     *[(f"{t.visibility}/{t.name}", dict(RANGE)) for t in find_templates() if t.name != "event_props"],
     ("public/summary", dict(LATE_RANGE)),
     ("public/summary", {**LATE_RANGE, "site": "blog.example.com"}),
     ("public/timeseries", {**LATE_RANGE, "granularity": "hour"}),
     ("public/pages", {**RANGE, "site": "example.com", "limit": "5"}),
+    ("public/pages", dict(CUT_RANGE)),
+    ("public/pages", {**CUT_RANGE, "path": "/about"}),
+    ("public/documents", dict(CUT_RANGE)),
     ("public/entry_pages", {**RANGE, "path": "/about"}),
     ("public/sources", {**LATE_RANGE, "site": "shop.example.org"}),
     ("private/event_props", {**RANGE, "prop": "plan"}),
@@ -104,6 +110,41 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
     views = Counter((r["site"], r["page_path"]) for r in human)
     assert {(row[0], row[1]): row[4] for row in pages} == dict(views)
     assert ("example.com", "/About") in views and ("example.com", "/about") in views  # case kept apart
+    # a page's visitors and visits: distinct within each day, added up over the days
+    daily_visitors = Counter(
+        (site, path)
+        for site, path, _, _ in {
+            (r["site"], r["page_path"], r["datetime"].date(), r["visitor_id"]) for r in human
+        }
+    )
+    daily_visits = Counter(
+        (site, path)
+        for site, path, _, _ in {
+            (r["site"], r["page_path"], r["datetime"].date(), r["session_id"]) for r in human
+        }
+    )
+    assert {(row[0], row[1]): row[2] for row in pages} == dict(daily_visitors)
+    assert {(row[0], row[1]): row[3] for row in pages} == dict(daily_visits)
+    assert any(n > 1 for n in Counter(r["visitor_id"] for r in human).values())  # visitors come back
+
+    # a range cut inside its days is counted the same way, from the page views themselves
+    low, high = datetime(2024, 3, 1, 6, 30), datetime(2024, 4, 29, 18)
+    cut = [r for r in human if low <= r["datetime"] < high]
+    cut_pages = duckdb_results[CASES.index(("public/pages", dict(CUT_RANGE)))]
+    cut_visitors = Counter(
+        (site, path)
+        for site, path, _, _ in {
+            (r["site"], r["page_path"], r["datetime"].date(), r["visitor_id"]) for r in cut
+        }
+    )
+    assert {(row[0], row[1]): row[2] for row in cut_pages} == dict(cut_visitors)
+    assert {(row[0], row[1]): row[4] for row in cut_pages} == dict(
+        Counter((r["site"], r["page_path"]) for r in cut)
+    )
+    documents = duckdb_results[CASES.index(("public/documents", dict(RANGE)))]
+    cut_documents = duckdb_results[CASES.index(("public/documents", dict(CUT_RANGE)))]
+    assert sum(row[2] for row in documents) == len(human)
+    assert sum(row[2] for row in cut_documents) == len(cut) < len(human)
 
     first_hits = {}
     for r in sorted(human, key=lambda r: (r["datetime"], r["id"])):

@@ -265,6 +265,10 @@ def test_a_store_from_crumbys_first_release_is_upgraded_without_loss(backend, tm
     assert _rows(url, "SELECT hit_id, name, value FROM events ORDER BY hit_id") == events_before
     assert _rows(url, "SELECT COUNT(*) FROM visits WHERE hit_id = 'after-upgrade'") == [(1,)]
     assert _rows(url, "SELECT MAX(version) FROM _crumby_schema") == [(SCHEMA_VERSION,)]
+    # the aggregated tables the release lacked are filled from its rows
+    assert _rows(url, "SELECT SUM(pageviews) FROM page_days") == [(len(before) + 1,)]
+    assert _rows(url, "SELECT SUM(views) FROM document_days") == [(len(before) + 1,)]
+    assert _rows(url, "SELECT COUNT(*) FROM _crumby_stale_days") == [(0,)]
 
 
 def _rows(url: str, sql: str) -> list[tuple]:

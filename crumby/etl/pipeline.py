@@ -31,7 +31,9 @@ from ..store.bookkeeping import loads
 from ..store.engine import StoreError, create_engine, driver_errors
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
+from ..store.stale_days import mark_stale
 from .abandoned import close_abandoned_loads
+from .daily import refresh as refresh_daily_figures
 from .enrich import Enricher, anonymise_ips
 from .extract import Chunk, LogFile, iter_chunks, iter_log_files
 from .load import (
@@ -266,6 +268,7 @@ class _Run:
                     self.enricher.close()
             if not self.dry_run:
                 self._finish()
+                refresh_daily_figures(self.engine)
         except (sa.exc.SQLAlchemyError, *driver_errors(self.engine)) as exc:
             raise store_failure(self.engine, exc) from None
         self.report.files = len(self.report.file_names)
@@ -439,8 +442,9 @@ class _Run:
         batch = batch_rows(hits, ids=ids, load_id=self.report.load_id, stored_ips=stored_ips)
         counts = [insert_hits(conn, table, batch, kind) if len(rows) else 0 for table, kind, rows in tables]
         visit_rows = tables[0][2]
-        if len(visit_rows):
+        if counts[0]:
             update_rollup(conn, batch, first_id=int(ids[visit_rows[0]]), load_id=self.report.load_id)
+            mark_stale(conn, hits["datetime"].iloc[visit_rows].dt.date.unique())
         save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
         return counts[0], counts[1]
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..config import ensure_folder
 from ..store.engine import create_engine
 from ..store.schema import events, visits
+from ..store.stale_days import mark_stale
 from .enrich import Enricher, anonymise_ips
 from .extract import Chunk, LogFile, iter_log_files
 from .load import insert_hits, replace_hits
@@ -134,6 +135,7 @@ class _Reprocess(_Run):
             self.report.hits += inserted
             if table is visits:
                 rebuild(conn, kept["session_id"].dropna().tolist(), self.report.load_id)
+                mark_stale(conn, picked["datetime"].iloc[found].dt.date.unique())
                 self.report.visits += inserted
             else:
                 self.report.events += inserted

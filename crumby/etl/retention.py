@@ -30,7 +30,8 @@ import sqlalchemy as sa
 
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
-from ..store.schema import HIT_TABLES, calendar, sessions
+from ..store.bookkeeping import stale_days
+from ..store.schema import HIT_TABLES, calendar, document_days, page_days, sessions
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
 
@@ -225,7 +226,7 @@ def expire_rejects(settings: Mapping[str, Any], cutoff: date, report: RetentionR
 
 
 def delete_old_rows(engine: sa.Engine, before: date) -> int:
-    """Delete visits, events and visits' rollup rows before ``before`` (UTC), and the calendar days before."""
+    """Delete visits, events and their aggregated rows before ``before`` (UTC), and calendar days before."""
     start = datetime.combine(before, datetime.min.time())
     deleted = 0
     with engine.begin() as conn:
@@ -233,6 +234,8 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
             result = conn.execute(table.delete().where(table.c.datetime < start))
             deleted += max(result.rowcount or 0, 0)
         conn.execute(sessions.delete().where(sessions.c.started < start))
+        for daily in (page_days, document_days, stale_days):
+            conn.execute(daily.delete().where(daily.c.day < start))
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
     return deleted
 

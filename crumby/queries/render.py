@@ -111,6 +111,19 @@ def session_filter(values: Mapping[str, Any], equals):
     return _range_filter(values, equals, time="started", name="session_filter", by_page=False)
 
 
+def day_filter(values: Mapping[str, Any], equals):
+    """On the daily page figures (``page_days``, ``document_days``): by day, with the page path filter."""
+    return _range_filter(values, equals, time="day", name="day_filter", by_page=True)
+
+
+def _whole_days(values: Mapping[str, Any]) -> bool:
+    """Whether the range starts and ends at midnight, so that daily figures answer it exactly."""
+    return all(
+        isinstance(values.get(name), datetime) and values[name].time() == datetime.min.time()
+        for name in ("t0", "t1")
+    )
+
+
 def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict[str, Any]:
     """Where a report over visits reads from, and how it counts: ``{{ visit_rollup.visitors }}`` etc.
 
@@ -165,6 +178,8 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
     context["dialect"] = dialect
     context["hit_filter"] = _hit_filter(values, context["equals"])
     context["session_filter"] = session_filter(values, context["equals"])
+    context["day_filter"] = day_filter(values, context["equals"])
+    context["whole_days"] = _whole_days(values)
     context["visit_rollup"] = _visit_rollup(
         values, context["equals"], context["hit_filter"], context["as_int"]
     )

@@ -68,3 +68,11 @@ salts = Table(
     Column("day", Date, primary_key=True),
     Column("salt", String(64), nullable=False),
 )
+
+# Days whose page views changed since their ``page_days`` and ``document_days`` rows were made:
+# marked in the transaction that changes the rows, cleared when the day is summed again.
+stale_days = Table(
+    "_crumby_stale_days",
+    bookkeeping_metadata,
+    Column("day", DateTime, primary_key=True),  # midnight UTC
+)

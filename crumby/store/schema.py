@@ -152,6 +152,36 @@ sessions = Table(
 Index("ix_sessions_started", sessions.c.started)
 Index("ix_sessions_site_started", sessions.c.site, sessions.c.started)
 
+# Daily page figures, per site, page and day (UTC), kept by the ETL from the stored page views
+# (crumby/etl/daily.py). Top pages and documents read them: exact distinct visitors of every page
+# over a month would mean grouping millions of page-visitor pairs per request. A page's visitors
+# and visits are distinct within its day; a report over several days adds the days up.
+page_days = Table(
+    "page_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),  # '' when the page view had none
+    Column("page_path", String(1024), nullable=False),  # '' when the page view had none
+    Column("is_bot", Boolean, nullable=False),
+    Column("pageviews", BigInteger, nullable=False),
+    Column("visits", BigInteger, nullable=False),  # distinct sessions that viewed the page that day
+    Column("visitors", BigInteger, nullable=False),  # distinct visitors who viewed it that day
+)
+Index("ix_page_days_day", page_days.c.day)
+
+# Page views per site, page, title and day: the original Crumby's documents report.
+document_days = Table(
+    "document_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),
+    Column("page_path", String(1024), nullable=False),
+    Column("doc_title", Text, nullable=False),  # '' when the page view had none
+    Column("is_bot", Boolean, nullable=False),
+    Column("views", BigInteger, nullable=False),
+)
+Index("ix_document_days_day", document_days.c.day)
+
 users = Table(
     "users",
     metadata,

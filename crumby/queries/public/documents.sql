@@ -8,11 +8,20 @@ SELECT {{ label(concat('g.site', 'g.page_path')) }} AS uri,
        {{ label('g.doc_title') }} AS doc_title,
        {{ as_int('SUM(g.views)') }} AS views
 FROM (
+{% if whole_days %}
+  {#- whole days: the daily figures the ETL keeps -#}
+  SELECT {{ label('d.site') }} AS site, {{ label('d.page_path') }} AS page_path,
+         {{ label('d.doc_title') }} AS doc_title, SUM(d.views) AS views
+  FROM document_days d
+  WHERE {{ day_filter('d') }}
+  GROUP BY {{ label('d.site') }}, {{ label('d.page_path') }}, {{ label('d.doc_title') }}
+{% else %}
   SELECT {{ label('v.site') }} AS site, {{ label('v.page_path') }} AS page_path,
          {{ label('v.doc_title') }} AS doc_title, COUNT(*) AS views
   FROM visits v
   WHERE {{ hit_filter('v') }}
   GROUP BY {{ label('v.site') }}, {{ label('v.page_path') }}, {{ label('v.doc_title') }}
+{% endif %}
 ) g
 GROUP BY {{ label(concat('g.site', 'g.page_path')) }}, {{ label('g.doc_title') }}
 ORDER BY views DESC, uri, doc_title

@@ -1,0 +1,89 @@
+"""The aggregated store's daily page figures: ``page_days`` and ``document_days``.
+
+Top pages counts distinct visitors and visits per page; over a month that is
+millions of page-visitor pairs to group on every request. Summed once per
+day here, a report reads a few rows per page and day and adds the days up (a
+visitor who views a page on three days counts on each of them, as Matomo and
+GoAccess count a page's visitors over a range).
+
+A day is summed whole from its stored page views, so the figures are exact
+whatever order or batches its rows came in: a batch marks its days stale in
+its own transaction (:func:`crumby.store.stale_days.mark_stale`), and the end
+of the run sums each stale day again and clears its mark in one transaction.
+A run killed in between leaves the marks for the next run.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from ..store import stale_days
+from ..store.engine import backend_name
+from ..store.schema import document_days, page_days, visits
+
+
+def refresh(engine: sa.Engine) -> int:
+    """Sum every stale day again, each in its own transaction; returns how many days were summed."""
+    with engine.connect() as conn:
+        days = stale_days.stale(conn)
+    for day in days:
+        with engine.begin() as conn:
+            sum_day(conn, day)
+    return len(days)
+
+
+def rebuild_all(conn: sa.Connection) -> int:
+    """Sum every day that has page views (a store loaded by other means than the ETL, or a test's)."""
+    conn.execute(page_days.delete())
+    conn.execute(document_days.delete())
+    days = stale_days.days_with_page_views(conn)
+    for day in days:
+        sum_day(conn, day)
+    return len(days)
+
+
+def sum_day(conn: sa.Connection, day: date) -> None:
+    """Replace ``day``'s rows in both tables with sums of its stored page views, and clear its mark."""
+    low, high = stale_days.midnight(day), stale_days.midnight(day + timedelta(days=1))
+    for table in (page_days, document_days):
+        conn.execute(table.delete().where(table.c.day == low))
+    in_day = sa.and_(visits.c.datetime >= low, visits.c.datetime < high)
+    text = _exact_text(conn)
+    site = text(sa.func.coalesce(visits.c.site, ""))
+    path = text(sa.func.coalesce(visits.c.page_path, ""))
+    when = sa.literal(low, sa.DateTime())
+    conn.execute(
+        page_days.insert().from_select(
+            ["day", "site", "page_path", "is_bot", "pageviews", "visits", "visitors"],
+            sa.select(
+                when,
+                site,
+                path,
+                visits.c.is_bot,
+                sa.func.count(),
+                sa.func.count(sa.distinct(text(visits.c.session_id))),
+                sa.func.count(sa.distinct(text(visits.c.visitor_id))),
+            )
+            .where(in_day)
+            .group_by(site, path, visits.c.is_bot),
+        )
+    )
+    title = text(sa.func.coalesce(visits.c.doc_title, ""))
+    conn.execute(
+        document_days.insert().from_select(
+            ["day", "site", "page_path", "doc_title", "is_bot", "views"],
+            sa.select(when, site, path, title, visits.c.is_bot, sa.func.count())
+            .where(in_day)
+            .group_by(site, path, title, visits.c.is_bot),
+        )
+    )
+    stale_days.clear(conn, day)
+
+
+def _exact_text(conn: sa.Connection):
+    """Text compared by code point (MySQL/MariaDB would merge ``/About`` and ``/about``)."""
+    if backend_name(conn.engine) == "mysql":
+        return lambda expr: expr.collate("utf8mb4_bin")
+    return lambda expr: expr

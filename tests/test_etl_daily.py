@@ -1,0 +1,118 @@
+"""The daily page figures (``page_days``, ``document_days``): what the ETL keeps equals a sum of the rows.
+
+The hits span midnight and arrive over several runs in small batches, with two
+writers' files per hour, so a day is changed by many batches and runs; after
+each run its figures must equal sums made afresh from the stored page views,
+on every backend, and no day may stay marked.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from crumby.etl.daily import rebuild_all
+from crumby.etl.pipeline import run
+from crumby.etl.reprocess import reprocess
+from crumby.etl.retention import delete_old_rows
+from crumby.store.engine import create_engine
+from tests.conftest import make_settings
+from tests.etl_corpus import corpus, in_transaction, query, recent_start, table_rows
+from tests.test_etl_rollup import SMALL_BATCH, _split_between_writers
+
+DAILY = ("page_days", "document_days")
+
+
+def _daily(url: str) -> dict[str, list[tuple]]:
+    return {table: table_rows(url, table) for table in DAILY}
+
+
+def _summed_afresh(url: str) -> dict[str, list[tuple]]:
+    in_transaction(url, rebuild_all)
+    return _daily(url)
+
+
+def _stale(url: str) -> list[tuple]:
+    return query(url, "SELECT day FROM _crumby_stale_days")
+
+
+@pytest.fixture
+def first_day():
+    return recent_start(days_ago=3)
+
+
+@pytest.fixture
+def loaded(tmp_path, store_url, first_day):
+    """900 hits from 20:00 on ``first_day``, two minutes apart: thirty hours, over two midnights."""
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    lines = corpus(900, first_day + timedelta(hours=20), step_seconds=120)
+    for _ in _split_between_writers(lines, tmp_path / "logs"):
+        run(settings, batch_bytes=SMALL_BATCH)
+        assert not _stale(store_url), "the run summed every day it changed"
+        kept = _daily(store_url)
+        assert kept["page_days"], "the run made daily figures"
+        assert _summed_afresh(store_url) == kept
+    return settings
+
+
+def test_daily_figures_kept_run_by_run_equal_sums_of_the_rows(loaded, store_url, first_day):
+    days = query(store_url, "SELECT COUNT(DISTINCT day) FROM page_days")[0][0]
+    assert days == 3
+    (views,) = query(store_url, "SELECT COUNT(*) FROM visits")[0]
+    assert query(store_url, "SELECT SUM(pageviews) FROM page_days")[0][0] == views
+    assert query(store_url, "SELECT SUM(views) FROM document_days")[0][0] == views
+    # a day's visitors of a page are distinct within the day
+    second = first_day + timedelta(days=1)
+    per_page = query(
+        store_url,
+        "SELECT site, page_path, is_bot, COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM visits "
+        "WHERE datetime >= :low AND datetime < :high GROUP BY site, page_path, is_bot",
+        low=second,
+        high=second + timedelta(days=1),
+    )
+    kept = query(
+        store_url,
+        "SELECT site, page_path, is_bot, visitors, visits FROM page_days WHERE day >= :low AND day < :high",
+        low=second,
+        high=second + timedelta(hours=1),
+    )
+    assert sorted(kept) == sorted(per_page)
+    assert any(row[3] > 1 for row in kept)
+
+
+def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_url):
+    before = _daily(store_url)
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:  # as a run stopped between its last batch and its sums leaves it
+            day = conn.execute(sa.text("SELECT MIN(day) FROM page_days")).scalar()
+            for table in DAILY:
+                conn.execute(sa.text(f"DELETE FROM {table} WHERE day = :day"), {"day": day})
+            conn.execute(sa.text("INSERT INTO _crumby_stale_days (day) VALUES (:day)"), {"day": day})
+    finally:
+        engine.dispose()
+    assert _daily(store_url) != before
+    report = run(loaded, batch_bytes=SMALL_BATCH)
+    assert report.hits == 0
+    assert _daily(store_url) == before
+    assert not _stale(store_url)
+
+
+def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_url, first_day):
+    second = (first_day + timedelta(days=1)).date()
+    report = reprocess(loaded, second, second, batch_bytes=SMALL_BATCH)
+    assert report.hits > 0
+    assert not _stale(store_url)
+    kept = _daily(store_url)
+    assert _summed_afresh(store_url) == kept
+
+    engine = create_engine(store_url)
+    try:
+        delete_old_rows(engine, second)
+    finally:
+        engine.dispose()
+    remaining = query(store_url, "SELECT MIN(day), COUNT(DISTINCT day) FROM page_days")[0]
+    assert str(remaining[0])[:10] == str(second) and remaining[1] == 2
+    assert _summed_afresh(store_url) == _daily(store_url)
