@@ -19,7 +19,8 @@ process, and for every built-in report measures, in the same run:
 The three are interleaved, run after run, so that a busy machine slows them alike.
 
 It prints the p50 of each and the ratio api/direct. The store is kept in
---workdir and reused when it already holds HITS rows (pass --rebuild to redo it).
+--workdir and reused once it is built whole (pass --rebuild to redo it); the
+PostgreSQL copy is made again when its row count differs from the DuckDB store's.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from crumby.etl.rollup import backfill, ensure_built
 from crumby.queries import find_templates
 from crumby.queries.run import prepare
 from crumby.store.engine import create_engine
+from crumby.store.handoff import is_lock_conflict
 from crumby.store.migrations import ensure_schema
 
 START = datetime(2024, 1, 1)
@@ -245,11 +247,16 @@ def upgrade(url: str) -> None:
 
 
 def row_count(url: str) -> int:
+    """Page views in the store; 0 when it has none. A file another process holds stops the bench."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text("SELECT COUNT(*) FROM visits")).scalar()
-    except sa.exc.SQLAlchemyError:
+    except sa.exc.SQLAlchemyError as exc:
+        if is_lock_conflict(exc):  # not "no store": rebuilding it would throw a good store away
+            raise SystemExit(
+                f"{url} is open in another process; close it (or pass --reuse) and run again"
+            ) from None
         return 0
     finally:
         engine.dispose()
@@ -386,15 +393,18 @@ def main() -> None:
     duck_url = f"duckdb:///{duck_path}"
     if args.reuse and not duck_path.exists():
         raise SystemExit(f"--reuse: there is no store at {duck_path}; run once without --reuse to build it")
-    if not args.reuse and (args.rebuild or row_count(duck_url) != args.hits):
+    built = duck_path.with_name(duck_path.name + ".built")  # written once the whole build is in
+    if not args.reuse and (args.rebuild or not built.exists() or not row_count(duck_url)):
+        built.unlink(missing_ok=True)
         duck_path.unlink(missing_ok=True)
         started = time.perf_counter()
         build_duckdb(duck_path, args.hits)
+        built.touch()
         print(f"built {args.hits:,} hits in DuckDB in {time.perf_counter() - started:.0f} s", flush=True)
     url = duck_url
     if args.backend == "postgresql":
         url = args.url
-        if not args.reuse and (args.rebuild or row_count(url) != args.hits):
+        if not args.reuse and (args.rebuild or row_count(url) != row_count(duck_url)):
             started = time.perf_counter()
             build_postgresql(url, duck_path, args.workdir)
             print(
