@@ -187,6 +187,7 @@ class _Prepared:
     parsed: Parsed
     hits: pd.DataFrame
     repeated: int  # hits left out as a second copy within the batch
+    stored_ips: pd.Series | None  # the IPs as the store keeps them (IP_PRIVACY), made off the writer thread
 
 
 class _Transaction:
@@ -361,11 +362,12 @@ class _Run:
         if repeated.any():  # the same hit twice in one batch (a replayed line): keep the first
             hits = hits[~repeated].reset_index(drop=True)
         enriched = self.enricher.enrich(hits) if len(hits) else hits
+        stored_ips = anonymise_ips(enriched["ip"], self.settings["IP_PRIVACY"]) if len(enriched) else None
         report = self.report
         report.rejected += len(parsed.rejects)
         report.bytes += sum(c.end - c.start for c in chunks)
         report.file_names.update(c.file.name for c in chunks)
-        return _Prepared(chunks, lines, parsed, enriched, int(repeated.sum()))
+        return _Prepared(chunks, lines, parsed, enriched, int(repeated.sum()), stored_ips)
 
     def _store(self, batch: _Prepared) -> None:
         """Write a prepared batch, its checkpoints and the calendar in the open transaction."""
@@ -380,7 +382,7 @@ class _Run:
             if path is not None:
                 report.rejects_file = str(path)
             conn = self.transaction.connection()
-            inserted = self._write(conn, enriched) if len(enriched) else (0, 0)
+            inserted = self._write(conn, enriched, batch.stored_ips) if len(enriched) else (0, 0)
             save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
             if len(enriched):
                 first_day = pd.Timestamp(enriched["datetime"].min()).date()
@@ -423,7 +425,7 @@ class _Run:
             self.marks[name] = mark
         return list(rows.values())
 
-    def _write(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[int, int]:
+    def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """Visitors, sessions, then the rows; returns (visits, events) inserted."""
         settings = self.settings
         hashed = needs_hash(hits, settings["COOKIELESS"])
@@ -434,7 +436,6 @@ class _Run:
         state = load_state(conn, earliest - timedelta(minutes=timeout))
         session_ids, new_state = assign_sessions(hits, state, timeout)
         hits = hits.assign(session_id=session_ids)
-        stored_ips = anonymise_ips(hits["ip"], settings["IP_PRIVACY"])
         ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
         tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
         for table, _, rows in tables:
