@@ -103,6 +103,23 @@ def append_hits(folder: Path, lines: list[tuple[datetime, bytes]]) -> None:
             handle.write(b"".join(chunk))
 
 
+SMALL_BATCH = 1 << 14  # a few dozen lines: visits span many batches
+
+
+def split_between_writers(lines, folder, parts=3):
+    """Every other line to a second writer's file of the same hour, in ``parts`` appends (runs)."""
+    share = len(lines) // parts
+    for part in range(parts):
+        chunk = lines[part * share : (part + 1) * share if part < parts - 1 else len(lines)]
+        first = [line for n, line in enumerate(chunk) if n % 2 == 0]
+        second = [line for n, line in enumerate(chunk) if n % 2 == 1]
+        append_hits(folder, first)
+        for when, line in second:
+            with open(log_path(folder, when, writer="w2"), "ab") as handle:
+                handle.write(line)
+        yield part
+
+
 def etl_env(tmp: Path, store_url: str, logs: Path, **settings: str) -> dict[str, str]:
     """Environment for `python -m crumby etl`: only CRUMBY_* settings of its own, none of the caller's."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(tmp)}

@@ -19,8 +19,15 @@ from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.store.engine import create_engine
 from tests.conftest import make_settings
-from tests.etl_corpus import corpus, in_transaction, query, recent_start, table_rows
-from tests.test_etl_rollup import SMALL_BATCH, _split_between_writers
+from tests.etl_corpus import (
+    SMALL_BATCH,
+    corpus,
+    in_transaction,
+    query,
+    recent_start,
+    split_between_writers,
+    table_rows,
+)
 
 DAILY = ("page_days", "document_days")
 
@@ -48,7 +55,7 @@ def loaded(tmp_path, store_url, first_day):
     """900 hits from 20:00 on ``first_day``, two minutes apart: thirty hours, over two midnights."""
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
     lines = corpus(900, first_day + timedelta(hours=20), step_seconds=120)
-    for _ in _split_between_writers(lines, tmp_path / "logs"):
+    for _ in split_between_writers(lines, tmp_path / "logs"):
         run(settings, batch_bytes=SMALL_BATCH)
         assert not _stale(store_url), "the run summed every day it changed"
         kept = _daily(store_url)

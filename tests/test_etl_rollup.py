@@ -21,23 +21,15 @@ from crumby.etl.retention import delete_old_rows
 from crumby.etl.rollup import backfill, visitor_keys
 from crumby.store.engine import create_engine
 from tests.conftest import make_settings
-from tests.etl_corpus import append_hits, corpus, in_transaction, log_path, query, recent_start, table_rows
-
-SMALL_BATCH = 1 << 14  # a few dozen lines: visits span many batches
-
-
-def _split_between_writers(lines, folder, parts=3):
-    """Every other line to a second writer's file of the same hour, in ``parts`` appends (runs)."""
-    share = len(lines) // parts
-    for part in range(parts):
-        chunk = lines[part * share : (part + 1) * share if part < parts - 1 else len(lines)]
-        first = [line for n, line in enumerate(chunk) if n % 2 == 0]
-        second = [line for n, line in enumerate(chunk) if n % 2 == 1]
-        append_hits(folder, first)
-        for when, line in second:
-            with open(log_path(folder, when, writer="w2"), "ab") as handle:
-                handle.write(line)
-        yield part
+from tests.etl_corpus import (
+    SMALL_BATCH,
+    corpus,
+    in_transaction,
+    query,
+    recent_start,
+    split_between_writers,
+    table_rows,
+)
 
 
 def _sessions(url: str) -> list[tuple]:
@@ -52,7 +44,7 @@ def _rebuild(url: str) -> None:
 def loaded(tmp_path, store_url):
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
     lines = corpus(900, recent_start() + timedelta(hours=9), step_seconds=20)
-    for _ in _split_between_writers(lines, tmp_path / "logs"):
+    for _ in split_between_writers(lines, tmp_path / "logs"):
         run(settings, batch_bytes=SMALL_BATCH)
     return settings
 

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ..store import stale_days
+from ..store.days import midnight
 from ..store.engine import backend_name
 from ..store.schema import document_days, page_days, visits
 
@@ -46,7 +47,7 @@ def rebuild_all(conn: sa.Connection) -> int:
 
 def sum_day(conn: sa.Connection, day: date) -> None:
     """Replace ``day``'s rows in both tables with sums of its stored page views, and clear its mark."""
-    low, high = stale_days.midnight(day), stale_days.midnight(day + timedelta(days=1))
+    low, high = midnight(day), midnight(day + timedelta(days=1))
     for table in (page_days, document_days):
         conn.execute(table.delete().where(table.c.day == low))
     in_day = sa.and_(visits.c.datetime >= low, visits.c.datetime < high)

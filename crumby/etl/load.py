@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import sessions as session_state
+from ..store.days import as_day, midnight
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
@@ -254,9 +255,9 @@ def extend_calendar(conn: sa.Connection, first: date, last: date | None = None) 
     """Add the days from ``first`` through ``last`` (default today, UTC) that ``calendar`` lacks."""
     today = datetime.now(timezone.utc).date()
     last = max(last or today, today)
-    low, high = datetime.combine(first, datetime.min.time()), datetime.combine(last, datetime.min.time())
+    low, high = midnight(first), midnight(last)
     present = {
-        _day(value)
+        as_day(value)
         for value in conn.execute(
             sa.select(calendar.c.datetime).where(calendar.c.datetime.between(low, high))
         ).scalars()
@@ -265,14 +266,8 @@ def extend_calendar(conn: sa.Connection, first: date, last: date | None = None) 
     day = first
     while day <= last:
         if day not in present:
-            missing.append({"datetime": datetime.combine(day, datetime.min.time())})
+            missing.append({"datetime": midnight(day)})
         day += timedelta(days=1)
     if missing:
         conn.execute(calendar.insert(), missing)
     return len(missing)
-
-
-def _day(value) -> date:
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    return value.date() if isinstance(value, datetime) else value

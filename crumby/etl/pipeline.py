@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from .. import __version__
 from ..config import ensure_folder
 from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
+from ..store.days import as_day
 from ..store.engine import StoreError, create_engine, driver_errors
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
@@ -457,12 +458,7 @@ class _Run:
             )
             last_day = last.scalar()
             if last_day is not None:
-                day = (
-                    last_day.date()
-                    if isinstance(last_day, datetime)
-                    else date.fromisoformat(str(last_day)[:10])
-                )
-                extend_calendar(conn, day)
+                extend_calendar(conn, as_day(last_day))
             if report.load_id is not None:
                 conn.execute(
                     loads.update()

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
+from ..store.days import midnight
 from ..store.schema import HIT_TABLES, calendar, document_days, page_days, sessions
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
@@ -227,7 +228,7 @@ def expire_rejects(settings: Mapping[str, Any], cutoff: date, report: RetentionR
 
 def delete_old_rows(engine: sa.Engine, before: date) -> int:
     """Delete visits, events and their aggregated rows before ``before`` (UTC), and calendar days before."""
-    start = datetime.combine(before, datetime.min.time())
+    start = midnight(before)
     deleted = 0
     with engine.begin() as conn:
         for table in HIT_TABLES:

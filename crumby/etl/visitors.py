@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..store.bookkeeping import salts
+from ..store.days import as_day
 from .enrich.distinct import STRING, string_array, to_series
 
 SALT_KEEP_DAYS = 2
@@ -66,7 +67,7 @@ def load_salts(conn: sa.Connection, days: list[date], today: date | None = None)
     if not days:
         return {}
     found = {
-        _as_date(row.day): row.salt
+        as_day(row.day): row.salt
         for row in conn.execute(sa.select(salts.c.day, salts.c.salt).where(salts.c.day.in_(days)))
     }
     fresh = [{"day": d, "salt": secrets.token_hex(32)} for d in days if d not in found]
@@ -74,11 +75,3 @@ def load_salts(conn: sa.Connection, days: list[date], today: date | None = None)
         conn.execute(salts.insert(), fresh)
         found.update({row["day"]: row["salt"] for row in fresh})
     return found
-
-
-def _as_date(value) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    return value

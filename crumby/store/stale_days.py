@@ -8,23 +8,13 @@ between leaves the mark for the next run.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
 from .bookkeeping import stale_days
+from .days import as_day, midnight
 from .schema import visits
-
-
-def as_day(value: object) -> date:
-    """A stored time or day (a datetime, a date, or SQLite's text) as a date."""
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    return value.date() if isinstance(value, datetime) else value
-
-
-def midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time())
 
 
 def mark_stale(conn: sa.Connection, days: Iterable[date]) -> int:
