@@ -212,7 +212,7 @@ def build_postgresql(url: str, duckdb_path: Path, workdir: Path) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        for table in ("visits", "events", "calendar", "sessions"):
+        for table in COPIED_TABLES:
             csv_path = workdir / f"{table}.csv"
             source.execute(f"COPY {table} TO '{csv_path}' (HEADER, FORMAT csv)")
             columns = [row[0] for row in source.execute(f"DESCRIBE {table}").fetchall()]
