@@ -50,9 +50,9 @@ def recent_start(days_ago: int = 2) -> datetime:
 
 
 def corpus(
-    count: int, start: datetime, *, seed: int = 7, step_seconds: int = 4
+    count: int, start: datetime, *, seed: int = 7, step_seconds: int = 4, visitors: int = 150
 ) -> list[tuple[datetime, bytes]]:
-    """``count`` hits from ``start`` on, ``step_seconds`` apart: visits and events of 150 cid visitors."""
+    """``count`` hits from ``start`` on, ``step_seconds`` apart: visits and events of ``visitors`` cids."""
     rng = random.Random(seed)
     lines = []
     for n in range(count):
@@ -60,7 +60,7 @@ def corpus(
         event = rng.random() < 0.15
         fields = {
             "t": "event" if event else "visit",
-            "cid": f"cid{rng.randrange(150):04d}",
+            "cid": f"cid{rng.randrange(visitors):04d}",
             "dl": f"https://example.com/p{rng.randrange(40)}{rng.choice(QUERIES)}",
             "dt": f"Page {n % 40}",
             "ul": "en-GB",

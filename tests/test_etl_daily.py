@@ -1,9 +1,10 @@
-"""The daily page figures (``page_days``, ``document_days``): what the ETL keeps equals a sum of the rows.
+"""The daily figures (``page_days``, ``document_days``, ``visit_days``) the ETL keeps equal sums of the rows.
 
 The hits span midnight and arrive over several runs in small batches, with two
-writers' files per hour, so a day is changed by many batches and runs; after
-each run its figures must equal sums made afresh from the stored page views,
-on every backend, and no day may stay marked.
+writers' files per hour, so a day is changed by many batches and runs, and
+visits that began before midnight go on after it; after each run the figures
+must equal sums made afresh from the stored page views and visits, on every
+backend, and no day may stay marked.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.store.engine import create_engine
+from crumby.store.schema import VISIT_DAY_GROUPINGS
 from tests.conftest import make_settings
 from tests.etl_corpus import (
     SMALL_BATCH,
+    append_hits,
     corpus,
     in_transaction,
     query,
@@ -29,7 +32,7 @@ from tests.etl_corpus import (
     table_rows,
 )
 
-DAILY = ("page_days", "document_days")
+DAILY = ("page_days", "document_days", "visit_days")
 
 
 def _daily(url: str) -> dict[str, list[tuple]]:
@@ -52,9 +55,15 @@ def first_day():
 
 @pytest.fixture
 def loaded(tmp_path, store_url, first_day):
-    """900 hits from 20:00 on ``first_day``, two minutes apart: thirty hours, over two midnights."""
+    """900 hits from 20:00 on ``first_day``, two minutes apart: thirty hours, over two midnights.
+
+    Beside them, one visitor comes every ten minutes from 23:30 to 00:30: a visit
+    that begins on the first day and goes on after midnight.
+    """
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
     lines = corpus(900, first_day + timedelta(hours=20), step_seconds=120)
+    lines += corpus(7, first_day + timedelta(hours=23, minutes=30), seed=11, step_seconds=600, visitors=1)
+    lines.sort(key=lambda line: line[0])
     for _ in split_between_writers(lines, tmp_path / "logs"):
         run(settings, batch_bytes=SMALL_BATCH)
         assert not _stale(store_url), "the run summed every day it changed"
@@ -87,6 +96,59 @@ def test_daily_figures_kept_run_by_run_equal_sums_of_the_rows(loaded, store_url,
     )
     assert sorted(kept) == sorted(per_page)
     assert any(row[3] > 1 for row in kept)
+
+
+def test_daily_visit_figures_count_each_visit_on_the_day_it_began(loaded, store_url, first_day):
+    (visits, views) = query(store_url, "SELECT COUNT(*), SUM(pageviews) FROM sessions")[0]
+    groupings = query(store_url, "SELECT COUNT(DISTINCT dimension) FROM visit_days")[0][0]
+    assert groupings == len(VISIT_DAY_GROUPINGS)
+    # every grouping adds up to every visit and page view
+    sums = query(
+        store_url, "SELECT dimension, SUM(visits), SUM(pageviews) FROM visit_days GROUP BY dimension"
+    )
+    assert {(int(n), int(v)) for _, n, v in sums} == {(visits, views)}
+    # some visits began before a midnight and went on after it: they count on the first day
+    spans = query(store_url, "SELECT started, ended FROM sessions")
+    assert any(str(started)[:10] != str(ended)[:10] for started, ended in spans)
+    second = first_day + timedelta(days=1)
+    per_browser = query(
+        store_url,
+        "SELECT COALESCE(site, ''), is_bot, COALESCE(browser, ''), COUNT(DISTINCT visitor_key), COUNT(*) "
+        "FROM sessions WHERE started >= :low AND started < :high GROUP BY site, is_bot, browser",
+        low=second,
+        high=second + timedelta(days=1),
+    )
+    kept = query(
+        store_url,
+        "SELECT site, is_bot, browser, visitors, visits FROM visit_days "
+        "WHERE dimension = 'browser' AND day >= :low AND day < :high",
+        low=second,
+        high=second + timedelta(hours=1),
+    )
+    assert sorted(kept) == sorted(per_browser)
+
+
+def test_a_visit_continued_after_midnight_by_a_later_run_counts_on_its_first_day(
+    tmp_path, store_url, first_day
+):
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    midnight = first_day + timedelta(days=1)
+    late = first_day + timedelta(hours=23, minutes=30)
+    night = [
+        line for line in corpus(7, late, seed=11, step_seconds=600, visitors=1) if b'"t":"visit"' in line[1]
+    ]
+    assert any(when < midnight for when, _ in night) and any(when >= midnight for when, _ in night)
+    append_hits(tmp_path / "logs", [line for line in night if line[0] < midnight])
+    run(settings, batch_bytes=SMALL_BATCH)
+    append_hits(tmp_path / "logs", [line for line in night if line[0] >= midnight])
+    run(settings, batch_bytes=SMALL_BATCH)
+    assert not _stale(store_url)
+    assert query(store_url, "SELECT COUNT(*) FROM sessions")[0][0] == 1
+    totals = query(store_url, "SELECT day, visits, pageviews FROM visit_days WHERE dimension = 'total'")
+    assert [(str(day)[:10], int(visits), int(views)) for day, visits, views in totals] == [
+        (str(first_day.date()), 1, len(night))
+    ]
+    assert _summed_afresh(store_url)["visit_days"] == table_rows(store_url, "visit_days")
 
 
 def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_url):

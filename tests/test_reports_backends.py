@@ -18,7 +18,7 @@ from crumby.queries import find_templates
 from crumby.queries.run import run_report
 from crumby.store.readonly import close_readers
 
-# A range that cuts into its first and last days: the daily page figures cannot answer it.
+# A range that cuts into its first and last days: the daily figures cannot answer it.
 CUT_RANGE = {"t0": "2024-03-01T06:30:00", "t1": "2024-04-29T18:00:00"}
 
 CASES: list[tuple[str, dict]] = [
@@ -30,6 +30,11 @@ CASES: list[tuple[str, dict]] = [
     ("public/pages", dict(CUT_RANGE)),
     ("public/pages", {**CUT_RANGE, "path": "/about"}),
     ("public/documents", dict(CUT_RANGE)),
+    ("public/channels", dict(CUT_RANGE)),
+    ("public/browsers", dict(CUT_RANGE)),
+    ("public/entry_pages", dict(CUT_RANGE)),
+    ("public/campaigns", dict(CUT_RANGE)),
+    ("public/timeseries", dict(CUT_RANGE)),
     ("public/entry_pages", {**RANGE, "path": "/about"}),
     ("public/sources", {**LATE_RANGE, "site": "shop.example.org"}),
     ("private/event_props", {**RANGE, "prop": "plan"}),
@@ -151,6 +156,23 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
         first_hits.setdefault(r["session_id"], r)
     channels = duckdb_results[CASES.index(("public/channels", dict(RANGE)))]
     assert {row[0]: row[2] for row in channels} == dict(Counter(r["channel"] for r in first_hits.values()))
+    # a channel's visitors: distinct within each day (a visit counts on the day it began) and site, added up
+    daily_channel_visitors = Counter(
+        channel
+        for _, _, channel, _ in {
+            (r["site"], r["datetime"].date(), r["channel"], r["visitor_id"]) for r in first_hits.values()
+        }
+    )
+    assert {row[0]: row[1] for row in channels} == dict(daily_channel_visitors)
+    exact = {(r["channel"], r["visitor_id"]) for r in first_hits.values()}
+    assert sum(daily_channel_visitors.values()) > len(exact)  # some visitors came back on another day
+    # a range cut inside its days counts visitors exactly, from the visits themselves
+    cut_firsts = [r for r in first_hits.values() if low <= r["datetime"] < high]
+    cut_channels = duckdb_results[CASES.index(("public/channels", dict(CUT_RANGE)))]
+    assert {row[0]: row[2] for row in cut_channels} == dict(Counter(r["channel"] for r in cut_firsts))
+    assert {row[0]: row[1] for row in cut_channels} == dict(
+        Counter(channel for channel, _ in {(r["channel"], r["visitor_id"]) for r in cut_firsts})
+    )
 
     series = duckdb_results[CASES.index(("public/timeseries", {**LATE_RANGE, "granularity": "hour"}))]
     assert (

@@ -268,6 +268,9 @@ def test_a_store_from_crumbys_first_release_is_upgraded_without_loss(backend, tm
     # the aggregated tables the release lacked are filled from its rows
     assert _rows(url, "SELECT SUM(pageviews) FROM page_days") == [(len(before) + 1,)]
     assert _rows(url, "SELECT SUM(views) FROM document_days") == [(len(before) + 1,)]
+    visits_summed = _rows(url, "SELECT SUM(visits), SUM(pageviews) FROM visit_days WHERE dimension = 'total'")
+    assert visits_summed == _rows(url, "SELECT COUNT(*), SUM(pageviews) FROM sessions")
+    assert visits_summed[0][1] == len(before) + 1
     assert _rows(url, "SELECT COUNT(*) FROM _crumby_stale_days") == [(0,)]
 
 

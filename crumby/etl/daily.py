@@ -1,13 +1,15 @@
-"""The aggregated store's daily page figures: ``page_days`` and ``document_days``.
+"""The aggregated store's daily figures: ``page_days``, ``document_days`` and ``visit_days``.
 
-Top pages counts distinct visitors and visits per page; over a month that is
-millions of page-visitor pairs to group on every request. Summed once per
-day here, a report reads a few rows per page and day and adds the days up (a
-visitor who views a page on three days counts on each of them, as Matomo and
-GoAccess count a page's visitors over a range).
+Top pages counts distinct visitors and visits per page, and the top-N reports
+over visits (browsers, countries, sources, entry pages, ...) distinct visitors
+per value; over a month that is millions of rows to group on every request.
+Summed once per day here, a report reads a few rows per value and day and
+adds the days up (a visitor who comes on three days counts on each of them,
+as Matomo's sum of daily unique visitors and GoAccess count over a range).
 
-A day is summed whole from its stored page views, so the figures are exact
-whatever order or batches its rows came in: a batch marks its days stale in
+A day is summed whole from its stored page views and visits, so the figures
+are exact whatever order or batches its rows came in: a batch marks stale the
+days of its page views and of the visits it writes in
 its own transaction (:func:`crumby.store.stale_days.mark_stale`), and the end
 of the run sums each stale day again and clears its mark in one transaction.
 A run killed in between leaves the marks for the next run.
@@ -22,7 +24,15 @@ import sqlalchemy as sa
 from ..store import stale_days
 from ..store.days import midnight
 from ..store.engine import backend_name
-from ..store.schema import document_days, page_days, visits
+from ..store.schema import (
+    VISIT_DAY_GROUPINGS,
+    dimension_name,
+    document_days,
+    page_days,
+    sessions,
+    visit_days,
+    visits,
+)
 
 
 def refresh(engine: sa.Engine) -> int:
@@ -37,18 +47,21 @@ def refresh(engine: sa.Engine) -> int:
 
 def rebuild_all(conn: sa.Connection) -> int:
     """Sum every day that has page views (a store loaded by other means than the ETL, or a test's)."""
-    conn.execute(page_days.delete())
-    conn.execute(document_days.delete())
+    for table in DAILY_TABLES:
+        conn.execute(table.delete())
     days = stale_days.days_with_page_views(conn)
     for day in days:
         sum_day(conn, day)
     return len(days)
 
 
+DAILY_TABLES = (page_days, document_days, visit_days)
+
+
 def sum_day(conn: sa.Connection, day: date) -> None:
-    """Replace ``day``'s rows in both tables with sums of its stored page views, and clear its mark."""
+    """Replace ``day``'s rows in the daily tables with sums of its stored rows, and clear its mark."""
     low, high = midnight(day), midnight(day + timedelta(days=1))
-    for table in (page_days, document_days):
+    for table in DAILY_TABLES:
         conn.execute(table.delete().where(table.c.day == low))
     in_day = sa.and_(visits.c.datetime >= low, visits.c.datetime < high)
     text = _exact_text(conn)
@@ -80,7 +93,35 @@ def sum_day(conn: sa.Connection, day: date) -> None:
             .group_by(site, path, title, visits.c.is_bot),
         )
     )
+    _sum_visits(conn, low, high)
     stale_days.clear(conn, day)
+
+
+def _sum_visits(conn: sa.Connection, low, high) -> None:
+    """``visit_days`` of the visits that started from ``low`` until ``high``: one set of rows per grouping."""
+    text = _exact_text(conn)
+    site = text(sa.func.coalesce(sessions.c.site, ""))
+    started = sa.and_(sessions.c.started >= low, sessions.c.started < high)
+    for grouping in VISIT_DAY_GROUPINGS:
+        values = [text(sa.func.coalesce(sessions.c[name], "")) for name in grouping]
+        conn.execute(
+            visit_days.insert().from_select(
+                ["day", "site", "is_bot", "dimension", *grouping, "visitors", "ips", "visits", "pageviews"],
+                sa.select(
+                    sa.literal(low, sa.DateTime()),
+                    site,
+                    sessions.c.is_bot,
+                    sa.literal(dimension_name(grouping), sa.String()),
+                    *values,
+                    sa.func.count(sa.distinct(sessions.c.visitor_key)),
+                    sa.func.count(sa.distinct(sessions.c.ip_key)),
+                    sa.func.count(),
+                    sa.func.sum(sessions.c.pageviews),
+                )
+                .where(started)
+                .group_by(site, sessions.c.is_bot, *values),
+            )
+        )
 
 
 def _exact_text(conn: sa.Connection):

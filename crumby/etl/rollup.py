@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import sessions, visits
+from ..store.stale_days import mark_stale
 from .load import copy_into, execute_over, row_tuples, to_arrow
 from .sessions import STATE_COLUMNS, assign_sessions
 
@@ -182,7 +183,21 @@ def add_page_views(
         batch = pa.concat_tables([batch.filter(pc.invert(continued)), joined], promote_options="permissive")
         delete_sessions(conn, stored.column("session_id").to_pylist())
     append(conn, batch)
+    mark_start_days(conn, stored, batch)
     return batch.num_rows
+
+
+def mark_start_days(conn: sa.Connection, *rows: pa.Table) -> None:
+    """Mark stale the days that these ``sessions`` rows started on (the daily visit figures count them there).
+
+    A visit continued by a later batch, or begun earlier by a file read late,
+    changes the figures of the day it started, which may not be a day of the
+    batch's own page views.
+    """
+    days = set()
+    for table in rows:
+        days.update(pc.unique(pc.cast(table.column("started"), pa.date32())).to_pylist())
+    mark_stale(conn, days)
 
 
 def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_id: int | None) -> int:
@@ -206,6 +221,7 @@ def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None
     wanted = sorted(set(session_ids))
     if not wanted:
         return 0
+    mark_start_days(conn, read_sessions(conn, wanted))
     delete_sessions(conn, wanted)
     page_views = _select_in(
         conn, visits, [visits.c[name] for name in PAGE_VIEW_COLUMNS], visits.c.session_id, wanted
@@ -215,6 +231,7 @@ def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None
         return 0
     rows = summarise(page_views, load_id)
     append(conn, rows)
+    mark_start_days(conn, rows)
     return rows.num_rows
 
 

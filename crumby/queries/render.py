@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from ..store.schema import VISIT_DAY_GROUPINGS, dimension_name
 from .dialects import sql_functions
 from .guard import check_statement
 from .params import TemplateError
@@ -156,6 +157,37 @@ def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict
     }
 
 
+# The groupings the daily visit figures hold, whatever order a template names their columns in.
+_DAILY_GROUPINGS = {frozenset(grouping): grouping for grouping in VISIT_DAY_GROUPINGS}
+
+
+def _visit_figures(values: Mapping[str, Any], equals, rollup: dict[str, Any], as_int):
+    def visit_figures(*columns: str) -> dict[str, Any]:
+        """Where a report over visits grouped by ``columns`` reads from: ``{{ r.visitors }}`` etc.
+
+        The daily visit figures (``visit_days``) when they answer it: whole
+        days, no page filter, and a grouping they hold (every row is per
+        site). Otherwise what ``visit_rollup`` reads, counted exactly.
+        """
+        grouping = _DAILY_GROUPINGS.get(frozenset(columns) - {"site"})
+        if grouping is None or not rollup["whole"] or not _whole_days(values):
+            return rollup
+        where = f"{day_filter(values, equals)('d')} AND d.dimension = '{dimension_name(grouping)}'"
+        return {
+            "a": "d",
+            "source": "visit_days d",
+            "where": where,
+            "visitors": as_int("SUM(d.visitors)"),
+            "ips": as_int("SUM(d.ips)"),
+            "visits": as_int("SUM(d.visits)"),
+            "pageviews": as_int("SUM(d.pageviews)"),
+            "time": "d.day",
+            "whole": True,
+        }
+
+    return visit_figures
+
+
 _compiled: dict[str, Any] = {}
 
 
@@ -182,6 +214,9 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
     context["whole_days"] = _whole_days(values)
     context["visit_rollup"] = _visit_rollup(
         values, context["equals"], context["hit_filter"], context["as_int"]
+    )
+    context["visit_figures"] = _visit_figures(
+        values, context["equals"], context["visit_rollup"], context["as_int"]
     )
     try:
         sql = _compile(template).render(context)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from .bookkeeping import bookkeeping_metadata, schema_versions
 from .bookkeeping import sessions as session_state
 from .engine import StoreError, backend_name
-from .schema import document_days, events, metadata, page_days, sessions, users, visits
+from .schema import document_days, events, metadata, page_days, sessions, users, visit_days, visits
 from .stale_days import days_with_page_views, mark_stale
 
 # DuckDB has no SERIAL: users.id draws from a sequence so `crumby adduser`
@@ -199,6 +199,16 @@ def _daily_page_figures(conn: sa.Connection) -> None:
     mark_stale(conn, days_with_page_views(conn))
 
 
+def _daily_visit_figures(conn: sa.Connection) -> None:
+    """``visit_days``; every day with page views is marked for the ETL to sum."""
+    visit_days.create(conn, checkfirst=True)
+    if backend_name(conn.engine) == "duckdb":
+        for index in visit_days.indexes:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    bookkeeping_metadata.create_all(conn, checkfirst=True)
+    mark_stale(conn, days_with_page_views(conn))
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -208,6 +218,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (5, "DuckDB: the kept session state without a primary key", _duckdb_session_state_unindexed),
     (6, "the aggregated store: one row per visit in sessions", _sessions_rollup),
     (7, "the aggregated store: daily page figures in page_days and document_days", _daily_page_figures),
+    (8, "the aggregated store: daily visit figures in visit_days", _daily_visit_figures),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -182,6 +182,54 @@ document_days = Table(
 )
 Index("ix_document_days_day", document_days.c.day)
 
+# Daily visit figures, per site and day (UTC) and per grouping of a visit's attributes, kept by the
+# ETL from ``sessions`` (crumby/etl/daily.py). The top-N reports over visits (browsers, countries,
+# sources, entry pages, ...) and the daily series read them: exact distinct visitors per value over
+# a month would mean grouping a month of visits per request. Each row holds one grouping's values
+# (``dimension`` names its columns, the others are NULL); text is '' where the visit had none. A
+# value's visitors are distinct within its day and site, and a report over several days adds the
+# days up, as Matomo's sum of daily unique visitors does.
+VISIT_DAY_GROUPINGS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("browser",),
+    ("platform",),
+    ("os",),
+    ("device",),
+    ("screen_res",),
+    ("lang",),
+    ("country",),
+    ("country", "subdivision_1"),
+    ("country", "city"),
+    ("country", "subdivision_1", "city"),
+    ("channel",),
+    ("referrer_source",),
+    ("utm_campaign", "utm_source", "utm_medium"),
+    ("entry_page",),
+    ("exit_page",),
+)
+VISIT_DAY_COLUMNS = tuple(dict.fromkeys(name for grouping in VISIT_DAY_GROUPINGS for name in grouping))
+
+
+def dimension_name(columns: tuple[str, ...]) -> str:
+    """The ``visit_days.dimension`` value of a grouping: its columns, comma-separated; ``total`` for none."""
+    return ",".join(columns) or "total"
+
+
+visit_days = Table(
+    "visit_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC: the visits that started that day
+    Column("site", String(255), nullable=False),  # '' when the visit had none
+    Column("is_bot", Boolean, nullable=False),
+    Column("dimension", String(64), nullable=False),  # see dimension_name
+    *[Column(name, sessions.c[name].type) for name in VISIT_DAY_COLUMNS],
+    Column("visitors", BigInteger, nullable=False),  # distinct visitors that day
+    Column("ips", BigInteger, nullable=False),  # distinct stored IPs that day
+    Column("visits", BigInteger, nullable=False),
+    Column("pageviews", BigInteger, nullable=False),
+)
+Index("ix_visit_days_day", visit_days.c.day)
+
 users = Table(
     "users",
     metadata,

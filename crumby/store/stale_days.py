@@ -1,8 +1,8 @@
-"""Which days' daily page figures (``page_days``, ``document_days``) must be summed again.
+"""Which days' daily figures (``page_days``, ``document_days``, ``visit_days``) must be summed again.
 
 A day is marked in the transaction that adds, replaces or deletes its page
-views, and cleared in the transaction that sums it anew, so a run killed in
-between leaves the mark for the next run.
+views or changes a visit that started on it, and cleared in the transaction
+that sums it anew, so a run killed in between leaves the mark for the next run.
 """
 
 from __future__ import annotations

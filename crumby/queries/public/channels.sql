@@ -1,16 +1,17 @@
 -- title: Channels
--- description: Visits by channel: search, social, email, referral, paid, direct. A visit counts once, by its first page view; bots excluded.
+-- description: Visits by channel: search, social, email, referral, paid, direct. A visit counts once, by its first page view; bots excluded. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
 -- chart: pie
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
 {% if visit_rollup.whole %}
-SELECT {{ label('s.channel') }} AS channel,
-       COUNT(DISTINCT s.visitor_key) AS visitors,
-       COUNT(*) AS visits
-FROM sessions s
-WHERE {{ session_filter('s') }}
-GROUP BY {{ label('s.channel') }}
+{% set r = visit_figures('channel') %}
+SELECT {{ label(r.a ~ '.channel') }} AS channel,
+       {{ r.visitors }} AS visitors,
+       {{ r.visits }} AS visits
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.channel') }}
 {% else %}
 WITH entries AS (
   SELECT v.channel, v.visitor_id, v.session_id,

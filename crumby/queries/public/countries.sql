@@ -1,10 +1,10 @@
 -- title: Countries
--- description: Visitors by country (ISO 3166 code). Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
+-- description: Visitors by country (ISO 3166 code). Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
 -- chart: map
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
-{% set r = visit_rollup %}
+{% set r = visit_figures('country') %}
 SELECT {{ label(r.a ~ '.country') }} AS country,
        {{ r.visitors }} AS visitors,
        {{ r.visits }} AS visits,

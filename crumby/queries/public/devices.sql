@@ -1,10 +1,10 @@
 -- title: Device types
--- description: Visitors by device type (desktop, mobile, tablet, other). Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
+-- description: Visitors by device type (desktop, mobile, tablet, other). Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
 -- chart: pie
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
-{% set r = visit_rollup %}
+{% set r = visit_figures('device') %}
 SELECT {{ label(r.a ~ '.device') }} AS device,
        {{ r.visitors }} AS visitors,
        {{ r.visits }} AS visits,

@@ -1,17 +1,18 @@
 -- title: Exit pages
--- description: Pages where visits end, by number of visits, with their site. Bots excluded.
+-- description: Pages where visits end, by number of visits, with their site. Bots excluded. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
 {% if visit_rollup.whole %}
-SELECT {{ label('s.site') }} AS site,
-       {{ label('s.exit_page') }} AS page_path,
-       COUNT(*) AS visits,
-       COUNT(DISTINCT s.visitor_key) AS visitors
-FROM sessions s
-WHERE {{ session_filter('s') }}
-GROUP BY {{ label('s.site') }}, {{ label('s.exit_page') }}
+{% set r = visit_figures('site', 'exit_page') %}
+SELECT {{ label(r.a ~ '.site') }} AS site,
+       {{ label(r.a ~ '.exit_page') }} AS page_path,
+       {{ r.visits }} AS visits,
+       {{ r.visitors }} AS visitors
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.site') }}, {{ label(r.a ~ '.exit_page') }}
 {% else %}
 WITH ranked AS (
   SELECT v.site, v.page_path, v.visitor_id,

@@ -1,16 +1,17 @@
 -- title: Sources
--- description: Visits by referrer source (a search engine, a social site, a newsletter, or empty for direct). A visit counts once, by its first page view; bots excluded.
+-- description: Visits by referrer source (a search engine, a social site, a newsletter, or empty for direct). A visit counts once, by its first page view; bots excluded. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
 {% if visit_rollup.whole %}
-SELECT {{ label('s.referrer_source') }} AS source,
-       COUNT(DISTINCT s.visitor_key) AS visitors,
-       COUNT(*) AS visits
-FROM sessions s
-WHERE {{ session_filter('s') }}
-GROUP BY {{ label('s.referrer_source') }}
+{% set r = visit_figures('referrer_source') %}
+SELECT {{ label(r.a ~ '.referrer_source') }} AS source,
+       {{ r.visitors }} AS visitors,
+       {{ r.visits }} AS visits
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.referrer_source') }}
 {% else %}
 WITH entries AS (
   SELECT v.referrer_source, v.visitor_id, v.session_id,

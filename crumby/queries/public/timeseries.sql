@@ -1,12 +1,12 @@
 -- title: Visitors over time
--- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
+-- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. By day, visitors are distinct within the day; by hour, within the hour.
 -- chart: line
 -- param: granularity choice(day|hour) = day  One row per day or per hour.
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 {% set bucket = hour if granularity == 'hour' else day %}
 {% set bucket_key = hour_key if granularity == 'hour' else day_key %}
-{% set r = visit_rollup %}
+{% set r = visit_rollup if granularity == 'hour' else visit_figures() %}
 WITH grouped AS (
   SELECT {{ bucket_key(r.time) }} AS bucket,
          {{ r.visitors }} AS visitors,
