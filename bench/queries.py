@@ -56,7 +56,16 @@ DAYS = 90
 ALL_COLUMNS = ", ".join(f"c{n}" for n in range(1, 31))  # the page view columns, by position
 KEPT_COLUMNS = ALL_COLUMNS.removeprefix("c1, ")  # all but the id, given anew in time order
 # the store's tables the PostgreSQL copy takes from the DuckDB one
-COPIED_TABLES = ("events", "visits", "calendar", "sessions", "page_days", "document_days", "visit_days")
+COPIED_TABLES = (
+    "events",
+    "visits",
+    "calendar",
+    "sessions",
+    "page_days",
+    "document_days",
+    "visit_days",
+    "event_days",
+)
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 
 

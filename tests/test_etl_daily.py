@@ -1,4 +1,4 @@
-"""The daily figures (``page_days``, ``document_days``, ``visit_days``) the ETL keeps equal sums of the rows.
+"""The daily figures (page, document, visit and event days) the ETL keeps equal sums of the rows.
 
 The hits span midnight and arrive over several runs in small batches, with two
 writers' files per hour, so a day is changed by many batches and runs, and
@@ -19,7 +19,7 @@ from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.store.engine import create_engine
-from crumby.store.schema import VISIT_DAY_GROUPINGS
+from crumby.store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from tests.conftest import make_settings
 from tests.etl_corpus import (
     SMALL_BATCH,
@@ -32,7 +32,7 @@ from tests.etl_corpus import (
     table_rows,
 )
 
-DAILY = ("page_days", "document_days", "visit_days")
+DAILY = ("page_days", "document_days", "visit_days", "event_days")
 
 
 def _daily(url: str) -> dict[str, list[tuple]]:
@@ -42,6 +42,11 @@ def _daily(url: str) -> dict[str, list[tuple]]:
 def _summed_afresh(url: str) -> dict[str, list[tuple]]:
     in_transaction(url, rebuild_all)
     return _daily(url)
+
+
+def on_day(url: str, sql: str, day) -> list[tuple]:
+    """``sql``'s rows with ``:low`` and ``:high`` the start and end of ``day``."""
+    return query(url, sql, low=day, high=day + timedelta(days=1))
 
 
 def _stale(url: str) -> list[tuple]:
@@ -81,18 +86,16 @@ def test_daily_figures_kept_run_by_run_equal_sums_of_the_rows(loaded, store_url,
     assert query(store_url, "SELECT SUM(views) FROM document_days")[0][0] == views
     # a day's visitors of a page are distinct within the day
     second = first_day + timedelta(days=1)
-    per_page = query(
+    per_page = on_day(
         store_url,
         "SELECT site, page_path, is_bot, COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM visits "
         "WHERE datetime >= :low AND datetime < :high GROUP BY site, page_path, is_bot",
-        low=second,
-        high=second + timedelta(days=1),
+        second,
     )
-    kept = query(
+    kept = on_day(
         store_url,
         "SELECT site, page_path, is_bot, visitors, visits FROM page_days WHERE day >= :low AND day < :high",
-        low=second,
-        high=second + timedelta(hours=1),
+        second,
     )
     assert sorted(kept) == sorted(per_page)
     assert any(row[3] > 1 for row in kept)
@@ -111,21 +114,42 @@ def test_daily_visit_figures_count_each_visit_on_the_day_it_began(loaded, store_
     spans = query(store_url, "SELECT started, ended FROM sessions")
     assert any(str(started)[:10] != str(ended)[:10] for started, ended in spans)
     second = first_day + timedelta(days=1)
-    per_browser = query(
+    per_browser = on_day(
         store_url,
         "SELECT COALESCE(site, ''), is_bot, COALESCE(browser, ''), COUNT(DISTINCT visitor_key), COUNT(*) "
         "FROM sessions WHERE started >= :low AND started < :high GROUP BY site, is_bot, browser",
-        low=second,
-        high=second + timedelta(days=1),
+        second,
     )
-    kept = query(
+    kept = on_day(
         store_url,
         "SELECT site, is_bot, browser, visitors, visits FROM visit_days "
         "WHERE dimension = 'browser' AND day >= :low AND day < :high",
-        low=second,
-        high=second + timedelta(hours=1),
+        second,
     )
     assert sorted(kept) == sorted(per_browser)
+
+
+def test_daily_event_figures_add_up_to_the_events(loaded, store_url, first_day):
+    (count,) = query(store_url, "SELECT COUNT(*) FROM events")[0]
+    assert count > 0
+    sums = query(store_url, "SELECT dimension, SUM(events) FROM event_days GROUP BY dimension")
+    assert {dimension: int(n) for dimension, n in sums} == {
+        dimension_name(grouping): count for grouping in EVENT_DAY_GROUPINGS
+    }
+    second = first_day + timedelta(days=1)
+    per_name = on_day(
+        store_url,
+        "SELECT site, is_bot, name, COUNT(*), COUNT(DISTINCT visitor_id) FROM events "
+        "WHERE datetime >= :low AND datetime < :high GROUP BY site, is_bot, name",
+        second,
+    )
+    kept = on_day(
+        store_url,
+        "SELECT site, is_bot, name, events, visitors FROM event_days "
+        "WHERE dimension = 'name' AND day >= :low AND day < :high",
+        second,
+    )
+    assert sorted(kept) == sorted(per_name)
 
 
 def test_a_visit_continued_after_midnight_by_a_later_run_counts_on_its_first_day(

@@ -35,6 +35,9 @@ CASES: list[tuple[str, dict]] = [
     ("public/entry_pages", dict(CUT_RANGE)),
     ("public/campaigns", dict(CUT_RANGE)),
     ("public/timeseries", dict(CUT_RANGE)),
+    ("private/events", dict(CUT_RANGE)),
+    ("private/event_names", dict(CUT_RANGE)),
+    ("private/event_values", {**CUT_RANGE, "event": "play"}),
     ("public/entry_pages", {**RANGE, "path": "/about"}),
     ("public/sources", {**LATE_RANGE, "site": "shop.example.org"}),
     ("private/event_props", {**RANGE, "prop": "plan"}),
@@ -180,6 +183,31 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
     )
     assert sum(row[3] for row in series) == _python_summary(*late)[3]
     assert all(row[0] for row in duckdb_results[CASES.index(("private/events", dict(RANGE)))])  # titles
+
+    # an event's visitors: distinct within each day and site, added up; a cut range counts them exactly
+    human_events = [r for r in build_rows()[1] if not r["is_bot"]]
+    names = duckdb_results[CASES.index(("private/event_names", dict(RANGE)))]
+    daily_event_visitors = Counter(
+        name
+        for name, _, _, _ in {
+            (r["name"], r["site"], r["datetime"].date(), r["visitor_id"]) for r in human_events
+        }
+    )
+    assert {row[0]: (row[1], row[2]) for row in names} == {
+        name: (sum(1 for r in human_events if r["name"] == name), daily_event_visitors[name])
+        for name in daily_event_visitors
+    }
+    cut_events = [r for r in human_events if low <= r["datetime"] < high]
+    cut_names = duckdb_results[CASES.index(("private/event_names", dict(CUT_RANGE)))]
+    assert {row[0]: (row[1], row[2], row[3]) for row in cut_names} == {
+        name: (
+            sum(1 for r in cut_events if r["name"] == name),
+            len({r["visitor_id"] for r in cut_events if r["name"] == name}),
+            sum(1 for r in cut_events if r["name"] == name and r["value"]),
+        )
+        for name in {r["name"] for r in cut_events}
+    }
+    assert sum(row[3] for row in names) == sum(1 for r in human_events if r["value"])
 
 
 def _assert_same(expected: dict, actual: dict, backend: str) -> None:

@@ -1,8 +1,9 @@
-"""The aggregated store's daily figures: ``page_days``, ``document_days`` and ``visit_days``.
+"""The aggregated store's daily figures: ``page_days``, ``document_days``, ``visit_days``, ``event_days``.
 
 Top pages counts distinct visitors and visits per page, and the top-N reports
 over visits (browsers, countries, sources, entry pages, ...) distinct visitors
-per value; over a month that is millions of rows to group on every request.
+per value, and the event reports per event; over a month that is millions of
+rows to group on every request.
 Summed once per day here, a report reads a few rows per value and day and
 adds the days up (a visitor who comes on three days counts on each of them,
 as Matomo's sum of daily unique visitors and GoAccess count over a range).
@@ -25,9 +26,12 @@ from ..store import stale_days
 from ..store.days import midnight
 from ..store.engine import backend_name
 from ..store.schema import (
+    EVENT_DAY_GROUPINGS,
     VISIT_DAY_GROUPINGS,
     dimension_name,
     document_days,
+    event_days,
+    events,
     page_days,
     sessions,
     visit_days,
@@ -55,7 +59,7 @@ def rebuild_all(conn: sa.Connection) -> int:
     return len(days)
 
 
-DAILY_TABLES = (page_days, document_days, visit_days)
+DAILY_TABLES = (page_days, document_days, visit_days, event_days)
 
 
 def sum_day(conn: sa.Connection, day: date) -> None:
@@ -94,6 +98,7 @@ def sum_day(conn: sa.Connection, day: date) -> None:
         )
     )
     _sum_visits(conn, low, high)
+    _sum_events(conn, low, high)
     stale_days.clear(conn, day)
 
 
@@ -129,3 +134,30 @@ def _exact_text(conn: sa.Connection):
     if backend_name(conn.engine) == "mysql":
         return lambda expr: expr.collate("utf8mb4_bin")
     return lambda expr: expr
+
+
+def _sum_events(conn: sa.Connection, low, high) -> None:
+    """``event_days`` of the events from ``low`` until ``high``: one set of rows per grouping."""
+    text = _exact_text(conn)
+    site = text(sa.func.coalesce(events.c.site, ""))
+    in_day = sa.and_(events.c.datetime >= low, events.c.datetime < high)
+    with_value = sa.case((sa.func.coalesce(events.c.value, "") != "", 1), else_=0)
+    for grouping in EVENT_DAY_GROUPINGS:
+        values = [text(sa.func.coalesce(events.c[name], "")) for name in grouping]
+        conn.execute(
+            event_days.insert().from_select(
+                ["day", "site", "is_bot", "dimension", *grouping, "events", "visitors", "with_value"],
+                sa.select(
+                    sa.literal(low, sa.DateTime()),
+                    site,
+                    events.c.is_bot,
+                    sa.literal(dimension_name(grouping), sa.String()),
+                    *values,
+                    sa.func.count(),
+                    sa.func.count(sa.distinct(text(events.c.visitor_id))),
+                    sa.func.sum(with_value),
+                )
+                .where(in_day)
+                .group_by(site, events.c.is_bot, *values),
+            )
+        )

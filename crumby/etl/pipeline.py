@@ -446,7 +446,8 @@ class _Run:
         visit_rows = tables[0][2]
         if counts[0]:
             update_rollup(conn, batch, first_id=int(ids[visit_rows[0]]), load_id=self.report.load_id)
-            mark_stale(conn, hits["datetime"].iloc[visit_rows].dt.date.unique())
+        if any(counts):
+            mark_stale(conn, hits["datetime"].dt.date.unique())
         save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
         return counts[0], counts[1]
 

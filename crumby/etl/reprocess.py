@@ -133,9 +133,9 @@ class _Reprocess(_Run):
             )
             inserted = insert_hits(conn, table, arrow)
             self.report.hits += inserted
+            mark_stale(conn, picked["datetime"].iloc[found].dt.date.unique())
             if table is visits:
                 rebuild(conn, kept["session_id"].dropna().tolist(), self.report.load_id)
-                mark_stale(conn, picked["datetime"].iloc[found].dt.date.unique())
                 self.report.visits += inserted
             else:
                 self.report.events += inserted

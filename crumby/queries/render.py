@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..store.schema import VISIT_DAY_GROUPINGS, dimension_name
+from ..store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from .dialects import sql_functions
 from .guard import check_statement
 from .params import TemplateError
@@ -188,6 +188,38 @@ def _visit_figures(values: Mapping[str, Any], equals, rollup: dict[str, Any], as
     return visit_figures
 
 
+_EVENT_GROUPINGS = {frozenset(grouping): grouping for grouping in EVENT_DAY_GROUPINGS}
+
+
+def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int):
+    def event_figures(*columns: str) -> dict[str, Any]:
+        """Where a report over events grouped by ``columns`` reads from: ``{{ r.events }}`` etc.
+
+        The daily event figures (``event_days``) for whole days, no page
+        filter and a grouping they hold; otherwise the events themselves.
+        """
+        grouping = _EVENT_GROUPINGS.get(frozenset(columns))
+        if grouping is None or values.get("path") or not _whole_days(values):
+            return {
+                "a": "e",
+                "source": "events e",
+                "where": hit_filter("e"),
+                "events": "COUNT(*)",
+                "visitors": "COUNT(DISTINCT e.visitor_id)",
+                "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
+            }
+        return {
+            "a": "d",
+            "source": "event_days d",
+            "where": f"{day_filter(values, equals)('d')} AND d.dimension = '{dimension_name(grouping)}'",
+            "events": as_int("SUM(d.events)"),
+            "visitors": as_int("SUM(d.visitors)"),
+            "with_value": as_int("SUM(d.with_value)"),
+        }
+
+    return event_figures
+
+
 _compiled: dict[str, Any] = {}
 
 
@@ -217,6 +249,9 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
     )
     context["visit_figures"] = _visit_figures(
         values, context["equals"], context["visit_rollup"], context["as_int"]
+    )
+    context["event_figures"] = _event_figures(
+        values, context["equals"], context["hit_filter"], context["as_int"]
     )
     try:
         sql = _compile(template).render(context)

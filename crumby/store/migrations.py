@@ -16,7 +16,17 @@ import sqlalchemy as sa
 from .bookkeeping import bookkeeping_metadata, schema_versions
 from .bookkeeping import sessions as session_state
 from .engine import StoreError, backend_name
-from .schema import document_days, events, metadata, page_days, sessions, users, visit_days, visits
+from .schema import (
+    document_days,
+    event_days,
+    events,
+    metadata,
+    page_days,
+    sessions,
+    users,
+    visit_days,
+    visits,
+)
 from .stale_days import days_with_page_views, mark_stale
 
 # DuckDB has no SERIAL: users.id draws from a sequence so `crumby adduser`
@@ -188,25 +198,18 @@ def _sessions_rollup(conn: sa.Connection) -> None:
         _rebuild(conn, sessions, primary_key=False)
 
 
-def _daily_page_figures(conn: sa.Connection) -> None:
-    """``page_days`` and ``document_days``; every day with page views is marked for the ETL to sum."""
-    for table in (page_days, document_days):
-        table.create(conn, checkfirst=True)
-        if backend_name(conn.engine) == "duckdb":  # zone maps serve its day ranges; no index to keep
-            for index in table.indexes:
-                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
-    bookkeeping_metadata.create_all(conn, checkfirst=True)
-    mark_stale(conn, days_with_page_views(conn))
+def _daily_figures(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    def create(conn: sa.Connection) -> None:
+        """Tables of daily figures; every day with page views is marked for the ETL to sum."""
+        for table in tables:
+            table.create(conn, checkfirst=True)
+            if backend_name(conn.engine) == "duckdb":  # zone maps serve its day ranges; no index to keep
+                for index in table.indexes:
+                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        bookkeeping_metadata.create_all(conn, checkfirst=True)
+        mark_stale(conn, days_with_page_views(conn))
 
-
-def _daily_visit_figures(conn: sa.Connection) -> None:
-    """``visit_days``; every day with page views is marked for the ETL to sum."""
-    visit_days.create(conn, checkfirst=True)
-    if backend_name(conn.engine) == "duckdb":
-        for index in visit_days.indexes:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
-    bookkeeping_metadata.create_all(conn, checkfirst=True)
-    mark_stale(conn, days_with_page_views(conn))
+    return create
 
 
 # (version, description, step). Append new steps; never change an applied one.
@@ -217,8 +220,13 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (4, "MySQL/MariaDB: hit times to the millisecond", _mysql_hit_times_to_the_millisecond),
     (5, "DuckDB: the kept session state without a primary key", _duckdb_session_state_unindexed),
     (6, "the aggregated store: one row per visit in sessions", _sessions_rollup),
-    (7, "the aggregated store: daily page figures in page_days and document_days", _daily_page_figures),
-    (8, "the aggregated store: daily visit figures in visit_days", _daily_visit_figures),
+    (
+        7,
+        "the aggregated store: daily page figures in page_days and document_days",
+        _daily_figures(page_days, document_days),
+    ),
+    (8, "the aggregated store: daily visit figures in visit_days", _daily_figures(visit_days)),
+    (9, "the aggregated store: daily event figures in event_days", _daily_figures(event_days)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -230,6 +230,31 @@ visit_days = Table(
 )
 Index("ix_visit_days_day", visit_days.c.day)
 
+# Daily event figures, per site and day (UTC) and per grouping of an event's name, value and page
+# title, kept by the ETL from ``events`` like the visit figures: the event reports read them for
+# whole days. Text is '' where the event had none; visitors are distinct within the day and site.
+EVENT_DAY_GROUPINGS: tuple[tuple[str, ...], ...] = (
+    ("name",),
+    ("name", "value"),
+    ("doc_title", "name", "value"),
+)
+
+event_days = Table(
+    "event_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("dimension", String(64), nullable=False),  # see dimension_name
+    Column("doc_title", Text),
+    Column("name", events.c.name.type),
+    Column("value", events.c.value.type),
+    Column("events", BigInteger, nullable=False),
+    Column("visitors", BigInteger, nullable=False),  # distinct visitors that day
+    Column("with_value", BigInteger, nullable=False),  # events whose value is not empty
+)
+Index("ix_event_days_day", event_days.c.day)
+
 users = Table(
     "users",
     metadata,

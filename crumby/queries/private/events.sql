@@ -1,16 +1,17 @@
 -- title: Events
--- description: Events by page title, name and value with their count and visitors, as the original Crumby listed them. Bots excluded.
+-- description: Events by page title, name and value with their count and visitors, as the original Crumby listed them. Bots excluded. Visitors are distinct within a day and added up over the range, as for the other top-N reports.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 1000  How many rows to return at most.
-SELECT {{ label('e.doc_title') }} AS title,
-       {{ label('e.name') }} AS name,
-       {{ label('e.value') }} AS value,
-       COUNT(*) AS count,
-       COUNT(DISTINCT e.visitor_id) AS visitors
-FROM events e
-WHERE {{ hit_filter('e') }}
-GROUP BY {{ label('e.doc_title') }}, {{ label('e.name') }}, {{ label('e.value') }}
+{% set r = event_figures('doc_title', 'name', 'value') %}
+SELECT {{ label(r.a ~ '.doc_title') }} AS title,
+       {{ label(r.a ~ '.name') }} AS name,
+       {{ label(r.a ~ '.value') }} AS value,
+       {{ r.events }} AS count,
+       {{ r.visitors }} AS visitors
+FROM {{ r.source }}
+WHERE {{ r.where }}
+GROUP BY {{ label(r.a ~ '.doc_title') }}, {{ label(r.a ~ '.name') }}, {{ label(r.a ~ '.value') }}
 ORDER BY count DESC, visitors DESC, title, name, value
 LIMIT :limit
