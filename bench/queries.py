@@ -65,6 +65,7 @@ COPIED_TABLES = (
     "document_days",
     "visit_days",
     "event_days",
+    "origin_days",
 )
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 

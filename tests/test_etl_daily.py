@@ -1,4 +1,4 @@
-"""The daily figures (page, document, visit and event days) the ETL keeps equal sums of the rows.
+"""The daily figures (page, document, visit, event, origin days) the ETL keeps equal sums of the rows.
 
 The hits span midnight and arrive over several runs in small batches, with two
 writers' files per hour, so a day is changed by many batches and runs, and
@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from crumby.etl.daily import rebuild_all
+from crumby.etl.daily import DAILY_TABLES, rebuild_all
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
@@ -32,7 +32,7 @@ from tests.etl_corpus import (
     table_rows,
 )
 
-DAILY = ("page_days", "document_days", "visit_days", "event_days")
+DAILY = tuple(table.name for table in DAILY_TABLES)
 
 
 def _daily(url: str) -> dict[str, list[tuple]]:

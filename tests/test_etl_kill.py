@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from crumby.etl.daily import DAILY_TABLES
 from tests.etl_corpus import (
     another_store,
     append_hits,
@@ -35,7 +36,7 @@ from tests.etl_corpus import (
 ROUNDS = int(os.environ.get("CRUMBY_KILL_ROUNDS", "20"))
 BATCH = ("--batch-bytes", "65536")  # the smallest batch the ETL takes (two maximal lines): ~280 hits
 HITS = 6000
-COMPARED = ("visits", "events", "sessions", "page_days", "document_days", "visit_days", "event_days")
+COMPARED = ("visits", "events", "sessions", *(table.name for table in DAILY_TABLES))
 FIRST = 1500  # on disk before the first round; the rest is appended round by round
 ENRICHER_SETUP = 0.2  # seconds from mapping the GeoIP file to the first batch (the user-agent parser)
 

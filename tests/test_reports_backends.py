@@ -37,6 +37,8 @@ CASES: list[tuple[str, dict]] = [
     ("public/timeseries", dict(CUT_RANGE)),
     ("private/events", dict(CUT_RANGE)),
     ("private/event_names", dict(CUT_RANGE)),
+    ("private/origins", dict(CUT_RANGE)),
+    ("private/origins", {**RANGE, "path": "/about"}),
     ("private/event_values", {**CUT_RANGE, "event": "play"}),
     ("public/entry_pages", {**RANGE, "path": "/about"}),
     ("public/sources", {**LATE_RANGE, "site": "shop.example.org"}),
@@ -208,6 +210,16 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
         for name in {r["name"] for r in cut_events}
     }
     assert sum(row[3] for row in names) == sum(1 for r in human_events if r["value"])
+
+    # page views per referring address, links from the site itself left out
+    def origins_of(rows):
+        referred = [r for r in rows if r["referrer"] and (r["channel"] or "") != "internal"]
+        return Counter(r["referrer"].split("://", 1)[-1] for r in referred)
+
+    origins = duckdb_results[CASES.index(("private/origins", dict(RANGE)))]
+    assert {row[0]: row[1] for row in origins} == dict(origins_of(human))
+    cut_origins = duckdb_results[CASES.index(("private/origins", dict(CUT_RANGE)))]
+    assert {row[0]: row[1] for row in cut_origins} == dict(origins_of(cut))
 
 
 def _assert_same(expected: dict, actual: dict, backend: str) -> None:

@@ -1,4 +1,4 @@
-"""The aggregated store's daily figures: ``page_days``, ``document_days``, ``visit_days``, ``event_days``.
+"""The aggregated store's daily figures: pages, documents, visits, events and referring addresses.
 
 Top pages counts distinct visitors and visits per page, and the top-N reports
 over visits (browsers, countries, sources, entry pages, ...) distinct visitors
@@ -27,11 +27,13 @@ from ..store.days import midnight
 from ..store.engine import backend_name
 from ..store.schema import (
     EVENT_DAY_GROUPINGS,
+    IP_GROUPING,
     VISIT_DAY_GROUPINGS,
     dimension_name,
     document_days,
     event_days,
     events,
+    origin_days,
     page_days,
     sessions,
     visit_days,
@@ -59,7 +61,7 @@ def rebuild_all(conn: sa.Connection) -> int:
     return len(days)
 
 
-DAILY_TABLES = (page_days, document_days, visit_days, event_days)
+DAILY_TABLES = (page_days, document_days, visit_days, event_days, origin_days)
 
 
 def sum_day(conn: sa.Connection, day: date) -> None:
@@ -99,6 +101,7 @@ def sum_day(conn: sa.Connection, day: date) -> None:
     )
     _sum_visits(conn, low, high)
     _sum_events(conn, low, high)
+    _sum_origins(conn, low, high)
     stale_days.clear(conn, day)
 
 
@@ -119,7 +122,9 @@ def _sum_visits(conn: sa.Connection, low, high) -> None:
                     sa.literal(dimension_name(grouping), sa.String()),
                     *values,
                     sa.func.count(sa.distinct(sessions.c.visitor_key)),
-                    sa.func.count(sa.distinct(sessions.c.ip_key)),
+                    sa.func.count(sa.distinct(sessions.c.ip_key))
+                    if grouping == IP_GROUPING
+                    else sa.literal(0),
                     sa.func.count(),
                     sa.func.sum(sessions.c.pageviews),
                 )
@@ -161,3 +166,31 @@ def _sum_events(conn: sa.Connection, low, high) -> None:
                 .group_by(site, events.c.is_bot, *values),
             )
         )
+
+
+def _sum_origins(conn: sa.Connection, low, high) -> None:
+    """``origin_days``: page views per referring address without its scheme; internal links left out."""
+    text = _exact_text(conn)
+    referrer = visits.c.referrer
+    origin = text(
+        sa.case(
+            (referrer.like("https://%"), sa.func.substr(referrer, 9)),
+            (referrer.like("http://%"), sa.func.substr(referrer, 8)),
+            else_=referrer,
+        )
+    )
+    site = text(sa.func.coalesce(visits.c.site, ""))
+    conn.execute(
+        origin_days.insert().from_select(
+            ["day", "site", "is_bot", "origin", "views"],
+            sa.select(sa.literal(low, sa.DateTime()), site, visits.c.is_bot, origin, sa.func.count())
+            .where(
+                visits.c.datetime >= low,
+                visits.c.datetime < high,
+                referrer.is_not(None),
+                referrer != "",
+                sa.func.coalesce(visits.c.channel, "") != "internal",
+            )
+            .group_by(site, visits.c.is_bot, origin),
+        )
+    )

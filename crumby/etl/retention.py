@@ -32,7 +32,16 @@ from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
 from ..store.days import midnight
-from ..store.schema import HIT_TABLES, calendar, document_days, event_days, page_days, sessions, visit_days
+from ..store.schema import (
+    HIT_TABLES,
+    calendar,
+    document_days,
+    event_days,
+    origin_days,
+    page_days,
+    sessions,
+    visit_days,
+)
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
 
@@ -235,7 +244,7 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
             result = conn.execute(table.delete().where(table.c.datetime < start))
             deleted += max(result.rowcount or 0, 0)
         conn.execute(sessions.delete().where(sessions.c.started < start))
-        for daily in (page_days, document_days, visit_days, event_days, stale_days):
+        for daily in (page_days, document_days, visit_days, event_days, origin_days, stale_days):
             conn.execute(daily.delete().where(daily.c.day < start))
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
     return deleted

@@ -21,6 +21,7 @@ from .schema import (
     event_days,
     events,
     metadata,
+    origin_days,
     page_days,
     sessions,
     users,
@@ -227,6 +228,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     ),
     (8, "the aggregated store: daily visit figures in visit_days", _daily_figures(visit_days)),
     (9, "the aggregated store: daily event figures in event_days", _daily_figures(event_days)),
+    (10, "the aggregated store: daily referring addresses in origin_days", _daily_figures(origin_days)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -137,12 +137,6 @@ def _connect(reader: _Reader, deadline: float) -> sa.Connection:
 
 
 def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
-    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-    # No JIT: a report's scan is over before the 50 to 100 ms of compiling would pay for themselves.
-    conn.execute(
-        sa.text("SELECT set_config('statement_timeout', :ms, true), set_config('jit', 'off', true)"),
-        {"ms": str(int(timeout * 1000))},
-    )
     if not reader.flavour:
         row = conn.execute(
             sa.text(
@@ -151,9 +145,17 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
             )
         ).one()
         reader.flavour = "superuser" if row[0] == "on" and row[1] else "plain"
+        conn.rollback()
+    settings = [
+        "SET TRANSACTION READ ONLY",
+        f"SET LOCAL statement_timeout = {max(int(timeout * 1000), 1)}",
+        # No JIT: a report's scan is over before the 50 to 100 ms of compiling would pay for themselves.
+        "SET LOCAL jit = off",
+    ]
     if reader.flavour == "superuser":
         # A superuser could read server files (pg_read_file, COPY TO); the query runs without that power.
-        conn.exec_driver_sql("SET LOCAL ROLE pg_read_all_data")
+        settings.append("SET LOCAL ROLE pg_read_all_data")
+    conn.exec_driver_sql("; ".join(settings))  # one round trip: every report request pays it
 
 
 def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:

@@ -207,6 +207,8 @@ VISIT_DAY_GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("entry_page",),
     ("exit_page",),
 )
+# The one grouping that counts distinct IPs too (the original Crumby's private locations report).
+IP_GROUPING = ("country", "subdivision_1", "city")
 VISIT_DAY_COLUMNS = tuple(dict.fromkeys(name for grouping in VISIT_DAY_GROUPINGS for name in grouping))
 
 
@@ -224,7 +226,7 @@ visit_days = Table(
     Column("dimension", String(64), nullable=False),  # see dimension_name
     *[Column(name, sessions.c[name].type) for name in VISIT_DAY_COLUMNS],
     Column("visitors", BigInteger, nullable=False),  # distinct visitors that day
-    Column("ips", BigInteger, nullable=False),  # distinct stored IPs that day
+    Column("ips", BigInteger, nullable=False),  # distinct stored IPs that day for IP_GROUPING; 0 for others
     Column("visits", BigInteger, nullable=False),
     Column("pageviews", BigInteger, nullable=False),
 )
@@ -254,6 +256,20 @@ event_days = Table(
     Column("with_value", BigInteger, nullable=False),  # events whose value is not empty
 )
 Index("ix_event_days_day", event_days.c.day)
+
+# Page views per referring address (without its scheme) and day, links from the site itself left
+# out: the original Crumby's origins report, kept by the ETL from ``visits`` like the other daily
+# figures and read for whole days without a page filter.
+origin_days = Table(
+    "origin_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),  # '' when the page view had none
+    Column("is_bot", Boolean, nullable=False),
+    Column("origin", Text, nullable=False),
+    Column("views", BigInteger, nullable=False),
+)
+Index("ix_origin_days_day", origin_days.c.day)
 
 users = Table(
     "users",

@@ -4,6 +4,14 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 1000  How many rows to return at most.
+{% if whole_days and not path %}
+{#- whole days, every page: the daily figures the ETL keeps -#}
+SELECT {{ label('d.origin') }} AS origin,
+       {{ as_int('SUM(d.views)') }} AS views
+FROM origin_days d
+WHERE {{ day_filter('d') }}
+GROUP BY {{ label('d.origin') }}
+{% else %}
 WITH referred AS (
   SELECT CASE
            WHEN v.referrer LIKE 'https://%' THEN substr(v.referrer, 9)
@@ -19,5 +27,6 @@ SELECT {{ label('r.origin') }} AS origin,
        COUNT(*) AS views
 FROM referred r
 GROUP BY {{ label('r.origin') }}
+{% endif %}
 ORDER BY views DESC, origin
 LIMIT :limit
