@@ -14,10 +14,17 @@ days of its page views and of the visits it writes in
 its own transaction (:func:`crumby.store.stale_days.mark_stale`), and the end
 of the run sums each stale day again and clears its mark in one transaction.
 A run killed in between leaves the marks for the next run.
+
+On PostgreSQL the stale days are summed side by side, on a few connections:
+each day is its own transaction touching only its own rows, and the database
+server's cores do the grouping. Elsewhere one at a time: DuckDB and SQLite
+have one writer, and MySQL's gap locks would make neighbouring days wait on
+each other.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -40,15 +47,28 @@ from ..store.schema import (
     visits,
 )
 
+PARALLEL_BACKENDS = ("postgresql",)
+PARALLEL_DAYS = 4  # connections summing days at once (a database server has a few cores)
+
 
 def refresh(engine: sa.Engine) -> int:
     """Sum every stale day again, each in its own transaction; returns how many days were summed."""
     with engine.connect() as conn:
         days = stale_days.stale(conn)
-    for day in days:
-        with engine.begin() as conn:
-            sum_day(conn, day)
+    workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
+    if workers <= 1:
+        for day in days:
+            _sum_in_own_transaction(engine, day)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crumby-daily") as pool:
+            for _ in pool.map(lambda day: _sum_in_own_transaction(engine, day), days):
+                pass  # a failure is raised here; the days already summed are kept, the others stay marked
     return len(days)
+
+
+def _sum_in_own_transaction(engine: sa.Engine, day: date) -> None:
+    with engine.begin() as conn:
+        sum_day(conn, day)
 
 
 def rebuild_all(conn: sa.Connection) -> int:
