@@ -173,19 +173,19 @@ def login():
     store = auth_store()
     limiter = LoginLimiter(store)
     ip = client_ip(request.environ, int(current_app.config.get("PROXY_COUNT") or 0))
-    wait = limiter.retry_after(ip, username)
-    if wait:
-        minutes = max(1, round(wait / 60))
+    attempt = limiter.admit(ip, username)
+    if attempt.retry_after:
+        minutes = max(1, round(attempt.retry_after / 60))
         response = _form_error(f"Too many failed logins. Try again in {minutes} minutes.", 429, next_url)
-        response.headers["Retry-After"] = str(wait)
+        response.headers["Retry-After"] = str(attempt.retry_after)
         return response
     user_id = None
     if username and len(password) <= MAX_PASSWORD_LENGTH:
         user_id = authenticate(store, username, password)
     if user_id is None:
-        limiter.record_failure(ip, username)
+        attempt.failed()
         return _form_error("Wrong user name or password.", 401, next_url)
-    limiter.record_success(username)
+    attempt.succeeded()
     session.clear()  # a new session on every login: nothing from before survives
     session.permanent = True
     sid = start_session(store, user_id, current_app.config["PERMANENT_SESSION_LIFETIME"])
