@@ -208,4 +208,10 @@ def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_ur
         engine.dispose()
     remaining = query(store_url, "SELECT MIN(day), COUNT(DISTINCT day) FROM page_days")[0]
     assert str(remaining[0])[:10] == str(second) and remaining[1] == 2
+    # the visit begun at 23:30 before the cutoff goes whole: no page view is left without its visit
+    orphans = (
+        "SELECT COUNT(*) FROM visits v "
+        "WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = v.session_id)"
+    )
+    assert query(store_url, orphans)[0][0] == 0
     assert _summed_afresh(store_url) == _daily(store_url)

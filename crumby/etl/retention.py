@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
-from ..store.days import midnight
+from ..store.days import as_day, midnight
 from ..store.schema import (
     HIT_TABLES,
     calendar,
@@ -41,7 +41,9 @@ from ..store.schema import (
     page_days,
     sessions,
     visit_days,
+    visits,
 )
+from .daily import sum_day
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
 
@@ -236,18 +238,37 @@ def expire_rejects(settings: Mapping[str, Any], cutoff: date, report: RetentionR
 
 
 def delete_old_rows(engine: sa.Engine, before: date) -> int:
-    """Delete visits, events and their aggregated rows before ``before`` (UTC), and calendar days before."""
+    """Delete visits, events and their aggregated rows before ``before`` (UTC), and calendar days before.
+
+    A visit goes whole: one begun before the cutoff loses its page views after
+    midnight too (it counted on the day it began, which is gone), and the days
+    those were on are summed again, so no page view is left without its visit.
+    """
     start = midnight(before)
     deleted = 0
     with engine.begin() as conn:
         for table in HIT_TABLES:
             result = conn.execute(table.delete().where(table.c.datetime < start))
             deleted += max(result.rowcount or 0, 0)
+        deleted += _delete_rest_of_begun_visits(conn, start)
         conn.execute(sessions.delete().where(sessions.c.started < start))
         for daily in (page_days, document_days, visit_days, event_days, origin_days, stale_days):
             conn.execute(daily.delete().where(daily.c.day < start))
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
     return deleted
+
+
+def _delete_rest_of_begun_visits(conn: sa.Connection, start: datetime) -> int:
+    """The page views from ``start`` on of visits that began before it; their days are summed again."""
+    begun = sa.select(sessions.c.session_id).where(sessions.c.started < start, sessions.c.ended >= start)
+    rest = sa.and_(visits.c.datetime >= start, visits.c.session_id.in_(begun))
+    days = {as_day(when) for (when,) in conn.execute(sa.select(visits.c.datetime).where(rest)).all()}
+    if not days:
+        return 0
+    result = conn.execute(visits.delete().where(rest))
+    for day in sorted(days):
+        sum_day(conn, day)
+    return max(result.rowcount or 0, 0)
 
 
 def _plain_length(path: Path) -> int | None:
