@@ -6,6 +6,9 @@ across processes, so its engine keeps no pool: every ``connect()`` opens the
 file and closing the connection releases it, which lets the report server read
 between two ETL batches. A writing DuckDB engine first asks the report
 server's readers to let go of the file and waits for them (see handoff.py).
+Its cache of the file is capped (:data:`WRITER_MEMORY_LIMIT`): by default
+DuckDB would keep up to 80% of the machine's memory, and the ETL shares a
+small server with the collector and the report server.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ DRIVER_FOR = {
     "mariadb": "mysql+pymysql",
     "mariadb+pymysql": "mysql+pymysql",
 }
+
+
+# DuckDB's memory for a writing connection; beyond it, DuckDB evicts cached blocks and spills to a
+# temporary folder beside the store. The ETL's 1M-hit run peaked 60 to 80 MiB lower with it, no slower.
+WRITER_MEMORY_LIMIT = "512MB"
 
 
 class StoreError(Exception):
@@ -85,6 +93,7 @@ def _take_turns_with_readers(engine: sa.Engine, database: str) -> None:
         except handoff.StoreHeld as exc:
             raise StoreError(str(exc)) from None
         open_ids.add(id(connection))
+        connection.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         return connection
 
     def closed(dbapi_connection, _record=None) -> None:
