@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,18 @@ def _hostile_request(template, text: str) -> dict[str, str]:
         elif spec.kind == "int":
             raw[spec.name] = str(spec.maximum - 3 if spec.maximum else 987654)
     return raw
+
+
+def test_a_question_asked_again_is_kept_and_a_changed_template_is_rendered_afresh():
+    template = next(t for t in find_templates() if t.name == "pages")
+    first = prepare(template, dict(RANGE), "postgresql")
+    assert prepare(template, dict(RANGE), "postgresql") is first
+    assert prepare(template, {**RANGE, "limit": "3"}, "postgresql") is not first
+    assert prepare(template, dict(RANGE), "mysql").sql != first.sql
+    source = template.source.replace("LIMIT :limit", "LIMIT :limit -- v2")
+    edited = dataclasses.replace(template, source=source)
+    again = prepare(edited, dict(RANGE), "postgresql")
+    assert "-- v2" in again.sql and "-- v2" not in first.sql
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,14 +66,18 @@ class RenderedQuery:
 
     def clause(self) -> sa.TextClause:
         """A SQLAlchemy text clause whose bind parameters carry their types."""
+        return self._clause
+
+    def bound_values(self) -> dict[str, Any]:
+        """Only the values the SQL uses (drivers refuse extra ones)."""
+        return {name: self.values[name] for name in self._clause._bindparams}
+
+    @cached_property
+    def _clause(self) -> sa.TextClause:
         clause = sa.text(self.sql)
         return clause.bindparams(
             *(sa.bindparam(name, type_=_sql_type(self.values[name])) for name in clause._bindparams)
         )
-
-    def bound_values(self) -> dict[str, Any]:
-        """Only the values the SQL uses (drivers refuse extra ones)."""
-        return {name: self.values[name] for name in sa.text(self.sql)._bindparams}
 
 
 def _sql_type(value: Any) -> sa.types.TypeEngine:
@@ -235,8 +240,30 @@ def _compile(template: Template):
     return compiled
 
 
+_rendered: dict[tuple, RenderedQuery] = {}
+RENDERED_KEPT = 1024  # distinct questions kept: a dashboard asks the same few, again and again
+
+
 def render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
-    """The SQL for ``dialect`` and the values to bind; TemplateError when the template is broken or unsafe."""
+    """The SQL for ``dialect`` and the values to bind; TemplateError when the template is broken or unsafe.
+
+    The SQL depends only on the template's text, the values and the dialect,
+    so a question asked before is answered from memory (its checks passed then).
+    """
+    key = (str(template.path), template.visibility, template.source, dialect, *sorted(values.items()))
+    try:
+        known = _rendered.get(key)
+    except TypeError:  # a value that cannot be a key: render it each time
+        return _render(template, values, dialect)
+    if known is None:
+        known = _render(template, values, dialect)
+        if len(_rendered) >= RENDERED_KEPT:
+            _rendered.clear()
+        _rendered[key] = known
+    return known
+
+
+def _render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
     context: dict[str, Any] = {name: BoundParam(name, value) for name, value in values.items()}
     context.update(sql_functions(dialect))
     context["dialect"] = dialect
