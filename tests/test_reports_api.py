@@ -177,6 +177,21 @@ def test_etag_follows_the_last_etl_load(store, client):
     assert after.status_code == 200 and after.headers["ETag"] != etag
     assert after.headers["Last-Modified"] == "Wed, 01 May 2024 12:05:00 GMT"
 
+    # A run still going, or one that failed, leaves the store where the last finished one put it.
+    engine = create_engine(store)
+    with engine.begin() as conn:
+        for load_id, status in ((8, "failed"), (9, "running")):
+            started = datetime(2024, 5, 2, load_id)
+            conn.execute(
+                loads.insert().values(
+                    id=load_id, kind="etl", status=status, started_at=started, crumby_version="test"
+                )
+            )
+    engine.dispose()
+    later = client.get("/api/public/pages", query_string=RANGE)
+    assert later.headers["ETag"] == after.headers["ETag"]
+    assert later.headers["Last-Modified"] == "Wed, 01 May 2024 12:05:00 GMT"
+
 
 def test_cors_per_setting(store, tmp_path, client):
     answer = client.get("/api/public/devices")
