@@ -95,6 +95,9 @@ BROWSERS = [
 ]
 SCREENS = ["1920x1080", "1920x1080", "1440x900", "1366x768", "390x844", "414x896", "768x1024", "2560x1440"]
 LANGS = ["en-US", "en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja", "pt-BR", "nl"]
+# Referrer, its domain, source and channel of a visit's first page view. Search engines send only
+# their home page; links from posts, threads and other sites have the long tail real sites see:
+# <n> is a number from 0 to REFERRER_TAIL - 1, drawn per visit.
 SOURCES = [
     "|||direct",
     "|||direct",
@@ -102,11 +105,13 @@ SOURCES = [
     "https://www.google.com/|www.google.com|Google|search",
     "https://www.bing.com/|www.bing.com|Bing|search",
     "https://duckduckgo.com/|duckduckgo.com|DuckDuckGo|search",
-    "https://news.ycombinator.com/|news.ycombinator.com|Hacker News|social",
-    "https://t.co/x|t.co|Twitter|social",
-    "https://blog.example.net/post|blog.example.net|blog.example.net|referral",
+    "https://news.ycombinator.com/item?id=<n>|news.ycombinator.com|Hacker News|social",
+    "https://t.co/<n>|t.co|Twitter|social",
+    "https://blog.example.net/post-<n>|blog.example.net|blog.example.net|referral",
+    "https://forum.example.org/thread/<n>|forum.example.org|forum.example.org|referral",
     "||Newsletter|email",
 ]
+REFERRER_TAIL = 2000
 
 
 def build_duckdb(path: Path, hits: int) -> None:
@@ -134,7 +139,7 @@ def build_duckdb(path: Path, hits: int) -> None:
         FROM (SELECT range AS i, random() AS r FROM range({sessions}))
         """
     )
-    source = _pick(SOURCES, "s.sh")
+    source = f"replace({_pick(SOURCES, 's.sh')}, '<n>', CAST((s.sh >> 12) % {REFERRER_TAIL} AS VARCHAR))"
     agent = _pick(BROWSERS, "hash(s.vid) >> 8")
     conn.execute(
         f"""
