@@ -29,7 +29,7 @@ DRIVER_FOR = {
 
 
 # DuckDB's memory for a writing connection; beyond it, DuckDB evicts cached blocks and spills to a
-# temporary folder beside the store. The ETL's 1M-hit run peaked 60 to 80 MiB lower with it, no slower.
+# temporary folder beside the store. The 1M-hit bench then peaked 70 to 120 MiB lower, no slower.
 WRITER_MEMORY_LIMIT = "512MB"
 
 
