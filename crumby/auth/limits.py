@@ -74,11 +74,14 @@ class LoginLimiter:
         attempt = LoginAttempt(self, ip[:255], _account(username), now)
         with self.store.begin() as conn:
             conn.execute(login_attempts.insert(), attempt.rows())
-        if self._wait(attempt.ip, attempt.account, allowance=1):
+        # With this try the newest, its wait is the others' own: until the oldest of their last
+        # ``limit`` leaves the window.
+        wait = self._wait(attempt.ip, attempt.account, allowance=1)
+        if wait:
             with self.store.begin() as conn:  # a refusal checks no password: it is not a failure
                 for row in attempt.rows():
                     self.withdraw(conn, row["kind"], row["subject"], row["at"])
-            attempt.retry_after = max(self.retry_after(ip, username), 1)
+            attempt.retry_after = wait
         return attempt
 
     def retry_after(self, ip: str, username: str) -> int:
