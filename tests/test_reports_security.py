@@ -21,7 +21,7 @@ from crumby.queries import find_templates
 from crumby.queries.dialects import DIALECTS
 from crumby.queries.run import prepare
 from crumby.serve.app import create_app
-from crumby.store.readonly import QueryTimeout, close_readers, read_only_connection
+from crumby.store.readonly import REPORT_WORK_MEM_MB, QueryTimeout, close_readers, read_only_connection
 
 HOSTILE_TEXT = (
     "'; DROP TABLE visits; --",
@@ -194,3 +194,23 @@ def test_the_read_only_connection_alone_stops_writes_and_escapes(backend, tmp_pa
     close_readers()
     assert store_counts(url) == before
     assert not (tmp_path / "stolen.csv").exists() and not (tmp_path / "attached.db").exists()
+
+
+def test_postgresql_reports_sort_in_memory_without_lowering_a_larger_setting(postgres_url):
+    url = load_fixture(postgres_url)
+    with read_only_connection(url, 5) as conn:
+        settings = conn.exec_driver_sql("SELECT current_setting('work_mem'), current_setting('jit')").one()
+        assert settings == (f"{REPORT_WORK_MEM_MB}MB", "off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")  # as a role or server setting would give
+        conn.exec_driver_sql("SELECT 1").fetchall()
+    with read_only_connection(url, 5) as conn:  # the pooled connection is back to the server's default
+        given = conn.exec_driver_sql("SELECT current_setting('work_mem')").scalar()
+        assert given == f"{REPORT_WORK_MEM_MB}MB"
+        conn.rollback()
+        conn.exec_driver_sql("SET work_mem = '1GB'")  # the session's own, larger setting
+        conn.commit()
+    with read_only_connection(url, 5) as conn:
+        assert conn.exec_driver_sql("SELECT current_setting('work_mem')").scalar() == "1GB"
+        conn.rollback()
+        conn.exec_driver_sql("RESET work_mem")
+        conn.commit()

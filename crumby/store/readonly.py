@@ -35,6 +35,9 @@ from .engine import StoreError, backend_name, create_engine, normalise_url, raw_
 from .handoff import ReaderHold, is_lock_conflict
 
 DUCKDB_READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+# PostgreSQL's work_mem for a report (per sort or hash): a report sorts at most a range's rows of one
+# table; a few workers at once stay well within a server's memory.
+REPORT_WORK_MEM_MB = 64
 
 
 class QueryTimeout(Exception):
@@ -151,6 +154,10 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
         f"SET LOCAL statement_timeout = {max(int(timeout * 1000), 1)}",
         # No JIT: a report's scan is over before the 50 to 100 ms of compiling would pay for themselves.
         "SET LOCAL jit = off",
+        # Room for a report's sorts and distinct counts in memory (the server's default of 4 MB sends
+        # them to temporary files), unless the server or role already gives more.
+        f"SELECT set_config('work_mem', '{REPORT_WORK_MEM_MB}MB', true) "
+        f"WHERE pg_size_bytes(current_setting('work_mem')) < {REPORT_WORK_MEM_MB << 20}",
     ]
     if reader.flavour == "superuser":
         # A superuser could read server files (pg_read_file, COPY TO); the query runs without that power.
