@@ -55,6 +55,7 @@ class Parsed:
     hits: pa.Table
     rejects: list[Reject] = field(default_factory=list)
     lines: int = 0
+    chunk_lines: list[int] = field(default_factory=list)  # lines of each chunk, its set-aside ones too
 
 
 class _Lines:
@@ -190,17 +191,19 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     """All good hits of ``chunks`` in file order, and every bad line with its place and reason."""
     rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
     tables = []
-    lines = 0
+    chunk_lines = []
     for chunk in chunks:
+        count = 0
         if chunk.data:
             table, chunk_rejects, count = _parse_chunk(chunk)
             tables.append(table)
             rejects.extend(chunk_rejects)
-            lines += count
+        chunk_lines.append(count + len(chunk.rejected))
+    lines = sum(chunk_lines) - sum(len(c.rejected) for c in chunks)
     if not tables:
-        return Parsed(HIT_SCHEMA.empty_table(), rejects)
+        return Parsed(HIT_SCHEMA.empty_table(), rejects, lines, chunk_lines)
     rejects.sort(key=lambda r: (r.file, r.offset))
-    return Parsed(pa.concat_tables(tables), rejects, lines)
+    return Parsed(pa.concat_tables(tables), rejects, lines, chunk_lines)
 
 
 def _parse_chunk(chunk: Chunk) -> tuple[pa.Table, list[Reject], int]:
@@ -255,16 +258,28 @@ def _vector_checks(table: pa.Table) -> np.ndarray:
     """A mask of the rows that pass :func:`crumby.hits.check_hit`, computed column by column."""
     good = pc.equal(table.column("_v"), FORMAT_VERSION)
     for name in ("id", "ts"):
-        good = pc.and_kleene(good, pc.greater(pc.utf8_length(table.column(name)), 0))
-    good = pc.and_kleene(good, pc.less_equal(pc.utf8_length(table.column("id")), 64))
+        good = pc.and_kleene(good, pc.greater(pc.binary_length(table.column(name)), 0))
+    good = pc.and_kleene(good, _fits(table.column("id"), 64))
     good = pc.and_kleene(good, pc.is_in(table.column("t"), pa.array(HIT_TYPES)))
     for name, limit in FIELD_CAPS.items():
         column = table.column(name)
         if column.null_count == len(column):
             continue
-        fits = pc.less_equal(pc.utf8_length(column), limit)
-        good = pc.and_kleene(good, pc.or_kleene(pc.is_null(column), fits))
+        good = pc.and_kleene(good, pc.or_kleene(pc.is_null(column), _fits(column, limit)))
     return pc.fill_null(good, False).to_numpy(zero_copy_only=False)
+
+
+def _fits(column: pa.ChunkedArray, limit: int) -> pa.ChunkedArray | bool:
+    """Whether each value has at most ``limit`` characters.
+
+    Bytes are read off the offsets; characters (never more than the bytes)
+    are only counted, over every byte, when some value has more bytes than
+    the limit: seldom, as the collector cuts fields to their caps.
+    """
+    lengths = pc.binary_length(column)
+    if (pc.max(lengths).as_py() or 0) <= limit:
+        return True
+    return pc.less_equal(pc.utf8_length(column), limit)
 
 
 def props_text(props: object) -> str | None:

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from .. import __version__
@@ -163,6 +165,17 @@ def _size_on_disk(log_file: LogFile) -> int:
         return log_file.path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _repeated(ids: pa.ChunkedArray, same_ids: pd.Series) -> np.ndarray:
+    """A mask of the hits whose id came earlier in the batch (a replayed line).
+
+    Counted distinct in Arrow first: a batch seldom has any, and pandas would
+    hash every id to find none.
+    """
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return np.zeros(len(ids), bool)
+    return same_ids.duplicated().to_numpy()
 
 
 def _now() -> datetime:
@@ -355,11 +368,11 @@ class _Run:
     def _prepare(self, chunks: list[Chunk]) -> _Prepared:
         """Parse, check and enrich a batch (nothing is written yet)."""
         parsed = parse_chunks(chunks)
-        lines = [c.data.count(b"\n") + len(c.rejected) for c in chunks]
+        lines = parsed.chunk_lines
         for chunk in chunks:
             chunk.data = b""  # parsed: the raw bytes are not needed again, and they are a batch's size
         hits = parsed.hits.to_pandas()
-        repeated = hits["id"].duplicated().to_numpy()
+        repeated = _repeated(parsed.hits.column("id"), hits["id"])
         if repeated.any():  # the same hit twice in one batch (a replayed line): keep the first
             hits = hits[~repeated].reset_index(drop=True)
         enriched = self.enricher.enrich(hits) if len(hits) else hits
