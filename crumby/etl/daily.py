@@ -24,6 +24,7 @@ each other.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -49,6 +50,7 @@ from ..store.schema import (
 
 PARALLEL_BACKENDS = ("postgresql",)
 PARALLEL_DAYS = 4  # connections summing days at once (a database server has a few cores)
+HOLD_SECONDS = 1.0  # elsewhere, how long one connection sums day after day before it lets go
 
 
 def refresh(engine: sa.Engine) -> int:
@@ -57,8 +59,7 @@ def refresh(engine: sa.Engine) -> int:
         days = stale_days.stale(conn)
     workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
     if workers <= 1:
-        for day in days:
-            _sum_in_own_transaction(engine, day)
+        _sum_one_after_another(engine, days)
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crumby-daily") as pool:
             for _ in pool.map(lambda day: _sum_in_own_transaction(engine, day), days):
@@ -69,6 +70,24 @@ def refresh(engine: sa.Engine) -> int:
 def _sum_in_own_transaction(engine: sa.Engine, day: date) -> None:
     with engine.begin() as conn:
         sum_day(conn, day)
+
+
+def _sum_one_after_another(engine: sa.Engine, days: list[date]) -> None:
+    """Each day in its own transaction, on a connection kept for up to :data:`HOLD_SECONDS`.
+
+    Opening a DuckDB file and letting go of it cost about as much as summing
+    a small day; letting go now and then gives the report server its turn.
+    """
+    pending = list(days)
+    while pending:
+        with engine.connect() as conn:
+            held_since = time.monotonic()
+            while True:  # at least one day per connection
+                with conn.begin():
+                    sum_day(conn, pending[0])
+                pending.pop(0)
+                if not pending or time.monotonic() - held_since >= HOLD_SECONDS:
+                    break
 
 
 def rebuild_all(conn: sa.Connection) -> int:
