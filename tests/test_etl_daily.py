@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from crumby.etl import daily
 from crumby.etl.daily import DAILY_TABLES, rebuild_all
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
@@ -215,3 +216,26 @@ def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_ur
     )
     assert query(store_url, orphans)[0][0] == 0
     assert _summed_afresh(store_url) == _daily(store_url)
+
+
+def test_days_summed_one_after_another_let_go_of_the_connection_after_the_hold(
+    loaded, store_url, monkeypatch
+):
+    before = _daily(store_url)
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            days = [row[0] for row in conn.execute(sa.text("SELECT DISTINCT day FROM page_days"))]
+            for table in DAILY:
+                conn.execute(sa.text(f"DELETE FROM {table}"))
+            for day in days:
+                conn.execute(sa.text("INSERT INTO _crumby_stale_days (day) VALUES (:day)"), {"day": day})
+        opened = []
+        sa.event.listen(engine, "checkout", lambda *_: opened.append(1))
+        monkeypatch.setattr(daily, "HOLD_SECONDS", 0.0)
+        assert daily.refresh(engine) == len(days) == 3
+    finally:
+        engine.dispose()
+    assert _daily(store_url) == before
+    assert not _stale(store_url)
+    assert len(opened) == 1 + len(days)  # the list of stale days, then one connection a day

@@ -191,6 +191,7 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     """All good hits of ``chunks`` in file order, and every bad line with its place and reason."""
     rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
     tables = []
+    lines = 0
     chunk_lines = []
     for chunk in chunks:
         count = 0
@@ -198,8 +199,8 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
             table, chunk_rejects, count = _parse_chunk(chunk)
             tables.append(table)
             rejects.extend(chunk_rejects)
+            lines += count
         chunk_lines.append(count + len(chunk.rejected))
-    lines = sum(chunk_lines) - sum(len(c.rejected) for c in chunks)
     if not tables:
         return Parsed(HIT_SCHEMA.empty_table(), rejects, lines, chunk_lines)
     rejects.sort(key=lambda r: (r.file, r.offset))
