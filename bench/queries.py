@@ -66,6 +66,7 @@ COPIED_TABLES = (
     "visit_days",
     "event_days",
     "origin_days",
+    "visitor_days",
 )
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 
@@ -256,7 +257,9 @@ def upgrade(url: str) -> None:
     try:
         ensure_schema(engine)
         ensure_built(engine)
-        refresh_daily_figures(engine)
+        if refresh_daily_figures(engine) and engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum does to tables that changed
     finally:
         engine.dispose()
 

@@ -33,7 +33,7 @@ from tests.etl_corpus import (
     table_rows,
 )
 
-DAILY = tuple(table.name for table in DAILY_TABLES)
+DAILY = (*(table.name for table in DAILY_TABLES), "visitor_days")
 
 
 def _daily(url: str) -> dict[str, list[tuple]]:
@@ -130,6 +130,77 @@ def test_daily_visit_figures_count_each_visit_on_the_day_it_began(loaded, store_
     assert sorted(kept) == sorted(per_browser)
 
 
+def _visitors_both_ways(url: str, low, high, site: str | None) -> tuple[int, int]:
+    """Visitors of the days [low, high): from visitor_days, and counted distinct over the visits."""
+    values = {"low": low, "high": high, **({"site": site} if site is not None else {})}
+    kept = (
+        "SELECT COUNT(*) FROM visitor_days WHERE day >= :low AND day < :high "
+        f"AND {'site = :site' if site is not None else 'site IS NULL'} "
+        "AND (prev_day IS NULL OR prev_day < :low)"
+    )
+    distinct = (
+        "SELECT COUNT(DISTINCT visitor_key) FROM sessions WHERE started >= :low AND started < :high "
+        f"AND NOT is_bot {'AND site = :site' if site is not None else ''}"
+    )
+    return int(query(url, kept, **values)[0][0]), int(query(url, distinct, **values)[0][0])
+
+
+def test_visitor_days_give_the_distinct_visitors_of_any_whole_days(loaded, store_url, first_day):
+    days = [first_day + timedelta(days=n) for n in range(4)]
+    returning = query(store_url, "SELECT COUNT(*) FROM visitor_days WHERE prev_day IS NOT NULL")[0][0]
+    assert returning > 0, "some visitors came back on a later day"
+    for start in range(3):
+        for end in range(start + 1, 4):
+            for site in (None, "example.com"):
+                kept, distinct = _visitors_both_ways(store_url, days[start], days[end], site)
+                assert kept == distinct > 0, (start, end, site)
+
+
+def test_a_visitor_of_two_sites_counts_once_over_every_site(tmp_path, store_url, first_day):
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    start = first_day + timedelta(hours=12)
+    shop = [
+        (when, line.replace(b"https://example.com/", b"https://shop.example.com/"))
+        for when, line in corpus(300, start, seed=5, step_seconds=300, visitors=40)
+    ]
+    append_hits(tmp_path / "logs", sorted(corpus(300, start, step_seconds=300, visitors=40) + shop))
+    run(settings, batch_bytes=SMALL_BATCH)
+    sites = {
+        site for (site,) in query(store_url, "SELECT DISTINCT site FROM visitor_days WHERE site IS NOT NULL")
+    }
+    assert sites == {"example.com", "shop.example.com"}
+    days = [first_day + timedelta(days=n) for n in range(3)]
+    for low, high in ((days[0], days[1]), (days[1], days[2]), (days[0], days[2])):
+        counts = {site: _visitors_both_ways(store_url, low, high, site) for site in (None, *sites)}
+        assert all(kept == distinct for kept, distinct in counts.values()), counts
+        assert counts[None][0] < counts["example.com"][0] + counts["shop.example.com"][0]
+
+
+def test_a_day_read_late_links_the_visitors_of_the_days_after_it(tmp_path, store_url, first_day):
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    second = first_day + timedelta(days=1)
+    lines = corpus(900, first_day + timedelta(hours=20), step_seconds=120)
+    append_hits(tmp_path / "logs", [line for line in lines if line[0] >= second])
+    run(settings, batch_bytes=SMALL_BATCH)
+    assert query(store_url, "SELECT COUNT(*) FROM visitor_days WHERE prev_day < :second", second=second) == [
+        (0,)
+    ]
+    append_hits(tmp_path / "logs", [line for line in lines if line[0] < second])  # a writer's file, late
+    run(settings, batch_bytes=SMALL_BATCH)
+    assert not _stale(store_url)
+    linked = query(
+        store_url,
+        "SELECT COUNT(*) FROM visitor_days WHERE day >= :second AND prev_day < :second",
+        second=second,
+    )
+    assert linked[0][0] > 0, "visitors of the late day are no longer new the day after"
+    kept = table_rows(store_url, "visitor_days")
+    assert _summed_afresh(store_url)["visitor_days"] == kept
+    for end in (second, second + timedelta(days=1)):
+        kept_count, distinct = _visitors_both_ways(store_url, first_day, end + timedelta(days=1), None)
+        assert kept_count == distinct
+
+
 def test_daily_event_figures_add_up_to_the_events(loaded, store_url, first_day):
     (count,) = query(store_url, "SELECT COUNT(*) FROM events")[0]
     assert count > 0
@@ -215,7 +286,8 @@ def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_ur
         "WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = v.session_id)"
     )
     assert query(store_url, orphans)[0][0] == 0
-    assert _summed_afresh(store_url) == _daily(store_url)
+    kept = _daily(store_url)
+    assert _summed_afresh(store_url) == kept
 
 
 def test_days_summed_one_after_another_let_go_of_the_connection_after_the_hold(

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from ..store import stale_days
 from ..store.days import midnight
-from ..store.engine import backend_name
+from ..store.engine import backend_name, exact_text
 from ..store.schema import (
     EVENT_DAY_GROUPINGS,
     IP_GROUPING,
@@ -45,8 +45,10 @@ from ..store.schema import (
     page_days,
     sessions,
     visit_days,
+    visitor_days,
     visits,
 )
+from .visitor_days import rebuild_from as rebuild_visitor_days
 
 PARALLEL_BACKENDS = ("postgresql",)
 PARALLEL_DAYS = 4  # connections summing days at once (a database server has a few cores)
@@ -55,8 +57,10 @@ HOLD_SECONDS = 1.0  # elsewhere, how long one connection sums day after day befo
 
 def refresh(engine: sa.Engine) -> int:
     """Sum every stale day again, each in its own transaction; returns how many days were summed."""
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         days = stale_days.stale(conn)
+        if days:  # before the marks are cleared: a run killed after this rebuilds again
+            rebuild_visitor_days(conn, days[0])
     workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
     if workers <= 1:
         _sum_one_after_another(engine, days)
@@ -97,6 +101,9 @@ def rebuild_all(conn: sa.Connection) -> int:
     days = stale_days.days_with_page_views(conn)
     for day in days:
         sum_day(conn, day)
+    conn.execute(visitor_days.delete())
+    if days:
+        rebuild_visitor_days(conn, days[0])
     return len(days)
 
 
@@ -109,7 +116,7 @@ def sum_day(conn: sa.Connection, day: date) -> None:
     for table in DAILY_TABLES:
         conn.execute(table.delete().where(table.c.day == low))
     in_day = sa.and_(visits.c.datetime >= low, visits.c.datetime < high)
-    text = _exact_text(conn)
+    text = exact_text(conn)
     site = text(sa.func.coalesce(visits.c.site, ""))
     path = text(sa.func.coalesce(visits.c.page_path, ""))
     when = sa.literal(low, sa.DateTime())
@@ -146,14 +153,26 @@ def sum_day(conn: sa.Connection, day: date) -> None:
 
 def _sum_visits(conn: sa.Connection, low, high) -> None:
     """``visit_days`` of the visits that started from ``low`` until ``high``: one set of rows per grouping."""
-    text = _exact_text(conn)
+    text = exact_text(conn)
     site = text(sa.func.coalesce(sessions.c.site, ""))
     started = sa.and_(sessions.c.started >= low, sessions.c.started < high)
     for grouping in VISIT_DAY_GROUPINGS:
         values = [text(sa.func.coalesce(sessions.c[name], "")) for name in grouping]
         conn.execute(
             visit_days.insert().from_select(
-                ["day", "site", "is_bot", "dimension", *grouping, "visitors", "ips", "visits", "pageviews"],
+                [
+                    "day",
+                    "site",
+                    "is_bot",
+                    "dimension",
+                    *grouping,
+                    "visitors",
+                    "ips",
+                    "visits",
+                    "pageviews",
+                    "bounces",
+                    "duration",
+                ],
                 sa.select(
                     sa.literal(low, sa.DateTime()),
                     site,
@@ -166,6 +185,8 @@ def _sum_visits(conn: sa.Connection, low, high) -> None:
                     else sa.literal(0),
                     sa.func.count(),
                     sa.func.sum(sessions.c.pageviews),
+                    sa.func.sum(sa.case((sessions.c.pageviews == 1, 1), else_=0)),
+                    sa.func.sum(sessions.c.duration),
                 )
                 .where(started)
                 .group_by(site, sessions.c.is_bot, *values),
@@ -173,16 +194,9 @@ def _sum_visits(conn: sa.Connection, low, high) -> None:
         )
 
 
-def _exact_text(conn: sa.Connection):
-    """Text compared by code point (MySQL/MariaDB would merge ``/About`` and ``/about``)."""
-    if backend_name(conn.engine) == "mysql":
-        return lambda expr: expr.collate("utf8mb4_bin")
-    return lambda expr: expr
-
-
 def _sum_events(conn: sa.Connection, low, high) -> None:
     """``event_days`` of the events from ``low`` until ``high``: one set of rows per grouping."""
-    text = _exact_text(conn)
+    text = exact_text(conn)
     site = text(sa.func.coalesce(events.c.site, ""))
     in_day = sa.and_(events.c.datetime >= low, events.c.datetime < high)
     with_value = sa.case((sa.func.coalesce(events.c.value, "") != "", 1), else_=0)
@@ -209,7 +223,7 @@ def _sum_events(conn: sa.Connection, low, high) -> None:
 
 def _sum_origins(conn: sa.Connection, low, high) -> None:
     """``origin_days``: page views per referring address without its scheme; internal links left out."""
-    text = _exact_text(conn)
+    text = exact_text(conn)
     referrer = visits.c.referrer
     origin = text(
         sa.case(

@@ -43,6 +43,7 @@ from ..store.schema import (
     visit_days,
     visits,
 )
+from . import visitor_days
 from .daily import sum_day
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
@@ -254,6 +255,7 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
         conn.execute(sessions.delete().where(sessions.c.started < start))
         for daily in (page_days, document_days, visit_days, event_days, origin_days, stale_days):
             conn.execute(daily.delete().where(daily.c.day < start))
+        visitor_days.forget_before(conn, start)
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
     return deleted
 

@@ -100,6 +100,11 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
         """a = b for text, by code point on every backend (MySQL's default would ignore case)."""
         return f"{a} = {b} COLLATE utf8mb4_bin" if dialect == "mysql" else f"{a} = {b}"
 
+    def exact(expr: Any) -> str:
+        """Text compared byte for byte, to count distinct ids: cheaper than a locale's order on
+        PostgreSQL, and MySQL's default would take ``Ab`` and ``ab`` for one."""
+        return _TEXT_ORDER[dialect].format(expr)
+
     def concat(*parts: Any) -> str:
         if dialect == "mysql":
             return "CONCAT(" + ", ".join(str(p) for p in parts) + ")"
@@ -119,5 +124,6 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
         "percent": percent,
         "label": label,
         "equals": equals,
+        "exact": exact,
         "concat": concat,
     }

@@ -122,6 +122,25 @@ def day_filter(values: Mapping[str, Any], equals):
     return _range_filter(values, equals, time="day", name="day_filter", by_page=True)
 
 
+def first_day_filter(values: Mapping[str, Any], equals):
+    """On ``visitor_days``: each visitor's first day in the range, once (whole days only).
+
+    Filtered to a site, that site's rows; otherwise the rows for every site
+    together, so that a visitor of two sites counts once.
+    """
+
+    def first_days(alias: str = "d", since: str = "t0", until: str = "t1") -> str:
+        if not alias.isidentifier() or since not in ("t0", "p0") or until not in ("t0", "t1"):
+            raise ValueError("first_day_filter takes an alias, since='t0' or 'p0' and until='t1' or 't0'")
+        site = equals(f"{alias}.site", ":site") if values.get("site") else f"{alias}.site IS NULL"
+        return (
+            f"{alias}.day >= :{since} AND {alias}.day < :{until} AND {site}"
+            f" AND ({alias}.prev_day IS NULL OR {alias}.prev_day < :{since})"
+        )
+
+    return first_days
+
+
 def _whole_days(values: Mapping[str, Any]) -> bool:
     """Whether the range starts and ends at midnight, so that daily figures answer it exactly."""
     return all(
@@ -130,7 +149,7 @@ def _whole_days(values: Mapping[str, Any]) -> bool:
     )
 
 
-def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict[str, Any]:
+def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int, exact) -> dict[str, Any]:
     """Where a report over visits reads from, and how it counts: ``{{ visit_rollup.visitors }}`` etc.
 
     Unfiltered by page, whole visits come from the aggregated store
@@ -142,9 +161,9 @@ def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int) -> dict
             "a": "v",
             "source": "visits v",
             "where": hit_filter("v"),
-            "visitors": "COUNT(DISTINCT v.visitor_id)",
-            "ips": "COUNT(DISTINCT v.ip)",
-            "visits": "COUNT(DISTINCT v.session_id)",
+            "visitors": f"COUNT(DISTINCT {exact('v.visitor_id')})",
+            "ips": f"COUNT(DISTINCT {exact('v.ip')})",
+            "visits": f"COUNT(DISTINCT {exact('v.session_id')})",
             "pageviews": "COUNT(*)",
             "time": "v.datetime",
             "whole": False,
@@ -196,7 +215,7 @@ def _visit_figures(values: Mapping[str, Any], equals, rollup: dict[str, Any], as
 _EVENT_GROUPINGS = {frozenset(grouping): grouping for grouping in EVENT_DAY_GROUPINGS}
 
 
-def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int):
+def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int, exact):
     def event_figures(*columns: str) -> dict[str, Any]:
         """Where a report over events grouped by ``columns`` reads from: ``{{ r.events }}`` etc.
 
@@ -210,7 +229,7 @@ def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int):
                 "source": "events e",
                 "where": hit_filter("e"),
                 "events": "COUNT(*)",
-                "visitors": "COUNT(DISTINCT e.visitor_id)",
+                "visitors": f"COUNT(DISTINCT {exact('e.visitor_id')})",
                 "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
             }
         return {
@@ -271,14 +290,15 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
     context["session_filter"] = session_filter(values, context["equals"])
     context["day_filter"] = day_filter(values, context["equals"])
     context["whole_days"] = _whole_days(values)
+    context["first_day_filter"] = first_day_filter(values, context["equals"])
     context["visit_rollup"] = _visit_rollup(
-        values, context["equals"], context["hit_filter"], context["as_int"]
+        values, context["equals"], context["hit_filter"], context["as_int"], context["exact"]
     )
     context["visit_figures"] = _visit_figures(
         values, context["equals"], context["visit_rollup"], context["as_int"]
     )
     context["event_figures"] = _event_figures(
-        values, context["equals"], context["hit_filter"], context["as_int"]
+        values, context["equals"], context["hit_filter"], context["as_int"], context["exact"]
     )
     try:
         sql = _compile(template).render(context)

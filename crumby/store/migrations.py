@@ -26,6 +26,7 @@ from .schema import (
     sessions,
     users,
     visit_days,
+    visitor_days,
     visits,
 )
 from .stale_days import days_with_page_views, mark_stale
@@ -213,6 +214,12 @@ def _daily_figures(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return create
 
 
+def _visitor_figures(conn: sa.Connection) -> None:
+    """``visitor_days``, and bounces and durations in ``visit_days``: every day is summed anew."""
+    _add_missing_columns(conn, visit_days, _column_names(conn, visit_days))
+    _daily_figures(visitor_days)(conn)
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -229,6 +236,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (8, "the aggregated store: daily visit figures in visit_days", _daily_figures(visit_days)),
     (9, "the aggregated store: daily event figures in event_days", _daily_figures(event_days)),
     (10, "the aggregated store: daily referring addresses in origin_days", _daily_figures(origin_days)),
+    (11, "the aggregated store: visitor_days, and bounces and durations in visit_days", _visitor_figures),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -229,6 +229,8 @@ visit_days = Table(
     Column("ips", BigInteger, nullable=False),  # distinct stored IPs that day for IP_GROUPING; 0 for others
     Column("visits", BigInteger, nullable=False),
     Column("pageviews", BigInteger, nullable=False),
+    Column("bounces", BigInteger),  # visits of one page view (NULL until a store's days are summed anew)
+    Column("duration", BigInteger),  # the visits' durations added up, in seconds (as bounces)
 )
 Index("ix_visit_days_day", visit_days.c.day)
 
@@ -270,6 +272,22 @@ origin_days = Table(
     Column("views", BigInteger, nullable=False),
 )
 Index("ix_origin_days_day", origin_days.c.day)
+
+# Each visitor's days (UTC) with a visit, and the day before it they last came: the summary's
+# distinct visitors over whole days without a distinct count over a month of visits. Over the
+# days [d0, d1) the range's visitors are its rows whose prev_day is NULL or before d0, each
+# visitor's first day in the range. Kept by the ETL from ``sessions`` (crumby/etl/visitor_days.py);
+# bots left out. Rows are per site and, with ``site`` NULL, once more for every site together.
+visitor_days = Table(
+    "visitor_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC: the day a visit started
+    Column("site", String(255)),  # '' when the visit had none; NULL on the rows for every site
+    Column("visitor_key", BigInteger, nullable=False),  # as in sessions.visitor_key
+    Column("prev_day", DateTime),  # the visitor's last day before this one (same site, or any); NULL: first
+)
+Index("ix_visitor_days_visitor", visitor_days.c.visitor_key, visitor_days.c.site, visitor_days.c.day)
+Index("ix_visitor_days_site_day", visitor_days.c.site, visitor_days.c.day, visitor_days.c.prev_day)
 
 users = Table(
     "users",

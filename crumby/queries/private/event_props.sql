@@ -17,7 +17,7 @@ WITH picked AS (
 SELECT {{ label('p.name') }} AS name,
        {{ label('p.prop_value') }} AS value,
        COUNT(*) AS events,
-       COUNT(DISTINCT p.visitor_id) AS visitors
+       COUNT(DISTINCT {{ exact('p.visitor_id') }}) AS visitors
 FROM picked p
 GROUP BY {{ label('p.name') }}, {{ label('p.prop_value') }}
 ORDER BY events DESC, visitors DESC, name, value

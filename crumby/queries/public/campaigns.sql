@@ -25,7 +25,7 @@ WITH entries AS (
 SELECT {{ label('v.utm_campaign') }} AS campaign,
        {{ label('v.utm_source') }} AS utm_source,
        {{ label('v.utm_medium') }} AS utm_medium,
-       COUNT(DISTINCT v.visitor_id) AS visitors,
+       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
        COUNT(*) AS visits
 FROM entries v
 WHERE v.n = 1

@@ -20,7 +20,7 @@ WITH entries AS (
   WHERE {{ hit_filter('v') }}
 )
 SELECT {{ label('v.channel') }} AS channel,
-       COUNT(DISTINCT v.visitor_id) AS visitors,
+       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
        COUNT(*) AS visits
 FROM entries v
 WHERE v.n = 1

@@ -23,7 +23,7 @@ WITH ranked AS (
 SELECT {{ label('r.site') }} AS site,
        {{ label('r.page_path') }} AS page_path,
        COUNT(*) AS visits,
-       COUNT(DISTINCT r.visitor_id) AS visitors
+       COUNT(DISTINCT {{ exact('r.visitor_id') }}) AS visitors
 FROM ranked r
 WHERE r.n = 1
 GROUP BY {{ label('r.site') }}, {{ label('r.page_path') }}

@@ -22,8 +22,8 @@ SELECT d.site, d.page_path,
        {{ as_int('SUM(d.pageviews)') }} AS pageviews
 FROM (
   SELECT {{ label('v.site') }} AS site, {{ label('v.page_path') }} AS page_path,
-         COUNT(DISTINCT v.visitor_id) AS visitors,
-         COUNT(DISTINCT v.session_id) AS visits,
+         COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
+         COUNT(DISTINCT {{ exact('v.session_id') }}) AS visits,
          COUNT(*) AS pageviews
   FROM visits v
   WHERE {{ hit_filter('v') }}

@@ -3,7 +3,28 @@
 -- chart: number
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
-{% if visit_rollup.whole %}
+{% if visit_rollup.whole and whole_days %}
+WITH per_visit AS (
+{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+  SELECT {{ period }} AS period,
+         {{ as_int('SUM(d.visits)') }} AS visits,
+         {{ as_int('SUM(d.pageviews)') }} AS pageviews,
+         {{ as_int('SUM(d.bounces)') }} AS bounces,
+         {{ as_int('SUM(d.duration)') }} AS duration
+  FROM visit_days d
+  WHERE {{ day_filter('d', since=since, until=until) }} AND d.dimension = 'total'
+{% endfor %}
+),
+per_visitor AS (
+{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+  SELECT {{ period }} AS period, COUNT(*) AS visitors
+  FROM visitor_days d
+  WHERE {{ first_day_filter('d', since=since, until=until) }}
+{% endfor %}
+),
+{% elif visit_rollup.whole %}
 WITH per_visit AS (
 {% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
   {{ 'UNION ALL' if not loop.first }}
@@ -43,7 +64,7 @@ per_visit AS (
   GROUP BY period
 ),
 per_visitor AS (
-  SELECT period, COUNT(DISTINCT visitor_id) AS visitors
+  SELECT period, COUNT(DISTINCT {{ exact('visitor_id') }}) AS visitors
   FROM hits
   GROUP BY period
 ),
