@@ -220,6 +220,16 @@ def _visitor_figures(conn: sa.Connection) -> None:
     _daily_figures(visitor_days)(conn)
 
 
+def _dimension_indexes(conn: sa.Connection) -> None:
+    """An index by grouping and day on the daily visit and event figures (DuckDB's zone maps serve it)."""
+    if backend_name(conn.engine) == "duckdb":
+        return
+    for table in (visit_days, event_days):
+        for index in table.indexes:
+            if index.name.endswith("_dimension_day"):
+                index.create(conn, checkfirst=True)
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -237,6 +247,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (9, "the aggregated store: daily event figures in event_days", _daily_figures(event_days)),
     (10, "the aggregated store: daily referring addresses in origin_days", _daily_figures(origin_days)),
     (11, "the aggregated store: visitor_days, and bounces and durations in visit_days", _visitor_figures),
+    (12, "indexes by grouping and day on visit_days and event_days", _dimension_indexes),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -233,6 +233,8 @@ visit_days = Table(
     Column("duration", BigInteger),  # the visits' durations added up, in seconds (as bounces)
 )
 Index("ix_visit_days_day", visit_days.c.day)
+# a report reads one grouping: a month of it without the pages' many rows
+Index("ix_visit_days_dimension_day", visit_days.c.dimension, visit_days.c.day)
 
 # Daily event figures, per site and day (UTC) and per grouping of an event's name, value and page
 # title, kept by the ETL from ``events`` like the visit figures: the event reports read them for
@@ -258,6 +260,7 @@ event_days = Table(
     Column("with_value", BigInteger, nullable=False),  # events whose value is not empty
 )
 Index("ix_event_days_day", event_days.c.day)
+Index("ix_event_days_dimension_day", event_days.c.dimension, event_days.c.day)
 
 # Page views per referring address (without its scheme) and day, links from the site itself left
 # out: the original Crumby's origins report, kept by the ETL from ``visits`` like the other daily
