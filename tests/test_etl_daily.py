@@ -19,6 +19,8 @@ from crumby.etl.daily import DAILY_TABLES, rebuild_all
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
+from crumby.etl.visitor_days import rebuild_from as rebuild_visitor_days
+from crumby.store.days import as_day
 from crumby.store.engine import create_engine
 from crumby.store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from tests.conftest import make_settings
@@ -174,6 +176,27 @@ def test_a_visitor_of_two_sites_counts_once_over_every_site(tmp_path, store_url,
         counts = {site: _visitors_both_ways(store_url, low, high, site) for site in (None, *sites)}
         assert all(kept == distinct for kept, distinct in counts.values()), counts
         assert counts[None][0] < counts["example.com"][0] + counts["shop.example.com"][0]
+
+
+def test_the_last_day_is_brought_in_step_in_place(loaded, store_url):
+    """A run that changed only the last day adds its missing rows and deletes the vanished ones."""
+    last = query(store_url, "SELECT MAX(day) FROM visitor_days")[0][0]
+    on_last = "SELECT visitor_key FROM visitor_days WHERE day = :last AND site IS NULL"
+    returning = query(store_url, f"{on_last} AND prev_day IS NOT NULL ORDER BY visitor_key", last=last)
+    gone, missing = returning[0][0], returning[1][0]  # their rows before the day stay
+
+    def change(conn):
+        by_key = "WHERE visitor_key = :v AND {} >= :t"
+        conn.execute(sa.text("DELETE FROM sessions " + by_key.format("started")), {"v": gone, "t": last})
+        conn.execute(sa.text("DELETE FROM visitor_days " + by_key.format("day")), {"v": missing, "t": last})
+        assert rebuild_visitor_days(conn, as_day(last)) == 1
+
+    in_transaction(store_url, change)
+    kept = table_rows(store_url, "visitor_days")
+    rows_of = "SELECT COUNT(*) FROM visitor_days WHERE visitor_key = :v AND day = :last"
+    assert query(store_url, rows_of, v=gone, last=last) == [(0,)]
+    assert query(store_url, rows_of, v=missing, last=last)[0][0] >= 2  # for its site and for every site
+    assert _summed_afresh(store_url)["visitor_days"] == kept
 
 
 def test_a_day_read_late_links_the_visitors_of_the_days_after_it(tmp_path, store_url, first_day):

@@ -36,7 +36,7 @@ from tests.etl_corpus import (
 ROUNDS = int(os.environ.get("CRUMBY_KILL_ROUNDS", "20"))
 BATCH = ("--batch-bytes", "65536")  # the smallest batch the ETL takes (two maximal lines): ~280 hits
 HITS = 6000
-COMPARED = ("visits", "events", "sessions", *(table.name for table in DAILY_TABLES))
+COMPARED = ("visits", "events", "sessions", *(table.name for table in DAILY_TABLES), "visitor_days")
 FIRST = 1500  # on disk before the first round; the rest is appended round by round
 ENRICHER_SETUP = 0.2  # seconds from mapping the GeoIP file to the first batch (the user-agent parser)
 

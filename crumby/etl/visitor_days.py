@@ -14,8 +14,9 @@ as the reports leave them out.
 
 A row's ``prev_day`` depends on the days before it, so a day that changes
 can change the rows after it. The ETL therefore rebuilds the rows from the
-earliest stale day through the last visit, in one transaction, before the
-stale days are summed and their marks cleared (:func:`crumby.etl.daily.refresh`):
+earliest stale day through the last visit (only that day's missing and
+vanished rows when it is the last), in one transaction, before the stale
+days are summed and their marks cleared (:func:`crumby.etl.daily.refresh`):
 a run killed in between leaves the marks, and the next run rebuilds again.
 """
 
@@ -31,20 +32,36 @@ from ..store.schema import sessions, visitor_days
 
 
 def rebuild_from(conn: sa.Connection, first: date) -> int:
-    """Replace the rows of ``first`` and every later day; returns how many days were rebuilt."""
+    """Bring the rows of ``first`` and every later day in step; returns how many days were rebuilt.
+
+    When ``first`` is the last day with visits (a cron run's usual case:
+    today changed, and no day after it exists), its rows are brought in step
+    in place: the visitors new to it are added, those no longer on it
+    removed; the others keep their ``prev_day``, which only the days before
+    decide. Otherwise every day from ``first`` on is made anew.
+    """
     low = midnight(first)
-    conn.execute(visitor_days.delete().where(visitor_days.c.day >= low))
     last = conn.execute(sa.select(sa.func.max(sessions.c.started))).scalar()
     if last is None or as_day(last) < first:
+        conn.execute(visitor_days.delete().where(visitor_days.c.day >= low))
         return 0
+    if as_day(last) == first:
+        conn.execute(visitor_days.delete().where(visitor_days.c.day > low))
+        _add_day(conn, first, in_place=True)
+        return 1
+    conn.execute(visitor_days.delete().where(visitor_days.c.day >= low))
     days = (as_day(last) - first).days + 1
     for n in range(days):
         _add_day(conn, first + timedelta(days=n))
     return days
 
 
-def _add_day(conn: sa.Connection, day: date) -> None:
-    """``day``'s rows, each with its visitor's last day before it: the days before are in place."""
+def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
+    """``day``'s rows, each with its visitor's last day before it: the days before are in place.
+
+    ``in_place``: the day may have rows already; only the missing ones are
+    added, and rows of visitors no longer on the day are deleted.
+    """
     low, high = midnight(day), midnight(day + timedelta(days=1))
     visited = sa.and_(
         sessions.c.started >= low,
@@ -56,8 +73,8 @@ def _add_day(conn: sa.Connection, day: date) -> None:
     per_site = sa.select(site.label("site"), sessions.c.visitor_key).where(visited).distinct().subquery()
     every_site = sa.select(sessions.c.visitor_key).where(visited).distinct().subquery()
     for fresh, same_site in (
-        (per_site, lambda earlier: earlier.c.site == per_site.c.site),
-        (every_site, lambda earlier: earlier.c.site.is_(None)),
+        (per_site, lambda rows: rows.c.site == per_site.c.site),
+        (every_site, lambda rows: rows.c.site.is_(None)),
     ):
         earlier = visitor_days.alias("earlier")
         prev_day = (
@@ -66,12 +83,27 @@ def _add_day(conn: sa.Connection, day: date) -> None:
             .scalar_subquery()
         )
         site_value = fresh.c.site if "site" in fresh.c else sa.null()
-        conn.execute(
-            visitor_days.insert().from_select(
-                ["day", "site", "visitor_key", "prev_day"],
-                sa.select(sa.literal(low, sa.DateTime()), site_value, fresh.c.visitor_key, prev_day),
+        rows = sa.select(sa.literal(low, sa.DateTime()), site_value, fresh.c.visitor_key, prev_day)
+        if in_place:
+            kept = visitor_days.alias("kept")
+            rows = rows.where(
+                ~sa.exists().where(
+                    kept.c.day == low, kept.c.visitor_key == fresh.c.visitor_key, same_site(kept)
+                )
             )
-        )
+        conn.execute(visitor_days.insert().from_select(["day", "site", "visitor_key", "prev_day"], rows))
+    if in_place:
+        _delete_absent(conn, low, visited, site)
+
+
+def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
+    """The rows of the day at ``low`` whose visitor has no visit on it any more (for the site, or at all)."""
+    on_day = visitor_days.c.day == low
+    same_visitor = sessions.c.visitor_key == visitor_days.c.visitor_key
+    for_site = sa.exists().where(visited, same_visitor, site == visitor_days.c.site)
+    at_all = sa.exists().where(visited, same_visitor)
+    conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_not(None), ~for_site))
+    conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_(None), ~at_all))
 
 
 def forget_before(conn: sa.Connection, start) -> None:
