@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..store.engine import EXACT_COLLATIONS
+
 DIALECTS = ("duckdb", "sqlite", "postgresql", "mysql")
 
 _DAY = {
@@ -59,11 +61,12 @@ _IDIV = {
 }
 _FLOAT = {"duckdb": "DOUBLE", "sqlite": "REAL", "postgresql": "DOUBLE PRECISION", "mysql": "DOUBLE"}
 _BIGINT = {"duckdb": "BIGINT", "sqlite": "INTEGER", "postgresql": "BIGINT", "mysql": "SIGNED"}
+# Text compared by code point, with the store's byte-for-byte collations (PostgreSQL's "C" quoted).
 _TEXT_ORDER = {
     "duckdb": "{0}",
     "sqlite": "{0}",
-    "postgresql": '{0} COLLATE "C"',
-    "mysql": "{0} COLLATE utf8mb4_bin",
+    "postgresql": '{{0}} COLLATE "{}"'.format(EXACT_COLLATIONS["postgresql"]),
+    "mysql": "{{0}} COLLATE {}".format(EXACT_COLLATIONS["mysql"]),
 }
 _JSON_TEXT = {
     "duckdb": "json_extract_string({0}, '$.' || {1})",
