@@ -288,6 +288,26 @@ def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_
     assert not _stale(store_url)
 
 
+def test_a_load_is_marked_done_only_after_its_days_are_summed(tmp_path, store_url, first_day, monkeypatch):
+    """A finished load moves the reports' ETag: an answer cached under it must not miss its figures."""
+    from crumby.etl import pipeline
+
+    seen_when_done = []
+    mark_done = pipeline._Run._finish
+
+    def finish(self):
+        seen_when_done.append(_stale(store_url))
+        mark_done(self)
+
+    monkeypatch.setattr(pipeline._Run, "_finish", finish)
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    append_hits(tmp_path / "logs", corpus(200, first_day + timedelta(hours=20), step_seconds=300))
+    assert run(settings, batch_bytes=SMALL_BATCH).hits == 200
+    second = (first_day + timedelta(days=1)).date()
+    assert reprocess(settings, second, second, batch_bytes=SMALL_BATCH).hits > 0
+    assert seen_when_done == [[], []]
+
+
 def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_url, first_day):
     second = (first_day + timedelta(days=1)).date()
     report = reprocess(loaded, second, second, batch_bytes=SMALL_BATCH)

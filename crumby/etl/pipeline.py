@@ -282,8 +282,10 @@ class _Run:
                 if own_enricher and self.enricher is not None:
                     self.enricher.close()
             if not self.dry_run:
-                self._finish()
+                # Summed before the load is marked done: a finished load moves the reports' ETag, so an
+                # answer cached under it must already see this load's daily figures.
                 refresh_daily_figures(self.engine)
+                self._finish()
         except (sa.exc.SQLAlchemyError, *driver_errors(self.engine)) as exc:
             raise store_failure(self.engine, exc) from None
         self.report.files = len(self.report.file_names)
