@@ -89,6 +89,7 @@ def test_poison_lines_are_rejected_counted_and_the_rest_loads(tmp_path, store_ur
         b'{"v":1,"id":"huge","ts":"2026-03-02T10:00:00Z","t":"visit","dl":"' + b"x" * 70000 + b'"}\n',
         b'{"v":1,"id":42,"ts":"2026-03-02T10:00:00Z","t":"visit"}\n',
         b'{"v":1,"id":"p1","ts":"2026-03-02T10:00:00Z","t":"event","en":"e","props":{"a":[1]}}\n',
+        b'{"v":1,"id":"nul","ts":"2026-03-02T10:00:00Z","t":"visit","dt":"a\\u0000b"}\n',
     ]
     lines = list(good)
     for n, bad in enumerate(poison):  # about 1% of the lines, spread out
@@ -101,6 +102,7 @@ def test_poison_lines_are_rejected_counted_and_the_rest_loads(tmp_path, store_ur
     rejects = list((tmp_path / "data" / "rejects").glob("rejects-*.txt"))
     text = rejects[0].read_bytes().splitlines()
     assert len(text) == len(poison)
+    assert sum(b"NUL character" in line for line in text) == 1
     offsets = {int(line.split(b"\t")[0].rsplit(b":", 1)[1]) for line in text}
     data = path.read_bytes()
     assert all(data[o - 1 : o] in (b"\n", b"") and data[o:].startswith(b'{"v":1,"id":') for o in offsets)

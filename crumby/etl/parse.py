@@ -91,6 +91,8 @@ class _Lines:
     def mentioning(self, word: bytes) -> np.ndarray:
         """A mask of the lines whose bytes contain ``word``."""
         mask = np.zeros(len(self), bool)
+        if self.data.find(word[:1]) < 0:  # one byte is looked for by memchr, ten times as fast
+            return mask
         position = self.data.find(word)
         while position >= 0:
             i = int(np.searchsorted(self.starts, position, side="right")) - 1
