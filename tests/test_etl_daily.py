@@ -282,10 +282,19 @@ def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_
     finally:
         engine.dispose()
     assert _daily(store_url) != before
+    finished = _finished_loads(store_url)
     report = run(loaded, batch_bytes=SMALL_BATCH)
     assert report.hits == 0
     assert _daily(store_url) == before
     assert not _stale(store_url)
+    # The figures changed, so a new finished load moves the ETag; an idle run moves nothing.
+    assert len(_finished_loads(store_url)) == len(finished) + 1
+    assert run(loaded, batch_bytes=SMALL_BATCH).hits == 0
+    assert len(_finished_loads(store_url)) == len(finished) + 1
+
+
+def _finished_loads(url: str) -> list[tuple]:
+    return query(url, "SELECT id FROM _crumby_loads WHERE status = 'done'")
 
 
 def test_a_load_is_marked_done_only_after_its_days_are_summed(tmp_path, store_url, first_day, monkeypatch):

@@ -284,7 +284,10 @@ class _Run:
             if not self.dry_run:
                 # Summed before the load is marked done: a finished load moves the reports' ETag, so an
                 # answer cached under it must already see this load's daily figures.
-                refresh_daily_figures(self.engine)
+                summed = refresh_daily_figures(self.engine)
+                if summed and self.report.load_id is None:
+                    # Days a stopped run left to sum: the store changed, so the ETag must move too.
+                    self.report.load_id = self._start_load()
                 self._finish()
         except (sa.exc.SQLAlchemyError, *driver_errors(self.engine)) as exc:
             raise store_failure(self.engine, exc) from None
@@ -328,7 +331,7 @@ class _Run:
                     **self.load_extra,
                     started_at=_now(),
                     crumby_version=__version__,
-                    provenance=json.dumps(self.enricher.provenance, sort_keys=True),
+                    provenance=json.dumps(self.enricher.provenance if self.enricher else {}, sort_keys=True),
                 )
             )
         return load_id
