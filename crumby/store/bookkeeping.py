@@ -23,7 +23,7 @@ loads = Table(
     "_crumby_loads",
     bookkeeping_metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),  # the load_id on every row
-    Column("kind", String(16), nullable=False),  # etl or reprocess
+    Column("kind", String(16), nullable=False),  # etl, reprocess, or retention (old rows deleted)
     Column("status", String(16), nullable=False),  # running, done, abandoned (a run that died)
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
