@@ -293,6 +293,21 @@ def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_
     assert len(_finished_loads(store_url)) == len(finished) + 1
 
 
+def test_a_run_after_one_that_died_before_marking_its_load_moves_the_etag(loaded, store_url):
+    engine = create_engine(store_url)
+    try:  # as a run killed after its sums, before it marked its load done, leaves the store
+        with engine.begin() as conn:
+            newest = conn.execute(sa.text("SELECT MAX(id) FROM _crumby_loads")).scalar()
+            again = sa.text("UPDATE _crumby_loads SET status = 'running' WHERE id = :id")
+            conn.execute(again, {"id": newest})
+    finally:
+        engine.dispose()
+    assert run(loaded, batch_bytes=SMALL_BATCH).hits == 0
+    statuses = dict(query(store_url, "SELECT id, status FROM _crumby_loads"))
+    assert statuses[newest] == "abandoned"
+    assert max(i for i, status in statuses.items() if status == "done") > newest
+
+
 def _finished_loads(url: str) -> list[tuple]:
     return query(url, "SELECT id FROM _crumby_loads WHERE status = 'done'")
 

@@ -260,11 +260,12 @@ class _Run:
 
     def load(self) -> LoadReport:
         started = time.monotonic()
+        abandoned = 0
         try:
             if not self.dry_run:
                 ensure_schema(self.engine)
                 ensure_built(self.engine)
-                close_abandoned_loads(self.engine)
+                abandoned = close_abandoned_loads(self.engine)
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None
             try:
@@ -285,8 +286,9 @@ class _Run:
                 # Summed before the load is marked done: a finished load moves the reports' ETag, so an
                 # answer cached under it must already see this load's daily figures.
                 summed = refresh_daily_figures(self.engine)
-                if summed and self.report.load_id is None:
-                    # Days a stopped run left to sum: the store changed, so the ETag must move too.
+                if (summed or abandoned) and self.report.load_id is None:
+                    # A stopped run's committed batches, or days it left to sum: the store changed since
+                    # the last finished load, so the ETag must move too.
                     self.report.load_id = self._start_load()
                 self._finish()
         except (sa.exc.SQLAlchemyError, *driver_errors(self.engine)) as exc:
