@@ -19,7 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from .. import __version__
 from ..store.bookkeeping import files as checkpoints
+from ..store.bookkeeping import loads
 from ..store.bookkeeping import sessions as session_state
 from ..store.days import as_day, midnight
 from ..store.engine import backend_name, raw_duckdb
@@ -74,6 +76,20 @@ def next_id(conn: sa.Connection, table: sa.Table) -> int:
     """The first free row id of ``table`` (ids are given by the ETL, in load order)."""
     # .all() reads the result to its end: DuckDB refuses new work while a result is open
     return (conn.execute(sa.select(sa.func.max(table.c.id))).all()[0][0] or 0) + 1
+
+
+def record_load(conn: sa.Connection, kind: str, status: str, **values) -> int:
+    """A new row of ``_crumby_loads`` (etl, reprocess or retention); returns its id, the rows' load_id.
+
+    A finished one moves the reports' ETag, so whatever changes the answers records one.
+    """
+    load_id = next_id(conn, loads)
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    values = {"started_at": started, **values}
+    conn.execute(
+        loads.insert().values(id=load_id, kind=kind, status=status, crumby_version=__version__, **values)
+    )
+    return load_id
 
 
 def insert_hits(conn: sa.Connection, table: sa.Table, rows: pa.Table, kind: str | None = None) -> int:

@@ -26,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from .. import __version__
 from ..config import ensure_folder
 from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
@@ -44,6 +43,7 @@ from .load import (
     insert_hits,
     load_checkpoints,
     next_id,
+    record_load,
     save_checkpoints,
     save_session_state,
 )
@@ -323,20 +323,9 @@ class _Run:
             yield batch
 
     def _start_load(self) -> int:
+        provenance = json.dumps(self.enricher.provenance if self.enricher else {}, sort_keys=True)
         with self.engine.begin() as conn:
-            load_id = next_id(conn, loads)
-            conn.execute(
-                loads.insert().values(
-                    id=load_id,
-                    kind=self.kind,
-                    status="running",
-                    **self.load_extra,
-                    started_at=_now(),
-                    crumby_version=__version__,
-                    provenance=json.dumps(self.enricher.provenance if self.enricher else {}, sort_keys=True),
-                )
-            )
-        return load_id
+            return record_load(conn, self.kind, "running", provenance=provenance, **self.load_extra)
 
     def _load_batches(self, batches: Iterator[list[Chunk]]) -> None:
         """Each batch in turn, and the last transaction committed; on a failure it is rolled back."""

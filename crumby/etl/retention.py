@@ -28,10 +28,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from .. import __version__
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
-from ..store.bookkeeping import loads, stale_days
+from ..store.bookkeeping import stale_days
 from ..store.days import as_day, midnight
 from ..store.schema import (
     HIT_TABLES,
@@ -48,7 +47,7 @@ from . import visitor_days
 from .daily import sum_day
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
-from .load import next_id
+from .load import record_load
 
 COMPRESSED = "compressed"
 DELETED = "deleted"
@@ -259,18 +258,9 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
             conn.execute(daily.delete().where(daily.c.day < start))
         visitor_days.forget_before(conn, start)
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
-        if deleted:  # the answers over those days changed: a finished load moves the reports' ETag
+        if deleted:  # the answers over those days changed
             now = datetime.now(timezone.utc).replace(tzinfo=None)
-            conn.execute(
-                loads.insert().values(
-                    id=next_id(conn, loads),
-                    kind="retention",
-                    status="done",
-                    started_at=now,
-                    finished_at=now,
-                    crumby_version=__version__,
-                )
-            )
+            record_load(conn, "retention", "done", started_at=now, finished_at=now)
     return deleted
 
 

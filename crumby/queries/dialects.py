@@ -101,7 +101,7 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
 
     def equals(a: Any, b: Any) -> str:
         """a = b for text, by code point on every backend (MySQL's default would ignore case)."""
-        return f"{a} = {b} COLLATE utf8mb4_bin" if dialect == "mysql" else f"{a} = {b}"
+        return f"{a} = {b} COLLATE {EXACT_COLLATIONS['mysql']}" if dialect == "mysql" else f"{a} = {b}"
 
     def exact(expr: Any) -> str:
         """Text compared byte for byte, to count distinct ids: cheaper than a locale's order on
