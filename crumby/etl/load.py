@@ -10,6 +10,7 @@ replayed line carries the same time; elsewhere by the unique key).
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
@@ -149,9 +150,12 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
     """COPY straight into the table, after leaving out the hit ids it already holds."""
     cursor = conn.connection.driver_connection.cursor()
     times = rows.column("datetime")
+    # The ids go as one JSON text: the driver would build a text array of them in Python, element by
+    # element (about four times the client's time, and twice the wait, for a batch's 60k ids).
     cursor.execute(
-        f"SELECT hit_id FROM {table.name} WHERE datetime BETWEEN %s AND %s AND hit_id = ANY(%s)",
-        (pc.min(times).as_py(), pc.max(times).as_py(), rows.column("hit_id").to_pylist()),
+        f"SELECT hit_id FROM {table.name} WHERE datetime BETWEEN %s AND %s "
+        "AND hit_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))",
+        (pc.min(times).as_py(), pc.max(times).as_py(), json.dumps(rows.column("hit_id").to_pylist())),
     )
     stored = [row[0] for row in cursor.fetchall()]
     cursor.close()
