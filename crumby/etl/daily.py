@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from ..store import stale_days
 from ..store.days import midnight
-from ..store.engine import backend_name, exact_text
+from ..store.engine import backend_name, exact_text, room_to_sum
 from ..store.schema import (
     EVENT_DAY_GROUPINGS,
     IP_GROUPING,
@@ -60,6 +60,7 @@ def refresh(engine: sa.Engine) -> int:
     with engine.begin() as conn:
         days = stale_days.stale(conn)
         if days:  # before the marks are cleared: a run killed after this rebuilds again
+            room_to_sum(conn)
             rebuild_visitor_days(conn, days[0])
     workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
     if workers <= 1:
@@ -73,6 +74,7 @@ def refresh(engine: sa.Engine) -> int:
 
 def _sum_in_own_transaction(engine: sa.Engine, day: date) -> None:
     with engine.begin() as conn:
+        room_to_sum(conn)
         sum_day(conn, day)
 
 

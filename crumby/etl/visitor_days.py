@@ -26,7 +26,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from ..store.days import as_day, midnight
+from ..store.days import as_day, day_start, midnight
 from ..store.engine import exact_text
 from ..store.schema import sessions, visitor_days
 
@@ -50,10 +50,50 @@ def rebuild_from(conn: sa.Connection, first: date) -> int:
         _add_day(conn, first, in_place=True)
         return 1
     conn.execute(visitor_days.delete().where(visitor_days.c.day >= low))
-    days = (as_day(last) - first).days + 1
-    for n in range(days):
-        _add_day(conn, first + timedelta(days=n))
-    return days
+    _add_days_from(conn, low)
+    return (as_day(last) - first).days + 1
+
+
+def _add_days_from(conn: sa.Connection, low) -> None:
+    """The rows of every day from ``low`` on, in one statement per scope (each site, every site).
+
+    Each visitor's days from ``low`` on, and their last day before it, in day
+    order: a row's ``prev_day`` is the day before it in that order. One pass,
+    where adding day after day would look every visitor up again each day.
+    """
+    visited = sa.and_(
+        sessions.c.started >= low, sa.not_(sessions.c.is_bot), sessions.c.visitor_key.is_not(None)
+    )
+    day = day_start(sessions.c.started).label("day")
+    last_before = sa.func.max(visitor_days.c.day).label("day")
+    before = sa.and_(
+        visitor_days.c.day < low,
+        visitor_days.c.visitor_key.in_(sa.select(sessions.c.visitor_key).where(visited)),
+    )
+    site = exact_text(conn)(sa.func.coalesce(sessions.c.site, "")).label("site")
+    per_site = (
+        sa.select(day, site, sessions.c.visitor_key),
+        sa.select(last_before, visitor_days.c.site, visitor_days.c.visitor_key)
+        .where(before, visitor_days.c.site.is_not(None))
+        .group_by(visitor_days.c.site, visitor_days.c.visitor_key),
+    )
+    every_site = (  # site NULL
+        sa.select(day, sa.null().label("site"), sessions.c.visitor_key),
+        sa.select(last_before, sa.null(), visitor_days.c.visitor_key)
+        .where(before, visitor_days.c.site.is_(None))
+        .group_by(visitor_days.c.visitor_key),
+    )
+    for fresh, earlier in (per_site, every_site):
+        days = sa.union_all(fresh.where(visited).distinct(), earlier).subquery()
+        previous = sa.func.lag(days.c.day).over(
+            partition_by=[days.c.site, days.c.visitor_key], order_by=days.c.day
+        )
+        rows = sa.select(days.c.day, days.c.site, days.c.visitor_key, previous.label("prev_day")).subquery()
+        conn.execute(
+            visitor_days.insert().from_select(
+                ["day", "site", "visitor_key", "prev_day"], sa.select(rows).where(rows.c.day >= low)
+            )
+        )
 
 
 def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
