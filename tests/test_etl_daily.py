@@ -9,7 +9,7 @@ backend, and no day may stay marked.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,8 @@ from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.etl.visitor_days import rebuild_from as rebuild_visitor_days
 from crumby.store.days import as_day
-from crumby.store.engine import create_engine
+from crumby.store.engine import SUMMING_WORK_MEM, create_engine
+from crumby.store.migrations import ensure_schema
 from crumby.store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from tests.conftest import make_settings
 from tests.etl_corpus import (
@@ -378,3 +379,18 @@ def test_days_summed_one_after_another_let_go_of_the_connection_after_the_hold(
     assert _daily(store_url) == before
     assert not _stale(store_url)
     assert len(opened) == 1 + len(days)  # the list of stale days, then one connection a day
+
+
+def test_a_day_is_summed_with_room_for_sorts_on_postgresql(postgres_url):
+    """Whatever the path (one stale day, several, a rebuild), sums sort in memory, in their transaction."""
+    engine = create_engine(postgres_url)
+    ensure_schema(engine)
+    try:
+        with engine.begin() as conn:
+            default = conn.exec_driver_sql("SHOW work_mem").scalar()
+            daily.sum_day(conn, date(2026, 3, 2))
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == SUMMING_WORK_MEM != default
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == default
+    finally:
+        engine.dispose()

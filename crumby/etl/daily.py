@@ -74,7 +74,6 @@ def refresh(engine: sa.Engine) -> int:
 
 def _sum_in_own_transaction(engine: sa.Engine, day: date) -> None:
     with engine.begin() as conn:
-        room_to_sum(conn)
         sum_day(conn, day)
 
 
@@ -114,6 +113,7 @@ DAILY_TABLES = (page_days, document_days, visit_days, event_days, origin_days)
 
 def sum_day(conn: sa.Connection, day: date) -> None:
     """Replace ``day``'s rows in the daily tables with sums of its stored rows, and clear its mark."""
+    room_to_sum(conn)
     low, high = midnight(day), midnight(day + timedelta(days=1))
     for table in DAILY_TABLES:
         conn.execute(table.delete().where(table.c.day == low))
