@@ -21,7 +21,7 @@ from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.etl.visitor_days import rebuild_from as rebuild_visitor_days
 from crumby.store.days import as_day
-from crumby.store.engine import SUMMING_WORK_MEM, create_engine
+from crumby.store.engine import SUMMING_WORK_MEM_MB, create_engine
 from crumby.store.migrations import ensure_schema
 from crumby.store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from tests.conftest import make_settings
@@ -382,15 +382,20 @@ def test_days_summed_one_after_another_let_go_of_the_connection_after_the_hold(
 
 
 def test_a_day_is_summed_with_room_for_sorts_on_postgresql(postgres_url):
-    """Whatever the path (one stale day, several, a rebuild), sums sort in memory, in their transaction."""
+    """Whatever the path (one stale day, several, a rebuild), sums sort in memory; more room is kept."""
     engine = create_engine(postgres_url)
     ensure_schema(engine)
     try:
         with engine.begin() as conn:
             default = conn.exec_driver_sql("SHOW work_mem").scalar()
             daily.sum_day(conn, date(2026, 3, 2))
-            assert conn.exec_driver_sql("SHOW work_mem").scalar() == SUMMING_WORK_MEM != default
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == f"{SUMMING_WORK_MEM_MB}MB" != default
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("SHOW work_mem").scalar() == default
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == default  # for that transaction only
+            conn.exec_driver_sql("SET work_mem = '200MB'")  # a role's or server's larger setting
+            conn.commit()
+            with conn.begin():
+                daily.sum_day(conn, date(2026, 3, 2))
+                assert conn.exec_driver_sql("SHOW work_mem").scalar() == "200MB"
     finally:
         engine.dispose()

@@ -69,16 +69,24 @@ def exact_text(conn: sa.Connection):
     return lambda expr: expr
 
 
-# Memory for each sort or hash of a summing transaction on PostgreSQL (the server's default is
+# work_mem for each sort or hash of a summing transaction on PostgreSQL (the server's default is
 # 4 MB): a day's 100k visits grouped with their distinct visitors take about 12 MB, and sort in
 # memory instead of in temporary files. Four such transactions run at once (crumby.etl.daily).
-SUMMING_WORK_MEM = "64MB"
+SUMMING_WORK_MEM_MB = 64
+
+
+def work_mem_at_least(megabytes: int) -> str:
+    """PostgreSQL SQL: work_mem of ``megabytes`` for the transaction, unless the server or role gives more."""
+    return (
+        f"SELECT set_config('work_mem', '{megabytes}MB', true) "
+        f"WHERE pg_size_bytes(current_setting('work_mem')) < {megabytes << 20}"
+    )
 
 
 def room_to_sum(conn: sa.Connection) -> None:
-    """Give this transaction's sorts room on PostgreSQL (SET LOCAL: it ends with the transaction)."""
+    """Give this transaction's sorts room on PostgreSQL (see SUMMING_WORK_MEM_MB)."""
     if backend_name(conn.engine) == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SUMMING_WORK_MEM}'")
+        conn.exec_driver_sql(work_mem_at_least(SUMMING_WORK_MEM_MB))
 
 
 def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from .engine import StoreError, backend_name, create_engine, normalise_url, raw_duckdb
+from .engine import StoreError, backend_name, create_engine, normalise_url, raw_duckdb, work_mem_at_least
 from .handoff import ReaderHold, is_lock_conflict
 
 DUCKDB_READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
@@ -156,8 +156,7 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
         "SET LOCAL jit = off",
         # Room for a report's sorts and distinct counts in memory (the server's default of 4 MB sends
         # them to temporary files), unless the server or role already gives more.
-        f"SELECT set_config('work_mem', '{REPORT_WORK_MEM_MB}MB', true) "
-        f"WHERE pg_size_bytes(current_setting('work_mem')) < {REPORT_WORK_MEM_MB << 20}",
+        work_mem_at_least(REPORT_WORK_MEM_MB),
     ]
     if reader.flavour == "superuser":
         # A superuser could read server files (pg_read_file, COPY TO); the query runs without that power.
