@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..store.days import utcnow
 from .db import AuthStore, login_attempts
-from .tokens import utcnow
 
 
 @dataclass

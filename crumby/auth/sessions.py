@@ -13,9 +13,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from ..store.days import utcnow
 from ..store.schema import users
 from .db import AuthStore, sessions
-from .tokens import utcnow
 
 
 def _hash(sid: str) -> str:

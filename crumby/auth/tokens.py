@@ -11,10 +11,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..store.days import utcnow
 from .db import AuthStore, tokens
 from .users import AuthError
 
@@ -30,11 +31,6 @@ class TokenInfo:
     created: datetime
     last_used: datetime | None
     revoked: datetime | None
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the DateTime columns store it on every backend."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _digest(secret: str) -> str:

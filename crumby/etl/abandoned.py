@@ -8,11 +8,10 @@ row's status is set right, so nobody takes it for a load in progress.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import sqlalchemy as sa
 
 from ..store.bookkeeping import loads
+from ..store.days import utcnow
 
 ABANDONED = "abandoned"
 
@@ -21,8 +20,6 @@ def close_abandoned_loads(engine: sa.Engine) -> int:
     """Mark every load still "running" as abandoned; returns how many. Call while holding the lock."""
     with engine.begin() as conn:
         result = conn.execute(
-            loads.update()
-            .where(loads.c.status == "running")
-            .values(status=ABANDONED, finished_at=datetime.now(timezone.utc).replace(tzinfo=None))
+            loads.update().where(loads.c.status == "running").values(status=ABANDONED, finished_at=utcnow())
         )
     return max(result.rowcount or 0, 0)

@@ -24,7 +24,7 @@ from .. import __version__
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import loads
 from ..store.bookkeeping import sessions as session_state
-from ..store.days import as_day, midnight
+from ..store.days import as_day, midnight, utcnow
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
@@ -85,8 +85,7 @@ def record_load(conn: sa.Connection, kind: str, status: str, **values) -> int:
     A finished one moves the reports' ETag, so whatever changes the answers records one.
     """
     load_id = next_id(conn, loads)
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
-    values = {"started_at": started, **values}
+    values = {"started_at": utcnow(), **values}
     conn.execute(
         loads.insert().values(id=load_id, kind=kind, status=status, crumby_version=__version__, **values)
     )

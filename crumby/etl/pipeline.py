@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from ..config import ensure_folder
 from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
-from ..store.days import as_day
+from ..store.days import as_day, utcnow
 from ..store.engine import StoreError, create_engine, driver_errors
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
@@ -176,10 +176,6 @@ def _repeated(ids: pa.ChunkedArray, same_ids: pd.Series) -> np.ndarray:
     if pc.count_distinct(ids).as_py() == len(ids):
         return np.zeros(len(ids), bool)
     return same_ids.duplicated().to_numpy()
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def store_failure(engine: sa.Engine, exc: Exception) -> StoreError:
@@ -428,7 +424,7 @@ class _Run:
             )
             mark["loaded_bytes"] = chunk.end
             mark["lines"] += count
-            mark.update(load_id=self.report.load_id or 0, updated_at=_now(), expired=None)
+            mark.update(load_id=self.report.load_id or 0, updated_at=utcnow(), expired=None)
             rows[name] = mark
         for name, mark in rows.items():
             mark["rejected"] += rejected.get(name, 0)
@@ -475,7 +471,7 @@ class _Run:
                     .where(loads.c.id == report.load_id)
                     .values(
                         status="done",
-                        finished_at=_now(),
+                        finished_at=utcnow(),
                         files=len(report.file_names),
                         hits=report.hits,
                         rejected=report.rejected,

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
-from ..store.days import as_day, midnight
+from ..store.days import as_day, midnight, utcnow
 from ..store.schema import (
     HIT_TABLES,
     calendar,
@@ -259,8 +259,7 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
         visitor_days.forget_before(conn, start)
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
         if deleted:  # the answers over those days changed
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-            record_load(conn, "retention", "done", started_at=now, finished_at=now)
+            record_load(conn, "retention", "done", finished_at=utcnow())
     return deleted
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from ..store.days import utcnow
+
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
 MAX_TEXT = 1000
@@ -199,7 +201,7 @@ def single_values(raw: Mapping[str, Any]) -> dict[str, str]:
 
 def time_range(values: Mapping[str, str], now: datetime | None = None) -> tuple[datetime, datetime]:
     """``[t0, t1)`` in naive UTC from days, from/to or t0/t1; default: the last 30 days, today included."""
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or utcnow()
     tomorrow = datetime(now.year, now.month, now.day) + timedelta(days=1)
     given = [k for k in RANGE_PARAMS if values.get(k, "") != ""]
     if "days" in given and len(given) > 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import DateTime
 from sqlalchemy.ext.compiler import compiles
@@ -14,6 +14,11 @@ def as_day(value: object) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
     return value.date() if isinstance(value, datetime) else value
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the DateTime columns store it on every backend."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def midnight(day: date) -> datetime:

@@ -9,12 +9,12 @@ four tables, none of crumby's columns) is upgraded in place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from .bookkeeping import bookkeeping_metadata, schema_versions
 from .bookkeeping import sessions as session_state
+from .days import utcnow
 from .engine import StoreError, backend_name
 from .schema import (
     document_days,
@@ -277,7 +277,7 @@ def ensure_schema(engine: sa.Engine) -> int:
                     schema_versions.insert().values(
                         version=number,
                         description=description,
-                        applied_at=datetime.now(timezone.utc).replace(tzinfo=None),
+                        applied_at=utcnow(),
                     )
                 )
                 version = number
