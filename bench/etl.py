@@ -9,6 +9,11 @@ table of a fresh DuckDB file, in alternating order over a few rounds, so that
 noise from other work on the machine falls on both alike; the figures are
 medians. Peak RSS is the child's own (``wait4``).
 
+A third child times DuckDB alone storing the rows the ETL made (visits,
+events, sessions, read back from the first round's store as Arrow) into a
+fresh store, in the ETL's statement and transaction sizes: the part of the
+ETL's time that is DuckDB's writing, whatever the ETL does around it.
+
     /work/venv/bin/python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
                                        [--growth] [--cache /tmp/crumby-bench]
 
@@ -49,6 +54,46 @@ con.execute("CREATE TABLE hits AS SELECT * FROM read_json(?, format = 'newline_d
 print(con.execute("SELECT COUNT(*) FROM hits").fetchone()[0])
 con.close()
 """
+STORE_ALONE = """
+import sys, time, duckdb
+from crumby.etl.load import copy_into
+from crumby.etl.pipeline import BATCHES_PER_TRANSACTION
+from crumby.store.engine import create_engine
+from crumby.store.migrations import ensure_schema
+source, target, batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = {}
+with duckdb.connect(source, read_only=True) as con:
+    for table, order in (("visits", "id"), ("events", "id"), ("sessions", "started")):
+        relation = con.sql(f"SELECT * FROM {table} ORDER BY {order}")
+        rows[table] = (getattr(relation, "to_arrow_table", None) or relation.arrow)()
+engine = create_engine(target)
+ensure_schema(engine)
+duck = engine.url.get_backend_name() == "duckdb"
+if duck:
+    engine.dispose()
+spent = dict.fromkeys([*rows, "commits"], 0.0)
+started, cpu = time.perf_counter(), time.process_time()
+for first in range(0, batches, BATCHES_PER_TRANSACTION):
+    # a connection per transaction, as the ETL's writer has
+    con = duckdb.connect(engine.url.database) if duck else engine.connect()
+    con.execute("BEGIN") if duck else con.begin()
+    for batch in range(first, min(first + BATCHES_PER_TRANSACTION, batches)):
+        for table, all_rows in rows.items():
+            low, high = all_rows.num_rows * batch // batches, all_rows.num_rows * (batch + 1) // batches
+            _r = all_rows.slice(low, high - low)
+            at = time.perf_counter()
+            if duck:
+                con.execute(f"INSERT INTO {table} SELECT * FROM _r")
+            else:
+                copy_into(con, table, ", ".join(f'"{name}"' for name in _r.column_names), _r)
+            spent[table] += time.perf_counter() - at
+    at = time.perf_counter()
+    con.execute("COMMIT") if duck else con.commit()
+    con.close()
+    spent["commits"] += time.perf_counter() - at
+print(", ".join(f"{name} {seconds:.2f} s" for name, seconds in spent.items()))
+print(time.perf_counter() - started, time.process_time() - cpu, sum(t.num_rows for t in rows.values()))
+"""
 SUMMARY = re.compile(r"(\d+) hits loaded.*?, (\d+) rejected")
 
 
@@ -58,6 +103,7 @@ class Measure:
     peak_rss_mib: float
     hits: int
     cpu_seconds: float = 0.0  # user + system: less moved by other work on the machine than wall time
+    parts: str = ""  # where the time went, when the child says
 
 
 def corpus(cache: Path, hits: int, seed: int) -> Path:
@@ -129,13 +175,36 @@ def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
     return Measure(seconds, rss, int(found.group(1)), cpu)
 
 
-def etl_duckdb(folder: Path, workdir: Path) -> Measure:
+def etl_duckdb(folder: Path, workdir: Path, keep: Path | None = None) -> Measure:
+    """The ETL into a fresh DuckDB file, which is moved to ``keep`` if given (else deleted)."""
     target = workdir / "etl.duckdb"
     target.unlink(missing_ok=True)
     try:
-        return etl(folder, workdir, f"duckdb:///{target}")
+        measure = etl(folder, workdir, f"duckdb:///{target}")
+        if keep is not None:
+            target.rename(keep)
+        return measure
     finally:
         target.unlink(missing_ok=True)
+
+
+def store_alone(source: Path, workdir: Path, batches: int, postgres: bool = False) -> Measure:
+    """The rows of the ETL's DuckDB store ``source`` stored anew, ``batches`` statements per table.
+
+    Into a fresh DuckDB file, or with ``postgres`` a fresh PostgreSQL database (by COPY, as the ETL).
+    """
+    target = workdir / "alone.duckdb"
+    target.unlink(missing_ok=True)
+    url = fresh_postgres() if postgres else f"duckdb:///{target}"
+    try:
+        _, rss, _, stdout = run_child([sys.executable, "-c", STORE_ALONE, str(source), url, str(batches)])
+    finally:
+        target.unlink(missing_ok=True)
+        if postgres:
+            drop_postgres()
+    parts, total = stdout.strip().splitlines()[-2:]
+    seconds, cpu, rows = total.split()  # the storing's own, not the child's set-up
+    return Measure(float(seconds), rss, int(rows), float(cpu), parts)
 
 
 def fresh_postgres() -> str:
@@ -180,19 +249,33 @@ def show(name: str, measures: list[Measure]) -> None:
     )
 
 
-def bench_duckdb(folder: Path, workdir: Path, rounds: int) -> float:
+def bench_duckdb(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int) -> float:
+    """Read, ETL and storing alone, alternated; the first ETL's store is kept at ``stored``."""
     reads: list[Measure] = []
     loads: list[Measure] = []
+    alone: list[Measure] = []
     for n in range(rounds):
         order = (reads, loads) if n % 2 == 0 else (loads, reads)
         for measures in order:
-            measures.append(
-                duckdb_read(folder, workdir) if measures is reads else etl_duckdb(folder, workdir)
-            )
-        print(f"  round {n + 1}: read {reads[-1].seconds:.1f} s, etl {loads[-1].seconds:.1f} s", flush=True)
+            if measures is reads:
+                measures.append(duckdb_read(folder, workdir))
+            else:
+                measures.append(etl_duckdb(folder, workdir, keep=None if stored.exists() else stored))
+        alone.append(store_alone(stored, workdir, batches))
+        print(
+            f"  round {n + 1}: read {reads[-1].seconds:.1f} s, etl {loads[-1].seconds:.1f} s, "
+            f"storing alone {alone[-1].seconds:.1f} s ({alone[-1].parts})",
+            flush=True,
+        )
     show("duckdb read_json", reads)
     show("crumby etl (duckdb)", loads)
     ratio = median(loads, "seconds") / median(reads, "seconds")
+    print(
+        f"DuckDB storing the ETL's {alone[0].hits:,} rows alone (visits, events, sessions; in the ETL's "
+        f"statement and transaction sizes): {median(alone, 'seconds'):.2f} s, "
+        f"{median(alone, 'seconds') / median(reads, 'seconds'):.2f}x the read; "
+        f"CPU {median(alone, 'cpu_seconds'):.1f} s"
+    )
     per_round = ", ".join(f"{e.seconds / r.seconds:.2f}" for r, e in zip(reads, loads, strict=True))
     rss = max(m.peak_rss_mib for m in loads)
     print(f"ratio etl / read: {ratio:.2f} (target <= {TARGET_RATIO}; per round: {per_round})")
@@ -202,14 +285,28 @@ def bench_duckdb(folder: Path, workdir: Path, rounds: int) -> float:
     return rss
 
 
-def bench_postgres(folder: Path, workdir: Path, rounds: int) -> None:
+def bench_postgres(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int) -> None:
+    """The ETL into PostgreSQL, and the same rows stored alone by COPY (from ``stored``, made if missing)."""
+    if not stored.exists():
+        etl_duckdb(folder, workdir, keep=stored)
     loads = []
+    alone = []
     for n in range(rounds):
         loads.append(etl_postgres(folder, workdir))
-        print(f"  round {n + 1}: etl into PostgreSQL {loads[-1].seconds:.1f} s", flush=True)
+        alone.append(store_alone(stored, workdir, batches, postgres=True))
+        print(
+            f"  round {n + 1}: etl into PostgreSQL {loads[-1].seconds:.1f} s, "
+            f"storing alone {alone[-1].seconds:.1f} s ({alone[-1].parts})",
+            flush=True,
+        )
     show("crumby etl (postgresql)", loads)
     rate = loads[0].hits / median(loads, "seconds")
     print(f"PostgreSQL load: {rate:,.0f} hits/s (target >= {TARGET_POSTGRES_HITS_PER_S:,})")
+    seconds = median(alone, "seconds")
+    print(
+        f"PostgreSQL storing the ETL's {alone[0].hits:,} rows alone (COPY into visits, events, sessions "
+        f"with their indexes, in the ETL's sizes): {seconds:.2f} s, {loads[0].hits / seconds:,.0f} hits/s"
+    )
 
 
 def bench_growth(cache: Path, workdir: Path, hits: int, seed: int, rss: float | None) -> None:
@@ -238,13 +335,17 @@ def main(argv: list[str] | None = None) -> None:
     folder = corpus(args.cache, args.hits, args.seed)
     size = warm(folder)
     print(f"corpus: {args.hits:,} hits, {size / 1e6:,.0f} MB in {len(list(folder.glob('hits-*')))} files")
+    from crumby.etl.pipeline import DEFAULT_BATCH_BYTES
+
+    batches = max(round(size / DEFAULT_BATCH_BYTES), 1)  # the ETL's batches, as statements per table
     with tempfile.TemporaryDirectory(prefix="crumby-bench-etl-") as work:
         workdir = Path(work)
+        stored = workdir / "stored.duckdb"  # the first ETL's store: the rows to store alone
         rss = None
         if args.backend in ("duckdb", "all"):
-            rss = bench_duckdb(folder, workdir, args.rounds)
+            rss = bench_duckdb(folder, workdir, args.rounds, stored, batches)
         if args.backend in ("postgresql", "all"):
-            bench_postgres(folder, workdir, args.rounds)
+            bench_postgres(folder, workdir, args.rounds, stored, batches)
         if args.growth:
             bench_growth(args.cache, workdir, args.hits, args.seed, rss)
 

@@ -14,9 +14,15 @@ process, and for every built-in report measures, in the same run:
           on DuckDB, which admits no reader while the ETL writes);
 - warm:   the same on one long-lived connection, kept by a child process so
           that it does not share an instance with the fresh ones (DuckDB only:
-          what the report server does between two ETL batches).
+          what the report server does between two ETL batches);
+- http:   GET of an address that matches no route (a short JSON 404): the
+          least any request costs through the same client, server and Flask.
 
-The three are interleaved, run after run, so that a busy machine slows them alike.
+A report answered through the API costs at least http + direct, so the
+"best" column, (http + direct) / direct, is the lowest ratio any report
+server could reach for it on this machine.
+
+They are interleaved, run after run, so that a busy machine slows them alike.
 
 It prints the p50 of each and the ratio api/direct. The store is kept in
 --workdir and reused once it is built whole (pass --rebuild to redo it); the
@@ -454,6 +460,7 @@ def main() -> None:
 
         only = {n for n in args.only.split(",") if n}
         header = f"{'report':28} {'rows':>6} {'api p50':>9} {'direct p50':>11} {'ratio':>6}"
+        header += f" {'http p50':>9} {'best':>5}"
         if args.backend == "duckdb":
             header += f" {'warm p50':>9} {'api/warm':>8}"
         print(
@@ -469,8 +476,11 @@ def main() -> None:
             runs.append((template, params, prepare(template, params, args.backend)))
         for template, params, query in runs:
             endpoint = f"http://127.0.0.1:{port}/api/{template.visibility}/{template.name}"
-            api, fresh, warm = [], [], []
+            api, fresh, warm, floor = [], [], [], []
             for _ in range(args.repeat):
+                t = time.perf_counter()
+                session.get(f"http://127.0.0.1:{port}/api/no/such/address", timeout=120)
+                floor.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 answer = session.get(endpoint, params=params, timeout=120)
                 api.append(time.perf_counter() - t)
@@ -488,6 +498,7 @@ def main() -> None:
                 f"{template.visibility[:3]}/{template.name:24} {rows:>6} {p50(api):>9.1f} {p50(fresh):>11.1f}"
             )
             line += f" {p50(api) / p50(fresh):>6.2f}"
+            line += f" {p50(floor):>9.1f} {(p50(floor) + p50(fresh)) / p50(fresh):>5.2f}"
             if warm:
                 line += f" {p50(warm):>9.1f} {p50(api) / p50(warm):>8.2f}"
             print(line, flush=True)
