@@ -9,10 +9,12 @@ table of a fresh DuckDB file, in alternating order over a few rounds, so that
 noise from other work on the machine falls on both alike; the figures are
 medians. Peak RSS is the child's own (``wait4``).
 
-A third child times DuckDB alone storing the rows the ETL made (visits,
-events, sessions, read back from the first round's store as Arrow) into a
-fresh store, in the ETL's statement and transaction sizes: the part of the
-ETL's time that is DuckDB's writing, whatever the ETL does around it.
+A third child times the store alone storing the rows the ETL made (visits,
+events, sessions, read back from the first round's DuckDB store as Arrow)
+into a fresh store, in the ETL's statement and transaction sizes: DuckDB by
+INSERT from Arrow, PostgreSQL by COPY, as the ETL writes them. That is the
+part of the ETL's time the store's own writing takes, whatever the ETL does
+around it.
 
     /work/venv/bin/python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
                                        [--growth] [--cache /tmp/crumby-bench]
