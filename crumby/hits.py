@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 FORMAT_VERSION = 1
 HIT_TYPES = ("visit", "event")
@@ -111,6 +112,27 @@ def client_fields(params: Mapping[str, Any], require_cid: bool = True) -> dict[s
     if props:
         fields["props"] = props
     return fields
+
+
+def forwarded_client(remote: str, forwarded_for: str, proxy_count: int) -> str:
+    """The client address ``proxy_count`` trusted hops back in X-Forwarded-For.
+
+    Each trusted proxy appends the address it received from; only the
+    entries those proxies added can be believed, so the client is the one
+    ``proxy_count`` places from the right end of the chain.
+    """
+    if not proxy_count:
+        return remote
+    route = [a.strip() for a in forwarded_for.split(",") if a.strip()] + [remote]
+    return route[max(0, len(route) - 1 - proxy_count)]
+
+
+def site_allowed(url: str, sites: tuple[str, ...]) -> bool:
+    """Whether the page's host is in the allowlist (a listed domain admits its subdomains)."""
+    if not sites:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == site or host.endswith("." + site) for site in sites)
 
 
 def new_hit_id() -> str:

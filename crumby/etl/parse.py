@@ -13,7 +13,7 @@ text) is read with :mod:`json`, only for the lines the reader found one in.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from ..hits import FIELD_CAPS, FORMAT_VERSION, HIT_TYPES, MAX_LINE_BYTES, PROPS_MAX_KEYS, HitError, parse_line
+from ..nginx_hits import MARK as NGINX_MARK
+from ..nginx_hits import parse_any_line
 from .extract import Chunk
 
 STRING_FIELDS = tuple(dict.fromkeys(("id", "ts", *FIELD_CAPS)))
@@ -123,10 +125,10 @@ class _Collector:
         name, offset = self.lines.place(i)
         self.rejects.append(Reject(name, offset, reason, self.lines.line(i)))
 
-    def parse_one(self, i: int) -> None:
+    def parse_one(self, i: int, parse: Callable[[bytes], dict] = parse_line) -> None:
         """One line the exact way; a bad one becomes a reject with its offset and reason."""
         try:
-            row = _hit_row(parse_line(self.lines.line(i)))
+            row = _hit_row(parse(self.lines.line(i)))
         except HitError as exc:
             self.reject(i, str(exc))
             return
@@ -219,7 +221,11 @@ def _parse_chunk(chunk: Chunk) -> tuple[pa.Table, list[Reject], int]:
     nul = lines.mentioning(b"\\u0000") & ~too_long
     for i in np.flatnonzero(nul):
         collector.reject(int(i), NUL_REASON)
-    fast = np.flatnonzero(~(too_long | nul))
+    # nginx's lines (crumby.nginx_hits) are turned into the collector's hits one by one.
+    nginx = lines.mentioning(NGINX_MARK) & ~(too_long | nul)
+    for i in np.flatnonzero(nginx):
+        collector.parse_one(int(i), parse_any_line)
+    fast = np.flatnonzero(~(too_long | nul | nginx))
     if len(fast):
         collector.parse_fast(fast)
     table = collector.table()

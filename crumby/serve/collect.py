@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 from .. import hits
 from ..config import ensure_folder, load_settings
+from ..hits import site_allowed
 from .hitlog import HitLog, LogWriteError
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -117,26 +118,9 @@ class Rejected(Exception):
 
 
 def client_ip(environ: Mapping[str, Any], proxy_count: int) -> str:
-    """The client address ``proxy_count`` trusted hops back in X-Forwarded-For.
-
-    Each trusted proxy appends the address it received from; only the
-    entries those proxies added can be believed, so the client is the one
-    ``proxy_count`` places from the right end of the chain.
-    """
-    remote = environ.get("REMOTE_ADDR", "")
-    if not proxy_count:
-        return remote
-    forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-    route = forwarded + [remote]
-    return route[max(0, len(route) - 1 - proxy_count)]
-
-
-def site_allowed(url: str, sites: tuple[str, ...]) -> bool:
-    """Whether the page's host is in the allowlist (a listed domain admits its subdomains)."""
-    if not sites:
-        return True
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == site or host.endswith("." + site) for site in sites)
+    """The client address ``proxy_count`` trusted hops back in X-Forwarded-For."""
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    return hits.forwarded_client(environ.get("REMOTE_ADDR", ""), forwarded, proxy_count)
 
 
 def strip_js_comment_lines(source: str) -> str:
