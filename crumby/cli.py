@@ -404,6 +404,51 @@ def _not_yet(name: str, help_text: str, arrives_with: str) -> click.Command:
     return command
 
 
+@cli.command("nginx-config")
+@click.option(
+    "--js-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder nginx serves cmb.js from (default: DATA_DIR/nginx).",
+)
+@click.option("--write-js", is_flag=True, help="Also write cmb.js (and cmb.js.gz) into --js-dir.")
+@click.option("--server-name", default=None, help="nginx server_name (default: DOMAIN's host, else _).")
+@click.option("--listen", default="80", show_default=True, help="nginx listen address or port.")
+@click.option(
+    "--proxy-count",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Trusted proxies in front of nginx itself (a load balancer adding X-Forwarded-For).",
+)
+@pass_context
+def nginx_config_command(
+    obj: Context, js_dir: Path | None, write_js: bool, server_name: str | None, listen: str, proxy_count: int
+) -> None:
+    """Print an nginx configuration that collects hits itself, with no Python on the tracking path.
+
+    nginx answers /<n>.gif, POST /collect and /cmb.js and appends each hit to
+    LOG_DIR; crumby etl checks and loads those lines like the collector's.
+    """
+    from .serve.nginx_config import render_collector_conf, write_tracker
+
+    settings = obj.settings
+    js_dir = js_dir or Path(settings["DATA_DIR"]) / "nginx"
+    if server_name is None:
+        domain = (settings.get("DOMAIN") or "").split("//")[-1]
+        server_name = domain.split("/")[0].rsplit(":", 1)[0] or "_"
+    try:
+        text = render_collector_conf(
+            settings, js_dir=js_dir, server_name=server_name, listen=listen, proxy_count=proxy_count
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"{exc}; fix the setting and run crumby nginx-config again") from None
+    if write_js:
+        for path in write_tracker(settings, js_dir):
+            click.echo(f"wrote {path}", err=True)
+    click.echo(text, nl=False)
+
+
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
