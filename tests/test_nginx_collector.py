@@ -1,0 +1,215 @@
+"""nginx as the collector, run for real: what it logs loads as the Python collector's hits would.
+
+The same requests go to a real nginx running `crumby nginx-config`'s configuration and to the
+Python collector; the ETL's parser reads both logs. A hit the collector accepts loads the same
+from either; one it refuses is set aside from nginx's log with the collector's own reason.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from conftest import make_settings
+from werkzeug.test import Client
+
+from crumby import hits
+from crumby.etl.extract import iter_chunks, iter_log_files
+from crumby.etl.parse import NUL_REASON, parse_chunks
+from crumby.nginx_hits import hit_from_nginx
+from crumby.serve.collect import Collector
+from crumby.serve.nginx_config import render_collector_conf
+
+pytest_plugins = ["nginx_collector"]
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "https://www.example.com/blog/post?id=7"
+VISIT = {
+    "v": "1",
+    "t": "visit",
+    "cid": "6f1c2a9e",
+    "ul": "fr-FR",
+    "sr": "1920x1080",
+    "dl": PAGE,
+    "dt": "Un billet — été 🫖",
+    "dr": "https://www.google.com/",
+}
+EVENT = {"t": "event", "cid": "abc", "dl": PAGE, "en": "signup", "ev": "pro", "props": {"plan": "pro", "n": 2}}
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0", "Referer": PAGE, "Accept-Language": "fr"}
+JSON = "application/json"
+
+
+def gif(params: dict, **headers) -> tuple:
+    return ("GET", "/1.gif?" + urlencode(params), None, None, {**BROWSER, **headers})
+
+
+def post(body, content_type: str = JSON, **headers) -> tuple:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return ("POST", "/collect", data.encode() if isinstance(data, str) else data, content_type, {**BROWSER, **headers})
+
+
+# Requests a tracker (or an attacker) may send, good and bad.
+CASES = {
+    "visit": gif(VISIT),
+    "visit by HEAD": ("HEAD", "/7.gif?" + urlencode(VISIT), None, None, BROWSER),
+    "event by POST with props": post(EVENT),
+    "sendBeacon's text/plain": post(EVENT, "text/plain;charset=UTF-8"),
+    "JSON with a charset": post(VISIT, "application/json; charset=utf-8"),
+    "field over its cap": gif({**VISIT, "dt": "é" * 600, "sr": "9" * 40}),
+    "unknown fields dropped": gif({**VISIT, "zz": "1", "props": "x"}),
+    "no cid": gif({k: v for k, v in VISIT.items() if k != "cid"}),
+    "unknown type": gif({**VISIT, "t": "pageview"}),
+    "event without a name": post({k: v for k, v in EVENT.items() if k != "en"}),
+    "no page URL": post({"t": "visit", "cid": "1"}),
+    "site not tracked": gif({**VISIT, "dl": "https://elsewhere.org/"}),
+    "subdomain of a tracked site": gif({**VISIT, "dl": "https://blog.example.com/x"}),
+    "form body": post("t=visit&cid=1", "application/x-www-form-urlencoded"),
+    "no content type": post(VISIT, ""),
+    "body not JSON": post("{t: visit"),
+    "body a JSON array": post([VISIT]),
+    "nested props": post({**EVENT, "props": {"a": {"b": "c"}}}),
+    "too many props": post({**EVENT, "props": {f"k{i}": "v" for i in range(21)}}),
+    "props not an object": post({**EVENT, "props": ["a"]}),
+    "a field as an object": post({**VISIT, "dt": {"x": 1}}),
+    "NUL in a field": post({**VISIT, "dt": "a\u0000b"}),
+    "body too large": post({**VISIT, "dt": "x" * 17000}),
+    "User-Agent too long": gif(VISIT, **{"User-Agent": "u" * 9000}),
+    "query string too long": gif({**VISIT, "dt": "q" * 9000}),
+    "pixel by POST": ("POST", "/1.gif", b"{}", JSON, BROWSER),
+    "collect by GET": ("GET", "/collect", None, None, BROWSER),
+}
+
+
+def send(port: int, method: str, path: str, body, content_type, headers) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sent = dict(headers)
+    if content_type:
+        sent["Content-Type"] = content_type
+    conn.request(method, path, body=body, headers=sent)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def send_to_collector(client: Client, method, path, body, content_type, headers) -> tuple[int, str | None]:
+    path, _, query = path.partition("?")
+    answer = client.open(
+        path,
+        method=method,
+        query_string=query,
+        data=body,
+        content_type=content_type or None,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    message = answer.get_json(silent=True) if answer.status_code >= 400 else None
+    return answer.status_code, message and message.get("error")
+
+
+def loaded(log_dir: Path) -> list:
+    """Each line of the log, in order, as the ETL reads it: a dict of the row, or the reject's reason."""
+    chunks = [chunk for f in iter_log_files(log_dir) for chunk in iter_chunks(f, 0, 1 << 20)]
+    parsed = parse_chunks(chunks)
+    rows = iter(parsed.hits.to_pylist())
+    rejects = {r.offset: r.reason for r in parsed.rejects}
+    lines = b"".join(chunk.data for chunk in chunks).splitlines(keepends=True)
+    out, offset = [], 0
+    for line in lines:
+        out.append(rejects[offset] if offset in rejects else next(rows))
+        offset += len(line)
+    return out
+
+
+def comparable(row):
+    if isinstance(row, str):
+        return row
+    return {k: v for k, v in row.items() if k not in ("id", "ts", "datetime") and v is not None}
+
+
+@pytest.mark.parametrize("cookieless", [False, True], ids=["cookies", "cookieless"])
+def test_nginx_lines_load_as_the_collectors_hits_or_are_refused_for_its_reasons(
+    tmp_path, nginx_collector, cookieless
+):
+    settings = make_settings(tmp_path, SITES="example.com", COOKIELESS=cookieless)
+    python_settings = make_settings(tmp_path / "py", SITES="example.com", COOKIELESS=cookieless)
+    nginx = nginx_collector(settings)
+    client = Client(Collector(python_settings))
+    answers = {}
+    for name, request in CASES.items():
+        answers[name] = (send(nginx.port, *request), *send_to_collector(client, *request))
+    nginx_lines = iter(loaded(settings["LOG_DIR"]))
+    python_lines = iter(loaded(python_settings["LOG_DIR"]))
+    refused_by_nginx = set()
+    for name, (nginx_status, python_status, message) in answers.items():
+        if nginx_status >= 300:  # nginx refused it itself: the collector refused it too
+            assert python_status >= 400, name
+            refused_by_nginx.add(name)
+            continue
+        nginx_line = comparable(next(nginx_lines))
+        if python_status < 300:
+            assert nginx_line == comparable(next(python_lines)), name
+        else:
+            assert nginx_line == message, name
+    assert next(nginx_lines, None) is None
+    # The limits nginx enforces itself, and the methods it does not take.
+    assert refused_by_nginx == {
+        "body too large",
+        "User-Agent too long",
+        "query string too long",
+        "pixel by POST",
+        "collect by GET",
+    }
+    assert answers["NUL in a field"][0] == 204
+    kept = {name for name, (status, *_) in answers.items() if status < 300}
+    assert {"visit", "event by POST with props", "site not tracked", "nested props"} <= kept
+
+
+def test_nginx_line_faults_the_collector_never_writes_are_rejected():
+    line = {"v": 1, "src": "nginx", "kind": "gif", "id": "abc", "msec": "1700000000.5", "q": "t=visit&cid=1&dl=x"}
+    assert hit_from_nginx(line)["ts"] == "2023-11-14T22:13:20.500Z"
+    for broken, reason in (
+        ({"msec": "soon"}, "msec is not a time in seconds"),
+        ({"kind": "put"}, "unknown kind of nginx line 'put'"),
+        ({"q": "t=visit&cid=1&dl=" + "x" * 9000}, "query string longer than 8192 bytes"),
+        ({"ua": "u" * 9000}, "header User-Agent longer than 8192 bytes"),
+    ):
+        with pytest.raises(hits.HitError, match=reason):
+            hit_from_nginx({**line, **broken})
+
+
+def test_a_nul_in_an_nginx_line_is_set_aside_like_the_collectors(tmp_path):
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    body = json.dumps({**VISIT, "dt": "a\u0000b"})
+    line = {"v": 1, "src": "nginx", "kind": "post", "id": "n1", "msec": "1700000000", "ct": JSON, "body": body}
+    good = {**line, "id": "n2", "body": json.dumps(VISIT)}
+    text = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in (line, good))  # as nginx writes
+    (log_dir / "hits-2023111422-nginx_test.jsonl").write_text(text)
+    assert [comparable(r) if isinstance(r, str) else r["id"] for r in loaded(log_dir)] == [NUL_REASON, "n2"]
+
+
+def test_shipped_collector_conf_is_what_nginx_config_prints_for_the_recipe(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CRUMBY_DATA_DIR": "/var/lib/crumby",
+        "CRUMBY_LOG_DIR": "/var/lib/crumby/logs",
+    }
+    printed = subprocess.run(
+        [sys.executable, "-m", "crumby", "nginx-config", "--server-name", "stats.example.com"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed == (ROOT / "deployment" / "nginx" / "collector.conf").read_text()
+
+
+def test_settings_that_nginx_cannot_hold_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a host name"):
+        render_collector_conf(make_settings(tmp_path, SITES="ex'ample.com"), js_dir=tmp_path)
