@@ -39,8 +39,19 @@ VISIT = {
     "dt": "Un billet — été 🫖",
     "dr": "https://www.google.com/",
 }
-EVENT = {"t": "event", "cid": "abc", "dl": PAGE, "en": "signup", "ev": "pro", "props": {"plan": "pro", "n": 2}}
-BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0", "Referer": PAGE, "Accept-Language": "fr"}
+EVENT = {
+    "t": "event",
+    "cid": "abc",
+    "dl": PAGE,
+    "en": "signup",
+    "ev": "pro",
+    "props": {"plan": "pro", "n": 2},
+}
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0",
+    "Referer": PAGE,
+    "Accept-Language": "fr",
+}
 JSON = "application/json"
 
 
@@ -50,7 +61,13 @@ def gif(params: dict, **headers) -> tuple:
 
 def post(body, content_type: str = JSON, **headers) -> tuple:
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return ("POST", "/collect", data.encode() if isinstance(data, str) else data, content_type, {**BROWSER, **headers})
+    return (
+        "POST",
+        "/collect",
+        data.encode() if isinstance(data, str) else data,
+        content_type,
+        {**BROWSER, **headers},
+    )
 
 
 # Requests a tracker (or an attacker) may send, good and bad.
@@ -170,7 +187,14 @@ def test_nginx_lines_load_as_the_collectors_hits_or_are_refused_for_its_reasons(
 
 
 def test_nginx_line_faults_the_collector_never_writes_are_rejected():
-    line = {"v": 1, "src": "nginx", "kind": "gif", "id": "abc", "msec": "1700000000.5", "q": "t=visit&cid=1&dl=x"}
+    line = {
+        "v": 1,
+        "src": "nginx",
+        "kind": "gif",
+        "id": "abc",
+        "msec": "1700000000.5",
+        "q": "t=visit&cid=1&dl=x",
+    }
     assert hit_from_nginx(line)["ts"] == "2023-11-14T22:13:20.500Z"
     for broken, reason in (
         ({"msec": "soon"}, "msec is not a time in seconds"),
@@ -186,9 +210,19 @@ def test_a_nul_in_an_nginx_line_is_set_aside_like_the_collectors(tmp_path):
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     body = json.dumps({**VISIT, "dt": "a\u0000b"})
-    line = {"v": 1, "src": "nginx", "kind": "post", "id": "n1", "msec": "1700000000", "ct": JSON, "body": body}
+    line = {
+        "v": 1,
+        "src": "nginx",
+        "kind": "post",
+        "id": "n1",
+        "msec": "1700000000",
+        "ct": JSON,
+        "body": body,
+    }
     good = {**line, "id": "n2", "body": json.dumps(VISIT)}
-    text = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in (line, good))  # as nginx writes
+    text = "".join(
+        json.dumps(entry, separators=(",", ":")) + "\n" for entry in (line, good)
+    )  # as nginx writes
     (log_dir / "hits-2023111422-nginx_test.jsonl").write_text(text)
     assert [comparable(r) if isinstance(r, str) else r["id"] for r in loaded(log_dir)] == [NUL_REASON, "n2"]
 
