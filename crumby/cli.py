@@ -449,6 +449,58 @@ def nginx_config_command(
     click.echo(text, nl=False)
 
 
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["combined", "common", "nginx-json", "apache"]),
+    default="combined",
+    show_default=True,
+    help="Access-log format (apache: Apache's vhost_combined, which names the site).",
+)
+@click.option("--site", default=None, help="Host of the site the log is of (default: the line's Host field).")
+@click.option("--scheme", type=click.Choice(["https", "http"]), default="https", show_default=True)
+@click.option(
+    "--follow-state",
+    is_flag=True,
+    help="Read each log on from where the last import left it, across rotations (for cron).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print the summary line even when not on a terminal.")
+@pass_context
+def import_command(obj: Context, files, fmt, site, scheme, follow_state, quiet, verbose) -> None:
+    """Turn access logs (FILE..., gzip too, - for stdin) into page views for crumby etl to load.
+
+    Page views are GET requests of pages answered 2xx or 304; assets, redirects,
+    errors and other methods are left out and counted. Lines not in the format
+    are set aside in REJECTS_DIR with their line number. Importing the same lines
+    again adds nothing. Then run crumby etl.
+    """
+    from .importer.run import import_logs
+
+    settings = obj.settings
+    show_bar = os.isatty(1) and not quiet
+    try:
+        with contextlib.ExitStack() as stack:
+            progress = None
+            if show_bar:
+                sizes = [os.path.getsize(f) for f in files if f != "-" and os.path.isfile(f)]
+                bar = stack.enter_context(
+                    click.progressbar(length=sum(sizes) or None, label="crumby import", file=sys.stderr)
+                )
+                progress = bar.update
+            report = import_logs(
+                settings, list(files), fmt, site=site, scheme=scheme, follow=follow_state, progress=progress
+            )
+    except (ConfigError, ValueError, OSError) as exc:
+        raise click.ClickException(f"{exc}") from None
+    if not quiet and (os.isatty(1) or verbose):
+        click.echo(report.summary())
+        if report.unparseable and report.rejects_file:
+            click.echo(f"Unparseable lines, with file:line and reason: {report.rejects_file}")
+
+
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
