@@ -31,10 +31,10 @@ def left_out(request: Request) -> str | None:
     path = request.target.split("?", 1)[0]
     if not path.startswith("/"):
         return "not a path"
+    if TRACKER_PATH.fullmatch(path):
+        return "tracker"
     last = path[path.rfind("/") + 1 :]
     dot = last.rfind(".")
     if dot >= 0 and last[dot + 1 :].lower() not in PAGE_EXTENSIONS:
         return "asset"
-    if TRACKER_PATH.fullmatch(path):
-        return "tracker"
     return None
