@@ -1,13 +1,16 @@
-"""Benchmark the collector against a bare WSGI baseline, both under gunicorn, with wrk.
+"""Benchmark the collector against a bare WSGI baseline, both under gunicorn, and nginx collecting, with wrk.
 
-Both servers run at once with the production settings (crumby/serve/gunicorn_conf.py)
-and are driven in alternating rounds, so that noise from other work on the machine
-falls on both alike; the figures are medians over the rounds.
+The three servers run at once, the gunicorn ones with the production settings
+(crumby/serve/gunicorn_conf.py), nginx with the configuration `crumby nginx-config`
+prints (one worker per core); they are driven in rotating rounds, so that noise from
+other work on the machine falls on all alike; the figures are medians over the rounds.
 
     /work/venv/bin/python bench/collector.py [--rounds 5] [--duration 5] [--connections 20]
 
-Needs ``wrk`` (Debian: ``apt-get install wrk``).  Target: the collector makes at least
-0.9x the baseline's hits/s, with a p99 latency of at most 10 ms at 20 connections.
+Needs ``wrk`` (Debian: ``apt-get install wrk``) and nginx (``nginx-light``).  Targets:
+the collector makes at least 0.9x the baseline's hits/s, and nginx at least 10x the
+collector's, each with a p99 latency of at most 10 ms at 20 connections; every hit
+either answered is in its log.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ APPS = {
     "baseline": "baseline:create_baseline()",
     "collector": "crumby.serve.collect:create_collector()",
 }
+SERVERS = (*APPS, "nginx")
 TARGET_RATIO = 0.9
+TARGET_NGINX_RATIO = 10.0
 TARGET_P99_MS = 10.0
 
 
@@ -57,19 +62,44 @@ def start_server(name: str, port: int, workdir: Path, extra_args: list[str]) -> 
     return subprocess.Popen(command, cwd=BENCH_DIR, env=env, stdout=errors, stderr=errors)
 
 
+def start_nginx_collector(port: int, workdir: Path) -> subprocess.Popen:
+    """nginx with `crumby nginx-config`'s configuration for this port, its hits under ``workdir/nginx``."""
+    from crumby.config import load_settings
+    from crumby.serve.nginx_config import render_collector_conf, write_tracker
+
+    sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+    from nginx_collector import NGINX, nginx_main_conf
+
+    folder = workdir / "nginx-server"
+    folder.mkdir()
+    settings = load_settings(
+        environ={}, overrides={"DATA_DIR": workdir / "data", "LOG_DIR": workdir / "nginx"}
+    )
+    Path(settings["LOG_DIR"]).mkdir()
+    write_tracker(settings, folder / "js")
+    conf = render_collector_conf(settings, js_dir=folder / "js", listen=f"127.0.0.1:{port}")
+    (folder / "collector.conf").write_text(conf)
+    (folder / "nginx.conf").write_text(
+        nginx_main_conf(folder, folder / "collector.conf", os.cpu_count() or 1)
+    )
+    errors = (workdir / "nginx.err").open("wb")
+    argv = [NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)]
+    return subprocess.Popen(argv, stdout=errors, stderr=errors)
+
+
 def wait_ready(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
     url = f"http://127.0.0.1:{port}/1.gif?t=visit&cid=warmup&dl=https%3A%2F%2Fexample.com%2F"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}; see its output in the work folder")
+            raise SystemExit(f"server exited with {process.returncode}; see its output in the work folder")
         try:
             with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:
                     return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"gunicorn on port {port} did not answer within {timeout} s")
+    raise SystemExit(f"the server on port {port} did not answer within {timeout} s")
 
 
 def run_wrk(port: int, duration: int, connections: int, threads: int) -> dict:
@@ -138,20 +168,22 @@ def main() -> None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="crumby-bench-"))
-    ports = {name: free_port() for name in APPS}
+    ports = {name: free_port() for name in SERVERS}
     servers = {}
     try:
         for name in APPS:
             servers[name] = start_server(name, ports[name], workdir, args.gunicorn_arg)
-        for name in APPS:
+        servers["nginx"] = start_nginx_collector(ports["nginx"], workdir)
+        for name in SERVERS:
             wait_ready(ports[name], servers[name])
         answered = {
-            name: run_wrk(ports[name], 2, args.connections, args.threads)["requests"] for name in APPS
+            name: run_wrk(ports[name], 2, args.connections, args.threads)["requests"] for name in SERVERS
         }
         print(f"load average before the rounds: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
-        results: dict[str, list[dict]] = {name: [] for name in APPS}
+        results: dict[str, list[dict]] = {name: [] for name in SERVERS}
         for number in range(1, args.rounds + 1):
-            for name in APPS if number % 2 else reversed(APPS):
+            shift = number % len(SERVERS)
+            for name in SERVERS[shift:] + SERVERS[:shift]:
                 cpu_before = worker_cpu_seconds(servers[name].pid)
                 result = run_wrk(ports[name], args.duration, args.connections, args.threads)
                 cpu = worker_cpu_seconds(servers[name].pid) - cpu_before
@@ -195,6 +227,23 @@ def main() -> None:
     )
     met = ratio >= TARGET_RATIO and medians["collector"]["p99_ms"] <= TARGET_P99_MS
     print(f"  target (>= {TARGET_RATIO}x, p99 <= {TARGET_P99_MS:g} ms): {'met' if met else 'NOT met'}")
+    nginx_ratio = medians["nginx"]["hits_s"] / medians["collector"]["hits_s"]
+    nginx_written = count_lines(workdir / "nginx") - 1  # less the readiness probe
+    nginx_bad = sum(r["bad"] for r in results["nginx"])
+    print(f"  ratio nginx/collector: {nginx_ratio:.1f}")
+    print(
+        f"  nginx: {nginx_written} lines written for {answered['nginx']} answered requests, "
+        f"{max(0, answered['nginx'] - nginx_written)} answered hits missing from the log; errors: {nginx_bad}"
+    )
+    nginx_met = (
+        nginx_ratio >= TARGET_NGINX_RATIO
+        and medians["nginx"]["p99_ms"] <= TARGET_P99_MS
+        and nginx_written >= answered["nginx"]
+    )
+    print(
+        f"  nginx target (>= {TARGET_NGINX_RATIO:g}x the collector, p99 <= {TARGET_P99_MS:g} ms, "
+        f"every answered hit logged): {'met' if nginx_met else 'NOT met'}"
+    )
     shutil.rmtree(workdir, ignore_errors=True)
 
 
