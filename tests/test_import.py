@@ -17,7 +17,7 @@ from conftest import make_settings
 
 from crumby.cli import cli
 from crumby.etl.pipeline import run
-from crumby.importer.formats import LineError, Request, line_parser
+from crumby.importer.formats import HitTime, LineError, Request, line_parser
 from crumby.importer.pages import left_out
 from crumby.importer.run import import_logs
 from crumby.store.engine import create_engine
@@ -155,7 +155,7 @@ def test_which_requests_are_page_views(method, target, status, reason):
 
 def test_common_log_format_and_escapes():
     common = line_parser("common")('::1 - bob [31/Dec/2026:23:59:59 -0130] "GET /a%20b HTTP/1.0" 200 -')
-    assert (common.ts, common.ip, common.target, common.ua) == (
+    assert (HitTime()(common), common.ip, common.target, common.ua) == (
         "2027-01-01T01:29:59.000Z",
         "::1",
         "/a%20b",
@@ -165,9 +165,11 @@ def test_common_log_format_and_escapes():
         r'1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "say \x22hi\x22 \xC3\xA9 \"x\""'
     )
     assert combined.ua == 'say "hi" é "x"'
-    for bad in ('1.2.3.4 - - [01/Foo/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"', ""):
+    with pytest.raises(LineError, match="not a combined log line"):
+        line_parser("combined")('1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1')
+    for bad in ("01/Foo/2026:00:00:00 +0000", "31/Feb/2026:00:00:00 +0100", "01/Jan/2026:00:00:00"):
         with pytest.raises(LineError):
-            line_parser("combined")(bad)
+            HitTime()(Request(bad, "1.2.3.4", "GET", "/", 200, clf=True))
 
 
 def random_text(rng: random.Random, size: int) -> str:
@@ -195,7 +197,7 @@ def test_combined_lines_read_back_what_was_written():
             referer if referer != "-" else "",
             ua if ua != "-" else "",
         ), line
-        assert request.ts.endswith(f":{second:02d}.000Z")
+        assert HitTime()(request).endswith(f":{second:02d}.000Z")
 
 
 def test_follow_state_reads_on_across_rename_and_copytruncate_rotations(tmp_path):

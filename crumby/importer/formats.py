@@ -24,13 +24,14 @@ MONTHS = {
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
     )
 }
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _CLF = r"(\S+) \S+ \S+ \[([^\]]+)\] " + _QUOTED + r" (\d{3}) \S+"
 PATTERNS = {
     "common": re.compile(_CLF),
     "combined": re.compile(_CLF + " " + _QUOTED + " " + _QUOTED),
     "apache": re.compile(r"(\S+?)(?::\d+)? " + _CLF + " " + _QUOTED + " " + _QUOTED),
 }
+CLF_TIME = re.compile(r"(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 FORMATS = ("combined", "common", "nginx-json", "apache")
 _ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})|\\(.)")
 
@@ -43,7 +44,7 @@ class LineError(ValueError):
 class Request:
     """What a page view needs from one access-log line."""
 
-    ts: str  # UTC, ISO 8601 with milliseconds, as a raw hit's ts
+    time: str  # as logged: CLF (10/Oct/2000:13:55:36 -0700) when ``clf``, else already a raw hit's ts
     ip: str
     method: str
     target: str  # path and query, as requested
@@ -51,6 +52,17 @@ class Request:
     referer: str = ""
     ua: str = ""
     host: str = ""
+    clf: bool = False
+
+
+class HitTime:
+    """A request's time as a raw hit's ``ts`` (UTC, ISO 8601, milliseconds); made only for page views."""
+
+    def __init__(self) -> None:
+        self.clf = ClfTime()
+
+    def __call__(self, request: Request) -> str:
+        return self.clf(request.time) if request.clf else request.time
 
 
 class ClfTime:
@@ -69,6 +81,8 @@ class ClfTime:
 
 
 def clf_time(text: str) -> str:
+    if text[20:] == " +0000" and text[3:6] in MONTHS and len(text) == 26:  # UTC already: reorder the text
+        return f"{text[7:11]}-{MONTHS[text[3:6]]:02d}-{text[0:2]}T{text[12:20]}.000Z"
     try:
         when = datetime(
             int(text[7:11]),
@@ -107,7 +121,6 @@ def split_request(request: str) -> tuple[str, str]:
 def text_parser(name: str) -> Callable[[str], Request]:
     """The parser of one of the text formats (``combined``, ``common``, ``apache``)."""
     pattern = PATTERNS[name]
-    when = ClfTime()
     with_host = name == "apache"
 
     def parse(line: str) -> Request:
@@ -119,7 +132,7 @@ def text_parser(name: str) -> Callable[[str], Request]:
         if with_host:
             host, fields = fields[0], fields[1:]
         method, target = split_request(unescape(fields[2]))
-        request = Request(when(fields[1]), fields[0], method, target, int(fields[3]), host=host)
+        request = Request(fields[1], fields[0], method, target, int(fields[3]), host=host, clf=True)
         if len(fields) > 4:
             request.referer = "" if fields[4] == "-" else unescape(fields[4])
             request.ua = "" if fields[5] == "-" else unescape(fields[5])
@@ -136,13 +149,14 @@ def _first(entry: dict, *names: str) -> str:
     return ""
 
 
-def json_time(entry: dict, clf: ClfTime) -> str:
+def json_time(entry: dict) -> tuple[str, bool]:
+    """The entry's time: as a raw hit's ts, or (when only ``time_local`` is there) as logged, in CLF."""
     if entry.get("msec"):
         try:
             when = datetime.fromtimestamp(float(entry["msec"]), timezone.utc)
         except (TypeError, ValueError, OverflowError, OSError):
             raise LineError("msec is not a time in seconds") from None
-        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z", False
     text = _first(entry, "time_iso8601", "@timestamp", "time")
     if text:
         try:
@@ -151,15 +165,13 @@ def json_time(entry: dict, clf: ClfTime) -> str:
             raise LineError(f"time {text!r} is not ISO 8601") from None
         if when.tzinfo is None:
             raise LineError(f"time {text!r} has no time zone")
-        return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"), False
     if entry.get("time_local"):
-        return clf(str(entry["time_local"]))
+        return str(entry["time_local"]), True
     raise LineError("no time (time_iso8601, time_local or msec)")
 
 
 def nginx_json_parser() -> Callable[[str], Request]:
-    clf = ClfTime()
-
     def parse(line: str) -> Request:
         try:
             entry = json.loads(line)
@@ -175,8 +187,9 @@ def nginx_json_parser() -> Callable[[str], Request]:
             status = int(entry.get("status"))
         except (TypeError, ValueError):
             raise LineError("no status") from None
+        when, clf = json_time(entry)
         return Request(
-            json_time(entry, clf),
+            when,
             _first(entry, "remote_addr", "client_ip", "ip"),
             method,
             target,
@@ -184,6 +197,7 @@ def nginx_json_parser() -> Callable[[str], Request]:
             referer=_first(entry, "http_referer", "referer"),
             ua=_first(entry, "http_user_agent", "user_agent", "ua"),
             host=_first(entry, "host", "http_host", "server_name"),
+            clf=clf,
         )
 
     return parse

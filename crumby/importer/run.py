@@ -26,7 +26,7 @@ from typing import Any
 from .. import hits
 from ..config import ensure_folder
 from ..serve.hitlog import log_file_name, writer_name
-from .formats import LineError, Request, line_parser
+from .formats import HitTime, LineError, Request, line_parser
 from .pages import LEFT_OUT_REASONS, left_out
 from .sources import FIRST_LINE_BYTES, FollowState, Mark, Piece, key_of, open_log
 
@@ -110,6 +110,7 @@ class _Importer:
         self, settings: Mapping[str, Any], fmt: str, site: str | None, scheme: str, progress: Callable | None
     ) -> None:
         self.parse = line_parser(fmt)
+        self.hit_time = HitTime()
         if not site and fmt not in WITH_HOST:
             raise ValueError(f"the {fmt} format has no Host field: say which site the log is of with --site")
         self.site = site
@@ -170,25 +171,27 @@ class _Importer:
                 report.left_out[reason] += 1
                 continue
             host = self.site or request.host
-            if not host:
+            try:
+                if not host:
+                    raise LineError("no Host field: give the site with --site")
+                ts = self.hit_time(request)
+            except LineError as exc:
                 report.unparseable += 1
-                self.rejects.add(source, number, "no Host field: give the site with --site", raw)
+                self.rejects.add(source, number, str(exc), raw)
                 continue
             hit_id = hashlib.blake2b(id_prefix + str(number).encode(), digest_size=16).hexdigest()
-            out.append(_encode(self._hit(request, host, hit_id)) + "\n")
+            out.append(_encode(self._hit(request, host, hit_id, ts)) + "\n")
         report.lines += number - mark.line
         report.hits += len(out)
         mark.line = number
         mark.offset += len(data)
         self.output.write(out)
 
-    def _hit(self, request: Request, host: str, hit_id: str) -> dict[str, Any]:
+    def _hit(self, request: Request, host: str, hit_id: str, ts: str) -> dict[str, Any]:
         fields = {"t": "visit", "dl": hits.cap(f"{self.scheme}://{host}{request.target}", 2048), "pv": "1"}
         if request.referer:
             fields["dr"] = hits.cap(request.referer, hits.CLIENT_FIELD_CAPS["dr"])
-        hit = hits.make_hit(
-            fields, ip=request.ip, ua=request.ua, referer="", lang="", hit_id=hit_id, ts=request.ts
-        )
+        hit = hits.make_hit(fields, ip=request.ip, ua=request.ua, referer="", lang="", hit_id=hit_id, ts=ts)
         hit["src"] = "import"
         return hit
 
