@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -44,16 +45,18 @@ def write(path: Path, lines: list[str], compress: bool = False) -> Path:
     return path
 
 
-def visits(settings: dict) -> list[tuple]:
+def query(settings: dict, sql: str) -> list[tuple]:
     engine = create_engine(settings["SQLALCHEMY_DATABASE_URI"])
     try:
         with engine.connect() as conn:
-            sql = (
-                "SELECT doc_uri, referrer, ip, browser, is_bot, visitor_id, cid FROM visits ORDER BY doc_uri"
-            )
             return [tuple(row) for row in conn.execute(sa.text(sql))]
     finally:
         engine.dispose()
+
+
+def visits(settings: dict) -> list[tuple]:
+    columns = "doc_uri, referrer, ip, browser, is_bot, visitor_id, cid"
+    return query(settings, f"SELECT {columns} FROM visits ORDER BY doc_uri")
 
 
 def crumby(settings: dict, *args: str, input: bytes | None = None):
@@ -242,3 +245,24 @@ def test_follow_state_reads_on_across_rename_and_copytruncate_rotations(tmp_path
     state = json.loads((Path(settings["DATA_DIR"]) / "import-state.json").read_text())
     assert list(state["files"]) == [str(log.resolve())]
     assert state["files"][str(log.resolve())]["line"] == 2
+
+
+def test_one_visitor_of_an_old_day_stays_one_across_the_etls_batches(tmp_path):
+    settings = make_settings(tmp_path)
+    lines = [
+        f'203.0.113.7 - - [04/Mar/2024:10:{n // 60 % 60:02d}:{n % 60:02d} +0000] "GET /p{n} HTTP/1.1" 200 1 '
+        f'"-" "{FIREFOX}"'
+        for n in range(1500)
+    ]
+    import_logs(settings, [str(write(tmp_path / "old.log", lines))], site="example.com")
+    report = run(settings, batch_bytes=1)  # the smallest batches: a few hundred hits each
+    assert report.visits == 1500
+    counted = query(settings, "SELECT count(DISTINCT visitor_id), count(DISTINCT session_id) FROM visits")
+    assert counted == [(1, 1)]
+    # The old day's salt is gone with the next batch that has none of its hits.
+    today = datetime.now(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    later = f'203.0.113.7 - - [{today}] "GET / HTTP/1.1" 200 1 "-" "{FIREFOX}"'
+    import_logs(settings, [str(write(tmp_path / "new.log", [later]))], site="example.com")
+    run(settings)
+    days = [str(day)[:10] for (day,) in query(settings, "SELECT day FROM _crumby_salts")]
+    assert days == [datetime.now(timezone.utc).strftime("%Y-%m-%d")]

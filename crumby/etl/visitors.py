@@ -3,7 +3,8 @@
 The hash covers site, full IP and user agent with a random salt for the
 hit's UTC day. Salts live in the store (``_crumby_salts``) and are deleted
 two days after their day, so yesterday's visitors can no longer be linked to
-today's, nor to anyone, once the salt is gone.
+today's, nor to anyone, once the salt is gone (a day loaded later, from an
+imported access log, keeps its salt only while its hits are being loaded).
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def _digest(key: str, day_salts: Mapping[date, str]) -> str:
 def load_salts(conn: sa.Connection, days: list[date], today: date | None = None) -> dict[date, str]:
     """The salt of each of ``days`` (made and stored when new); salts past their two days are deleted."""
     today = today or datetime.now(timezone.utc).date()
-    conn.execute(salts.delete().where(salts.c.day < today - timedelta(days=SALT_KEEP_DAYS)))
+    # An older day's salt lives on only while its hits are being loaded (an imported access log
+    # spans many batches): deleted by the first batch that has none of that day.
+    expired = salts.c.day < today - timedelta(days=SALT_KEEP_DAYS)
+    conn.execute(salts.delete().where(expired & salts.c.day.not_in(days) if days else expired))
     if not days:
         return {}
     found = {
