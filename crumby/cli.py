@@ -460,7 +460,13 @@ def nginx_config_command(
     help="Access-log format (apache: Apache's vhost_combined, which names the site).",
 )
 @click.option("--site", default=None, help="Host of the site the log is of (default: the line's Host field).")
-@click.option("--scheme", type=click.Choice(["https", "http"]), default="https", show_default=True)
+@click.option(
+    "--scheme",
+    type=click.Choice(["https", "http"]),
+    default="https",
+    show_default=True,
+    help="Scheme of the page URLs made from the log's paths.",
+)
 @click.option(
     "--follow-state",
     is_flag=True,

@@ -7,6 +7,7 @@ from either; one it refuses is set aside from nginx's log with the collector's o
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import subprocess
@@ -247,3 +248,27 @@ def test_shipped_collector_conf_is_what_nginx_config_prints_for_the_recipe(tmp_p
 def test_settings_that_nginx_cannot_hold_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not a host name"):
         render_collector_conf(make_settings(tmp_path, SITES="ex'ample.com"), js_dir=tmp_path)
+
+
+def test_nginx_config_writes_the_tracker_for_this_installs_domain(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CRUMBY_DATA_DIR": str(tmp_path / "data"),
+        "CRUMBY_DOMAIN": "stats.example.com:8443",
+        "CRUMBY_COOKIELESS": "true",
+        "CRUMBY_SITES": "example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "crumby", "nginx-config", "--write-js", "--js-dir", str(tmp_path / "js")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tracker = (tmp_path / "js" / "cmb.js").read_text()
+    assert '"endpoint":"//stats.example.com:8443"' in tracker and '"cookieless":true' in tracker
+    assert gzip.decompress((tmp_path / "js" / "cmb.js.gz").read_bytes()).decode() == tracker
+    assert "server_name stats.example.com;" in result.stdout
+    assert f"root {tmp_path / 'js'};" in result.stdout
+    assert '"cookieless":true,"proxies":0,"sites":"example.com"' in result.stdout
