@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl
 
 from . import hits
 
@@ -44,7 +43,7 @@ def client_params(entry: dict[str, Any]) -> dict[str, Any]:
         query = _text(entry, "q")
         if len(query.encode("utf-8")) > hits.MAX_QUERY_BYTES:
             raise hits.HitError(f"query string longer than {hits.MAX_QUERY_BYTES} bytes")
-        return dict(parse_qsl(query, keep_blank_values=True))
+        return hits.parse_query(query)
     if kind == "post":
         content_type = _text(entry, "ct").split(";", 1)[0].strip().lower()
         if content_type not in JSON_TYPES:

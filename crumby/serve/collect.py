@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote_plus
 
 from .. import hits
 from ..config import ensure_folder, load_settings
-from ..hits import site_allowed
+from ..hits import parse_query, site_allowed
 from .hitlog import HitLog, LogWriteError
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -52,24 +51,6 @@ STATUS = {
     431: "431 Request Header Fields Too Large",
     503: "503 Service Unavailable",
 }
-
-
-def parse_query(query: str) -> dict[str, str]:
-    """The query's fields as ``dict(parse_qsl(query, keep_blank_values=True))`` gives them.
-
-    Written out because it runs on every GIF hit: a value without escapes (most
-    of them) is taken as it is instead of going through ``unquote``.
-    """
-    params = {}
-    for part in query.split("&"):
-        if part:
-            name, _, value = part.partition("=")
-            if "%" in name or "+" in name:
-                name = unquote_plus(name)
-            if "%" in value or "+" in value:
-                value = unquote_plus(value)
-            params[name] = value
-    return params
 
 
 class HitStamps:
