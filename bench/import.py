@@ -88,8 +88,9 @@ def write_log(path: Path, lines: int, seed: int = 22) -> None:
                 target, status = rng.choice(PAGES), rng.choice((301, 302, 404, 500))
             else:
                 method, target = "POST", "/api/comments"
+            size = rng.randrange(100, 90000)
             out.write(
-                f'{rng.choice(addresses)} - - [{stamp}] "{method} {target} HTTP/1.1" {status} {rng.randrange(100, 90000)} '
+                f'{rng.choice(addresses)} - - [{stamp}] "{method} {target} HTTP/1.1" {status} {size} '
                 f'"{rng.choice(REFERRERS)}" "{rng.choice(agents)}"\n'
             )
 

@@ -12,6 +12,7 @@ import http.client
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ from werkzeug.test import Client
 from crumby import hits
 from crumby.etl.extract import iter_chunks, iter_log_files
 from crumby.etl.parse import NUL_REASON, parse_chunks
-from crumby.nginx_hits import hit_from_nginx
+from crumby.nginx_hits import hit_from_nginx, parse_any_line
 from crumby.serve.collect import Collector
 from crumby.serve.nginx_config import render_collector_conf
 
@@ -272,3 +273,36 @@ def test_nginx_config_writes_the_tracker_for_this_installs_domain(tmp_path):
     assert "server_name stats.example.com;" in result.stdout
     assert f"root {tmp_path / 'js'};" in result.stdout
     assert '"cookieless":true,"proxies":0,"sites":"example.com"' in result.stdout
+
+
+def test_two_workers_append_whole_lines_longer_than_a_pipe_buffer(tmp_path, nginx_collector):
+    settings = make_settings(tmp_path)
+    nginx = nginx_collector(settings, workers=2)
+    threads, per_thread = 6, 60
+
+    def client(number: int) -> list[int]:
+        conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=30)
+        statuses = []
+        for i in range(per_thread):
+            # Lines of 1 to 12 KB, well past PIPE_BUF (4 KB), from both workers at once.
+            props = {f"k{k}": f"{number}-{i}-" + 'é"' * (i % 20) * 8 for k in range(20)}
+            body = json.dumps({**EVENT, "ev": f"{number}-{i}", "props": props}, ensure_ascii=False)
+            conn.request("POST", "/collect", body=body.encode(), headers={"Content-Type": JSON})
+            answer = conn.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        conn.close()
+        return statuses
+
+    with ThreadPoolExecutor(threads) as pool:
+        statuses = [s for batch in pool.map(client, range(threads)) for s in batch]
+    assert statuses == [204] * threads * per_thread
+    lines = [
+        line for path in settings["LOG_DIR"].glob("hits-*.jsonl") for line in path.read_bytes().splitlines()
+    ]
+    assert max(len(line) for line in lines) > 4096
+    loaded_hits = [parse_any_line(line) for line in lines]  # each line whole: no reject
+    assert sorted(hit["ev"] for hit in loaded_hits) == sorted(
+        f"{n}-{i}" for n in range(threads) for i in range(per_thread)
+    )
+    assert len({hit["id"] for hit in loaded_hits}) == threads * per_thread
