@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -306,3 +307,60 @@ def test_two_workers_append_whole_lines_longer_than_a_pipe_buffer(tmp_path, ngin
         f"{n}-{i}" for n in range(threads) for i in range(per_thread)
     )
     assert len({hit["id"] for hit in loaded_hits}) == threads * per_thread
+
+
+def random_value(rng: random.Random):
+    """A value a client may send for a field: mostly text, sometimes long, empty or of another type."""
+    kind = rng.random()
+    if kind < 0.85:
+        return "".join(rng.choice("aé€ 🫖&=%+?/x") for _ in range(rng.choice([0, 1, 5, 40, 700])))
+    if kind < 0.92:
+        return rng.randrange(-5, 10**6)
+    if kind < 0.97:
+        return rng.choice([None, True, 1.5])
+    return rng.choice([{"a": rng.choice(["b", 1, {"c": "d"}])}, ["x"]])
+
+
+@pytest.mark.parametrize("cookieless", [False, True], ids=["cookies", "cookieless"])
+def test_random_hits_get_the_collectors_verdict_from_nginx_lines(tmp_path, cookieless):
+    """Many made-up hits: each converted nginx line is the collector's hit, or refused for its reason."""
+    rng = random.Random(22 + cookieless)
+    settings = make_settings(tmp_path, SITES="example.com", COOKIELESS=cookieless)
+    client = Client(Collector(settings))
+    names = [*hits.CLIENT_FIELD_CAPS, "v", "props", "zz"]
+    compared = {"accepted": 0, "refused": 0}
+    for number in range(400):
+        params = {name: random_value(rng) for name in rng.sample(names, rng.randrange(5))}
+        if rng.random() < 0.8:
+            params["cid"] = f"c{number}"
+        params["t"] = rng.choice(["visit", "event", "visit", "x"]) if rng.random() < 0.9 else params.get("t")
+        params["dl"] = rng.choice([PAGE, "https://elsewhere.org/", "https://a.example.com/p"])
+        if rng.random() < 0.5:
+            params["props"] = {f"k{i}": random_value(rng) for i in range(rng.choice([0, 2, 21]))}
+        as_gif = rng.random() < 0.4
+        if as_gif:
+            query = urlencode({k: v for k, v in params.items() if isinstance(v, (str, int))})
+            request = ("GET", f"/1.gif?{query}", None, None, BROWSER)
+            entry = {"kind": "gif", "q": query}
+        else:
+            body = json.dumps(params, ensure_ascii=False)
+            request = ("POST", "/collect", body.encode(), JSON, BROWSER)
+            entry = {"kind": "post", "ct": JSON, "body": body}
+        status, message = send_to_collector(client, *request)
+        entry.update(
+            v=1, src="nginx", id=f"n{number}", msec="1700000000.25", ip="127.0.0.1", ua=BROWSER["User-Agent"]
+        )
+        entry.update(referer=PAGE, lang="fr", cookieless=cookieless, proxies=0, sites="example.com")
+        try:
+            hit = hit_from_nginx(entry)
+        except hits.HitError as exc:
+            assert status >= 400 and str(exc) == message, (params, status, message, str(exc))
+            compared["refused"] += 1
+            continue
+        assert status < 300, (params, status, message)
+        written = json.loads(max(settings["LOG_DIR"].glob("hits-*.jsonl")).read_bytes().splitlines()[-1])
+        assert {k: v for k, v in hit.items() if k not in ("id", "ts")} == {
+            k: v for k, v in written.items() if k not in ("id", "ts")
+        }
+        compared["accepted"] += 1
+    assert min(compared.values()) > 50, compared
