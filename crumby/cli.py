@@ -499,8 +499,13 @@ def import_command(obj: Context, files, fmt, site, scheme, follow_state, quiet, 
             report = import_logs(
                 settings, list(files), fmt, site=site, scheme=scheme, follow=follow_state, progress=progress
             )
+    except PermissionError as exc:
+        raise click.ClickException(
+            f"{exc.filename}: this user may not read it; run crumby import as one who may "
+            "(Debian: a member of the adm group reads /var/log/nginx)"
+        ) from None
     except (ConfigError, ValueError, OSError) as exc:
-        raise click.ClickException(f"{exc}") from None
+        raise click.ClickException(str(exc)) from None
     if not quiet and (os.isatty(1) or verbose):
         click.echo(report.summary())
         if report.unparseable and report.rejects_file:
