@@ -64,15 +64,22 @@ class _Output:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.fd: int | None = None
-        self.path: Path | None = None
+        self.paths: list[str] = []
+        self.hour = -1
 
     def write(self, lines: list[str]) -> None:
         if not lines:
             return
+        hour = int(time.time() // 3600)
+        if self.fd is not None and hour != self.hour:
+            self.close()  # a closed hour is never written again, as with the collector's files
         if self.fd is None:
-            name = log_file_name(time.time(), "import_" + writer_name().replace("-", "_"))
-            self.path = self.log_dir / name
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            name = log_file_name(hour * 3600, "import_" + writer_name().replace("-", "_"))
+            path = self.log_dir / name
+            if str(path) not in self.paths:
+                self.paths.append(str(path))
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self.hour = hour
         data = memoryview("".join(lines).encode("utf-8", "replace"))
         while data:
             data = data[os.write(self.fd, data) :]
@@ -233,7 +240,7 @@ def import_logs(
         importer.rejects.flush()
     report = importer.report
     report.seconds = time.monotonic() - started
-    report.output = [str(importer.output.path)] if importer.output.path else []
+    report.output = importer.output.paths
     report.rejects_file = str(importer.rejects.path) if importer.rejects.path else None
     return report
 
