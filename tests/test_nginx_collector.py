@@ -24,6 +24,7 @@ from werkzeug.test import Client
 from crumby import hits
 from crumby.etl.extract import iter_chunks, iter_log_files
 from crumby.etl.parse import NUL_REASON, parse_chunks
+from crumby.etl.pipeline import run
 from crumby.nginx_hits import hit_from_nginx, parse_any_line
 from crumby.serve.collect import Collector
 from crumby.serve.nginx_config import render_collector_conf
@@ -364,3 +365,61 @@ def test_random_hits_get_the_collectors_verdict_from_nginx_lines(tmp_path, cooki
         }
         compared["accepted"] += 1
     assert min(compared.values()) > 50, compared
+
+
+def nginx_line(n: int, **overrides) -> bytes:
+    entry = {
+        "v": 1,
+        "src": "nginx",
+        "kind": "gif",
+        "id": f"n{n:08d}",
+        "msec": f"{1772445600 + n}.123",
+        "q": urlencode({**VISIT, "dl": f"https://www.example.com/p{n % 5}"}),
+        "ip": f"81.2.69.{n % 200}",
+        "xff": "",
+        "ua": BROWSER["User-Agent"],
+        "referer": "",
+        "lang": "en",
+        "cookieless": False,
+        "proxies": 0,
+        "sites": "",
+        **overrides,
+    }
+    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def test_the_etls_poison_lines_in_nginx_form_are_rejected_and_the_rest_loads(tmp_path):
+    good = [nginx_line(n) for n in range(500)]
+    poison = [
+        nginx_line(900)[:60] + b"\n",  # torn
+        nginx_line(901).replace(b'"lang":"en"', b'"lang":"\xff\xfe"'),  # not UTF-8
+        nginx_line(902, ua="u" * 70000),  # longer than any line
+        nginx_line(903).replace(b'"id":"n00000903"', b'"id":42'),
+        nginx_line(904, kind="post", ct=JSON, body=json.dumps({**EVENT, "props": {"a": [1]}})),
+        nginx_line(905, kind="post", ct=JSON, body=json.dumps({**VISIT, "dt": "a\u0000b"})),
+        nginx_line(906, kind="post", ct=JSON, body="{not json"),
+    ]
+    lines = list(good)
+    for n, bad in enumerate(poison):
+        lines.insert(70 * n + 7, bad)
+    settings = make_settings(tmp_path)
+    settings["LOG_DIR"].mkdir(parents=True)
+    path = settings["LOG_DIR"] / "hits-2026030210-nginx_test.jsonl"
+    path.write_bytes(b"".join(lines))
+    report = run(settings, batch_bytes=16384)
+    assert (report.rejected, report.hits) == (len(poison), len(good))
+    text = next((tmp_path / "data" / "rejects").glob("rejects-*.txt")).read_bytes().splitlines()
+    reasons = [line.split(b"\t")[1].decode() for line in text]
+    assert reasons == [
+        "not valid JSON",
+        "not valid UTF-8",
+        "line longer than 65536 bytes",
+        "id missing or not a string",
+        "props values must be strings, numbers or booleans",
+        NUL_REASON,
+        "body is not valid JSON",
+    ]
+    offsets = [int(line.split(b"\t")[0].rsplit(b":", 1)[1]) for line in text]
+    data = path.read_bytes()
+    assert all(data[o - 1 : o] == b"\n" and data[o:].startswith(b'{"v":1,"src":"nginx"') for o in offsets)
+    assert run(settings).rejected == 0
