@@ -266,3 +266,24 @@ def test_one_visitor_of_an_old_day_stays_one_across_the_etls_batches(tmp_path):
     run(settings)
     days = [str(day)[:10] for (day,) in query(settings, "SELECT day FROM _crumby_salts")]
     assert days == [datetime.now(timezone.utc).strftime("%Y-%m-%d")]
+
+
+def test_nginx_json_times_and_requests_in_their_several_spellings():
+    parse, hit_time = line_parser("nginx-json"), HitTime()
+    base = {"remote_addr": "203.0.113.9", "status": 200, "host": "example.com"}
+    for entry, ts in (
+        ({"msec": "1700000000.250"}, "2023-11-14T22:13:20.250Z"),
+        ({"time_local": "14/Nov/2023:23:13:20 +0100"}, "2023-11-14T22:13:20.000Z"),
+        ({"time_iso8601": "2023-11-14T23:13:20+01:00"}, "2023-11-14T22:13:20.000Z"),
+    ):
+        request = parse(json.dumps({**base, **entry, "request_method": "GET", "request_uri": "/a?b=1"}))
+        assert (hit_time(request), request.method, request.target) == (ts, "GET", "/a?b=1")
+    for entry, reason in (
+        ({"request": "GET / HTTP/1.1"}, "no time"),
+        ({"time_iso8601": "2023-11-14T23:13:20", "request": "GET / HTTP/1.1"}, "has no time zone"),
+        ({"msec": "1700000000", "request": "GET / HTTP/1.1", "status": "-"}, "no status"),
+    ):
+        with pytest.raises(LineError, match=reason):
+            parse(json.dumps({**base, **entry}))
+    with pytest.raises(LineError, match="not a JSON object"):
+        parse("[1]")
