@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -287,3 +289,14 @@ def test_nginx_json_times_and_requests_in_their_several_spellings():
             parse(json.dumps({**base, **entry}))
     with pytest.raises(LineError, match="not a JSON object"):
         parse("[1]")
+
+
+def test_the_importer_imports_nothing_heavy():
+    """It runs from cron beside the ETL; it needs neither the store nor the enrichment."""
+    program = (
+        "import sys, crumby.importer.run, crumby.nginx_hits, crumby.serve.nginx_config\n"
+        "heavy = ('sqlalchemy', 'duckdb', 'pandas', 'pyarrow', 'flask')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
