@@ -200,6 +200,12 @@ def test_nginx_line_faults_the_collector_never_writes_are_rejected():
         "q": "t=visit&cid=1&dl=x",
     }
     assert hit_from_nginx(line)["ts"] == "2023-11-14T22:13:20.500Z"
+    # Behind one trusted proxy the visitor is its X-Forwarded-For's last entry, not what a client claims.
+    proxied = {**line, "ip": "10.0.0.2", "xff": "6.6.6.6, 198.51.100.1", "proxies": 1}
+    assert (hit_from_nginx(proxied)["ip"], hit_from_nginx({**proxied, "proxies": 0})["ip"]) == (
+        "198.51.100.1",
+        "10.0.0.2",
+    )
     for broken, reason in (
         ({"msec": "soon"}, "msec is not a time in seconds"),
         ({"kind": "put"}, "unknown kind of nginx line 'put'"),
