@@ -68,6 +68,13 @@ _TEXT_ORDER = {
     "postgresql": '{{0}} COLLATE "{}"'.format(EXACT_COLLATIONS["postgresql"]),
     "mysql": "{{0}} COLLATE {}".format(EXACT_COLLATIONS["mysql"]),
 }
+# Whether the text {1} occurs in the column {0}, case and all (MySQL's default collation would ignore case).
+_CONTAINS = {
+    "duckdb": "strpos({0}, {1}) > 0",
+    "sqlite": "instr({0}, {1}) > 0",
+    "postgresql": "strpos({0}, {1}) > 0",
+    "mysql": "LOCATE(CAST({1} AS BINARY), CAST({0} AS BINARY)) > 0",
+}
 _JSON_TEXT = {
     "duckdb": "json_extract_string({0}, '$.' || {1})",
     "sqlite": "json_extract({0}, '$.' || {1})",
@@ -127,6 +134,7 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
         "percent": percent,
         "label": label,
         "equals": equals,
+        "contains": lambda column, value: _CONTAINS[dialect].format(column, value),
         "exact": exact,
         "concat": concat,
     }

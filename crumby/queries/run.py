@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ..store.bookkeeping import loads
 from ..store.engine import StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
+from .filters import FILTER_PARAM, filter_query_values, parse_filters
 from .params import resolve_params
 from .render import RenderedQuery, render
 from .templates import Template
@@ -94,8 +95,12 @@ def store_url(settings: Mapping[str, Any]) -> str:
 def prepare(
     template: Template, raw: Mapping[str, Any], dialect: str, *, now: datetime | None = None
 ) -> RenderedQuery:
-    """Check the request values against the template and render its SQL for ``dialect``."""
-    values = resolve_params(template.params, raw, now=now)
+    """Check the request values and filters (``f``) against the template; its SQL for ``dialect``."""
+    rest = dict(raw)
+    filters = parse_filters(rest.pop(FILTER_PARAM, None), template.filters)
+    values = resolve_params(template.params, rest, now=now)
+    if filters:
+        values.update(filter_query_values(filters), filters=filters)
     return render(template, values, dialect)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .filters import describe_dimensions, parse_filter_header
 from .params import ParamSpec, TemplateError, parse_param_line
 
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -29,6 +30,7 @@ VISIBILITIES = ("public", "private")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 CHART_HINTS = ("table", "line", "bar", "pie", "number", "map")
 HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
+COLUMN_LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]{1,80})"$')
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Template:
     chart: str
     params: tuple[ParamSpec, ...] = field(default=())
     builtin: bool = True
+    filters: tuple[str, ...] = field(default=())
+    labels: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def params_by_name(self) -> dict[str, ParamSpec]:
@@ -58,6 +62,8 @@ class Template:
             "description": self.description,
             "chart": self.chart,
             "params": [p.describe() for p in self.params],
+            "filters": describe_dimensions(self.filters),
+            "labels": dict(self.labels),
             "builtin": self.builtin,
         }
 
@@ -70,6 +76,8 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
         raise TemplateError(f"report template {path} cannot be read: {exc}") from None
     header: dict[str, str] = {}
     params: list[ParamSpec] = []
+    labels: list[tuple[str, str]] = []
+    filters: tuple[str, ...] = ()
     for line in source.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -85,6 +93,16 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
                 params.append(parse_param_line(value))
             except TemplateError as exc:
                 raise TemplateError(f"{path}: {exc}") from None
+        elif key == "filters":
+            try:
+                filters = parse_filter_header(value)
+            except ValueError as exc:
+                raise TemplateError(f"{path}: {exc}") from None
+        elif key == "column":
+            column = COLUMN_LINE.match(value)
+            if not column:
+                raise TemplateError(f'{path}: write a column label as -- column: NAME "Label", got {value!r}')
+            labels.append((column[1], column[2]))
         else:
             header[key] = value
     chart = header.get("chart", "table")
@@ -105,6 +123,8 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
         chart=chart,
         params=tuple(params),
         builtin=builtin,
+        filters=filters,
+        labels=tuple(labels),
     )
 
 

@@ -4,6 +4,7 @@
 -- param: granularity choice(day|hour) = day  One row per day or per hour.
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- filters: *
 {% set bucket = hour if granularity == 'hour' else day %}
 {% set bucket_key = hour_key if granularity == 'hour' else day_key %}
 {% set r = visit_rollup if granularity == 'hour' else visit_figures() %}
