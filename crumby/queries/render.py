@@ -25,6 +25,7 @@ from .dialects import sql_functions
 from .filters import FilterSQL
 from .guard import check_statement
 from .params import TemplateError
+from .periods import periods_function
 from .templates import Template
 
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -345,6 +346,7 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
     context["session_filter"] = session_filter(values, context["equals"], uses)
     context["day_filter"] = day_filter(values, context["equals"])
     context["whole_days"] = _whole_days(values)
+    context["periods"] = periods_function(values, dialect, context)
     context["first_day_filter"] = first_day_filter(values, context["equals"])
     context["visit_rollup"] = _visit_rollup(
         values, context["equals"], context["hit_filter"], context["as_int"], context["exact"], uses
