@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..store.bookkeeping import loads
-from ..store.engine import StoreError, backend_name
+from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
 from .filters import FILTER_PARAM, filter_query_values, parse_filters
 from .params import resolve_params
@@ -116,12 +117,17 @@ def _has_table(conn: sa.Connection, name: str) -> bool:
     return sa.inspect(conn).has_table(name)
 
 
-def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
-    """Which ETL load the store is at: the cache validator of every answer drawn from it."""
+def _require_tables(conn: sa.Connection, url: str) -> None:
+    """StoreEmpty unless the ETL has made the store's tables (their bookkeeping table stands for them)."""
     if url not in _stores_with_loads:
         if not _has_table(conn, loads.name):
-            return "no-loads", None
+            raise StoreEmpty()
         _stores_with_loads.add(url)
+
+
+def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
+    """Which ETL load the store is at: the cache validator of every answer drawn from it."""
+    _require_tables(conn, url)
     # The newest finished load, found from the end of the key: the table gains a row per run
     # (some hundred thousand a year under a five-minute cron), and every request asks.
     row = conn.execute(
@@ -134,6 +140,16 @@ def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
     if isinstance(finished, str):  # SQLite hands back text
         finished = datetime.fromisoformat(finished)
     return f"{load_id}:{finished}", finished
+
+
+def _names_a_missing_file(exc: Exception, url: str) -> bool:
+    """SQLite's answer when the read-only store's file does not exist yet."""
+    database = sa.engine.make_url(url).database
+    return (
+        "unable to open database file" in str(getattr(exc, "orig", exc))
+        and bool(database)
+        and not os.path.exists(database)
+    )
 
 
 def etag_for(stamp: str, salt: str) -> str:
@@ -159,7 +175,9 @@ def execute(
     etag = last_modified = None
     try:
         with read_only_connection(url, timeout) as conn:
-            if etag_salt is not None:
+            if etag_salt is None:
+                _require_tables(conn, url)
+            else:
                 stamp, last_modified = _load_stamp(conn, url)
                 etag = etag_for(stamp, etag_salt)
                 if etag in if_none_match:
@@ -170,6 +188,8 @@ def execute(
     except (QueryTimeout, StoreBusy, StoreError, NotModified):
         raise
     except sa.exc.SQLAlchemyError as exc:
+        if _names_a_missing_file(exc, url):
+            raise StoreEmpty() from None
         template = query.template
         log.warning("report %s/%s failed: %s", template.visibility, template.name, getattr(exc, "orig", exc))
         raise QueryFailed(
