@@ -14,12 +14,19 @@ from collections import Counter
 import pytest
 from report_fixture import RANGE, build_rows, load_fixture
 
+from crumby.auth import Goal
 from crumby.queries import ParameterError, TemplateError, find_templates
 from crumby.queries.filters import DIMENSIONS
 from crumby.queries.run import prepare, run_report
 from crumby.queries.templates import parse_template
 from crumby.store.readonly import close_readers
 
+GOALS = (
+    Goal("signup", "event", "signup"),
+    Goal("docs", "page", "/docs/*"),
+    Goal("ünïcode", "page", "*ünï*"),
+    Goal("literal", "page", "/a_b%[?]\\*"),
+)
 HOSTILE = ("'; DROP TABLE visits; --", "x' OR '1'='1", "%_\\", "ü😀\u202e:t0 $1", "a" * 1000)
 
 CASES: list[tuple[str, list[str]]] = [
@@ -47,6 +54,8 @@ CASES: list[tuple[str, list[str]]] = [
     ("private/events", ["event:contains:Ünï"]),
     ("private/origins", ["os:is:iOS"]),
     ("private/locations", ["entry_page:is_not:/about"]),
+    ("private/goals", []),
+    ("private/goals", ["country:is:DE", "page:not_contains:/docs/api"]),
     *[
         ("public/pages", [f"{d}:is:{v}", f"{d}:contains:{v}"])
         for d, v in zip(DIMENSIONS, itertools.cycle(HOSTILE))
@@ -58,7 +67,10 @@ def run_cases(url: str) -> list[list[list]]:
     templates = {f"{t.visibility}/{t.name}": t for t in find_templates()}
     settings = {"SQLALCHEMY_DATABASE_URI": url}
     try:
-        return [run_report(templates[key], {**RANGE, "f": filters}, settings).rows for key, filters in CASES]
+        return [
+            run_report(templates[key], {**RANGE, "f": filters}, settings, goals=GOALS).rows
+            for key, filters in CASES
+        ]
     finally:
         close_readers()
 
@@ -126,9 +138,19 @@ def test_each_operator_on_duckdb_matches_the_fixture(duckdb_results):
     assert both[2] == sum(1 for sid in google if entries[sid]["device"] == "desktop") > 0
 
 
+def test_goals_count_their_pages_and_events(duckdb_results):
+    rows = {row[0]: row[1:] for row in _rows("private/goals", [], duckdb_results)}
+    human, _ = _human()
+    unicode_views = [r for r in human if "ünï" in r["page_path"]]
+    assert (
+        rows["ünïcode"][:2] == [len({r["visitor_id"] for r in unicode_views}), len(unicode_views)] != [0, 0]
+    )
+    assert rows["literal"] == [0, 0, 0.0] and rows["signup"][0] > 0
+
+
 def test_hostile_values_are_only_values(duckdb_results):
     for key, filters in CASES:
-        if filters[0].split(":", 2)[2] in HOSTILE:
+        if filters and filters[0].split(":", 2)[2] in HOSTILE:
             assert _rows(key, filters, duckdb_results) == []
 
 

@@ -335,8 +335,16 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
 
 def _render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
     context: dict[str, Any] = {
-        name: BoundParam(name, value) for name, value in values.items() if name != "filters"
+        name: BoundParam(name, value) for name, value in values.items() if name not in ("filters", "goals")
     }
+    context["goals"] = [
+        {
+            "name": BoundParam(f"goal_{n}_name", None),
+            "kind": kind,
+            "match": BoundParam(f"goal_{n}_match", None),
+        }
+        for n, kind in enumerate(values.get("goals", ()))
+    ]
     context.update(sql_functions(dialect))
     context["dialect"] = dialect
     uses = _Uses(FilterSQL(values.get("filters", ()), context["equals"], context["contains"]))

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..store.bookkeeping import loads
 from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
+from .dialects import goal_pattern
 from .filters import FILTER_PARAM, filter_query_values, parse_filters
 from .params import resolve_params
 from .render import RenderedQuery, render
@@ -94,7 +95,12 @@ def store_url(settings: Mapping[str, Any]) -> str:
 
 
 def prepare(
-    template: Template, raw: Mapping[str, Any], dialect: str, *, now: datetime | None = None
+    template: Template,
+    raw: Mapping[str, Any],
+    dialect: str,
+    *,
+    now: datetime | None = None,
+    goals: Sequence[Any] = (),
 ) -> RenderedQuery:
     """Check the request values and filters (``f``) against the template; its SQL for ``dialect``."""
     rest = dict(raw)
@@ -102,7 +108,20 @@ def prepare(
     values = resolve_params(template.params, rest, now=now)
     if filters:
         values.update(filter_query_values(filters), filters=filters)
+    if template.goals:
+        values.update(goal_values(goals, dialect))
     return render(template, values, dialect)
+
+
+def goal_values(goals: Sequence[Any], dialect: str) -> dict[str, Any]:
+    """The goals (each with name, kind and pattern) as bound values: ``goal_0_name``, ``goal_0_match``..."""
+    values: dict[str, Any] = {"goals": tuple("event" if g.kind == "event" else "page" for g in goals)}
+    for n, goal in enumerate(goals):
+        values[f"goal_{n}_name"] = str(goal.name)
+        values[f"goal_{n}_match"] = (
+            goal.pattern if goal.kind == "event" else goal_pattern(goal.pattern, dialect)
+        )
+    return values
 
 
 _stores_with_loads: set[str] = set()
@@ -236,7 +255,8 @@ def run_report(
     settings: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    goals: Sequence[Any] = (),
 ) -> ReportResult:
     """Run ``template`` with request values ``raw`` against the configured store, under its limits."""
-    query = prepare(template, raw, backend_name(store_url(settings)), now=now)
+    query = prepare(template, raw, backend_name(store_url(settings)), now=now, goals=goals)
     return run_prepared(query, settings)

@@ -9,6 +9,13 @@ comment block that names its title, description, chart hint and parameters::
     -- description: Pages by visitors and pageviews.
     -- chart: table
     -- param: limit int(1..10000) = 100  How many rows to return.
+    -- filters: *
+    -- column: page_path "Page"
+
+``filters`` names the dimensions the report may be filtered by (``*``: all
+of them; see :mod:`crumby.queries.filters`); ``column`` gives a column the
+label a dashboard shows; ``goals: yes`` hands the template the goals
+(``{% for goal in goals %}``, each with ``name``, ``kind`` and ``match``).
 
 Files are read again when they change, so a dropped-in template needs no restart.
 """
@@ -48,6 +55,7 @@ class Template:
     builtin: bool = True
     filters: tuple[str, ...] = field(default=())
     labels: tuple[tuple[str, str], ...] = field(default=())
+    goals: bool = False  # ``-- goals: yes``: it is given the goals (``{% for goal in goals %}``)
 
     @property
     def params_by_name(self) -> dict[str, ParamSpec]:
@@ -98,6 +106,8 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
                 filters = parse_filter_header(value)
             except ValueError as exc:
                 raise TemplateError(f"{path}: {exc}") from None
+        elif key == "goals":
+            header["goals"] = value
         elif key == "column":
             column = COLUMN_LINE.match(value)
             if not column:
@@ -125,6 +135,7 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
         builtin=builtin,
         filters=filters,
         labels=tuple(labels),
+        goals=header.get("goals", "no").lower() in ("yes", "true", "all"),
     )
 
 

@@ -43,6 +43,7 @@ PUBLIC_CARDS = (
     ("languages", "Languages", "language", "language"),
 )
 PRIVATE_CARDS = (
+    ("goals", "Goals", "", ""),
     ("event_names", "Events", "event", "name"),
     ("event_values", "Event values", "event", "name"),
     ("events", "Events by page", "event", "name"),

@@ -23,7 +23,7 @@ from ..queries.run import NotModified, QueryFailed, prepare, run_prepared, store
 from ..queries.templates import NAME_PATTERN, find_template, find_templates
 from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy
-from .auth import private_access_allowed
+from .auth import auth_store, private_access_allowed
 from .openapi import openapi_document
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def report(visibility: str, name: str) -> Response:
         if len(output) != 1 or output[0] not in FORMATS:
             raise ParameterError("format", f"must be one of {', '.join(FORMATS)}, given once")
         url = store_url(settings)
-        query = prepare(template, raw, backend_name(url))
+        query = prepare(template, raw, backend_name(url), goals=_goals() if template.goals else ())
     except ParameterError as exc:
         return error(400, str(exc), parameter=exc.name)
     except TemplateError as exc:
@@ -211,6 +211,13 @@ def _empty_store_answer(name: str, visibility: str, query, output: str) -> Respo
         )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _goals() -> list:
+    """The goals (``crumby goal add``), read from the auth database, which the CLI writes."""
+    from ..auth import list_goals
+
+    return list_goals(auth_store())
 
 
 def _client_etags() -> set[str]:
