@@ -94,7 +94,7 @@ def test_the_readme_commands_run_as_written(run):
     section = readme.split("## Users and API tokens", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
-    assert len(lines) == 6 and all(line.startswith("crumby ") for line in lines)
+    assert len(lines) == 7 and all(line.startswith("crumby ") for line in lines)
     for line in lines:
         args = shlex.split(line)[1:]
         answer = run(*args, input="alice-password\nalice-password\n")

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import LiveServer, make_settings
+from report_fixture import load_fixture
 from selenium.webdriver.common.by import By
 from test_dashboard_browser import card_cells, load_store, metric, wait_loaded
 
+from crumby.auth import add_goal, add_user, open_auth_store
 from crumby.serve.app import create_app
 from crumby.serve.auth import close_auth_store
 
@@ -188,3 +190,64 @@ def test_an_empty_store_shows_how_to_begin(browser, server_for):
     assert not browser.find_element(By.ID, "summary").is_displayed()
     assert "Could not load" not in browser.find_element(By.TAG_NAME, "body").text
     assert browser.console_errors(server.url) == []
+
+
+def test_more_opens_the_whole_list_and_goals_show_for_a_segment(browser, tmp_path):
+    url = load_fixture(f"duckdb:///{tmp_path / 'store.duckdb'}")
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=url)
+    auth = open_auth_store(settings)
+    add_user(auth, "alice", "alice-password")
+    add_goal(auth, "Docs", "page", "/docs/*")
+    add_goal(auth, "Signed up", "event", "signup")
+    auth.close()
+    app = create_app(settings)
+    server = LiveServer(app)
+    try:
+        browser.get(server.url + "/login")
+        browser.find_element(By.ID, "username").send_keys("alice")
+        browser.find_element(By.ID, "password").send_keys("alice-password")
+        browser.find_element(By.ID, "sign-in").click()
+        browser.wait_for("location.pathname === '/'", "sign-in did not work")
+        query = "from=2024-03-01&to=2024-04-29"
+        browser.get(f"{server.url}/?{query}&f=country%3Ais%3ADE")
+        wait_loaded(browser, "the dashboard did not load")
+
+        # The goals card: each goal's visitors, conversions and rate, for the German visitors only.
+        request = urllib.request.Request(
+            f"{server.url}/api/private/goals?{query}&f=country%3Ais%3ADE",
+            headers={"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())},
+        )
+        with urllib.request.urlopen(request, timeout=20) as answer:
+            goals = json.load(answer)
+        assert {row[0] for row in goals["data"]} == {"Docs", "Signed up"}
+        shown = shown_counts(browser, "goals")
+        assert set(shown) == {"Docs", "Signed up"}
+        headings = [
+            th.text for th in browser.find_elements(By.CSS_SELECTOR, '[data-report="goals"] thead th')
+        ]
+        assert headings[0] == "Goal" and "Visitors" in headings
+
+        # "More" on the pages card: all 24 pages of the segment, a page at a time, and their CSV.
+        more = browser.find_element(By.CSS_SELECTOR, '[data-report="pages"] .more')
+        assert more.is_displayed()
+        more.click()
+        browser.wait_for("document.getElementById('full-list').open", "More did not open the whole list")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#full-list tbody tr")
+        answer = api(server, "pages", [("from", "2024-03-01"), ("to", "2024-04-29"), ("f", "country:is:DE")])
+        assert len(rows) == len(answer["data"]) > 10
+        assert browser.find_element(By.ID, "full-page").text == f"Rows 1 to {len(rows)} of {len(rows)}"
+        csv_address = browser.find_element(By.ID, "full-csv").get_attribute("href")
+        assert "format=csv" in csv_address and "f=country%3Ais%3ADE" in csv_address
+        with urllib.request.urlopen(csv_address, timeout=20) as csv_answer:
+            lines = csv_answer.read().decode().splitlines()
+        assert len(lines) == len(rows) + 1 and lines[0] == "site,page_path,visitors,visits,pageviews"
+        # a row of the whole list filters too, and closes it
+        rows[0].click()
+        browser.wait_for("location.search.indexOf('f=page%3Ais%3A') >= 0", "a row of the list did not filter")
+        wait_loaded(browser, "the page-filtered dashboard did not load")
+        assert not browser.execute_script("return document.getElementById('full-list').open")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#filters .chip")) == 2
+        assert browser.console_errors(server.url) == []
+    finally:
+        server.stop()
+        close_auth_store(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -98,3 +100,15 @@ def test_goals_from_the_cli_to_the_report(setup):
         assert sorted(row[0] for row in again["data"]) == ["odd", "signup"]
     finally:
         close_auth_store(app)
+
+
+def test_the_readme_goal_commands_run_as_written(setup):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Goals**", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) == 4 and all(line.startswith("crumby goal ") for line in lines)
+    for line in lines:
+        answer = run(*shlex.split(line)[1:])
+        assert answer.exit_code == 0, (line, answer.output)
+    assert run("goal", "list").output.splitlines() == ["signup\tevent\tsignup"]

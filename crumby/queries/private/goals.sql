@@ -3,6 +3,7 @@
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- param: limit int(1..10000) = 100  How many goals to return at most.
 -- goals: yes
 -- filters: *
 -- column: goal "Goal"
@@ -38,3 +39,4 @@ SELECT r.goal,
 FROM reached r
 CROSS JOIN everyone e
 ORDER BY r.visitors DESC, r.conversions DESC, r.goal
+LIMIT :limit

@@ -558,7 +558,7 @@
     var rows = full.body.data.slice(full.page * PAGE_ROWS, (full.page + 1) * PAGE_ROWS);
     fillTable(document.querySelector("#full-list table"), full.body, full.layout, rows, full.card);
     document.getElementById("full-page").textContent =
-      "Rows " + formatNumber(full.page * PAGE_ROWS + (rows.length ? 1 : 0)) + "–" + formatNumber(full.page * PAGE_ROWS + rows.length) +
+      "Rows " + formatNumber(full.page * PAGE_ROWS + (rows.length ? 1 : 0)) + " to " + formatNumber(full.page * PAGE_ROWS + rows.length) +
       " of " + formatNumber(full.body.data.length) + (full.body.truncated ? "+" : "");
     document.getElementById("full-prev").disabled = full.page === 0;
     document.getElementById("full-next").disabled = full.page >= pages - 1;
