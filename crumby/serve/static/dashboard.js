@@ -12,7 +12,7 @@
   var OPERATORS = { is: "is", is_not: "is not", contains: "contains", not_contains: "does not contain" };
   var NO_DATA = "no data loaded yet";
   var TABLE_COLUMNS = 4;
-  var PREFERRED_COUNTS = ["visitors", "pageviews"];
+  var PREFERRED_COUNTS = ["visitors", "pageviews", "views", "conversion_rate", "events", "visits", "sessions"];
   var root = document.getElementById("dashboard");
   var chart = null;
 
