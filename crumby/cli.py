@@ -219,7 +219,7 @@ def deluser_command(obj: Context, name: str) -> None:
 @click.argument("password", required=False)
 @pass_context
 def passwd_command(obj: Context, name: str, password: str | None) -> None:
-    """Change the password of user NAME; their open sessions end (they sign in again).
+    """Change user NAME's password and end their open sessions.
 
     Without PASSWORD you are asked for it (hidden, twice).
     """
@@ -294,7 +294,10 @@ def token_revoke_command(obj: Context, token_id_or_name: str) -> None:
 
 @cli.group("goal")
 def goal_group() -> None:
-    """Goals: the pages or events that count as conversions (the private Goals report)."""
+    """Goals: pages or events that count as conversions.
+
+    The private Goals report gives each goal's visitors, conversions and conversion rate.
+    """
 
 
 @goal_group.command("add")
