@@ -24,6 +24,9 @@ server could reach for it on this machine.
 
 They are interleaved, run after run, so that a busy machine slows them alike.
 
+With ``--filter country:is:DE`` (repeatable) every report is run filtered so:
+run once without and once with it to see what a filter costs.
+
 It prints the p50 of each and the ratio api/direct. The store is kept in
 --workdir and reused once it is built whole (pass --rebuild to redo it); the
 PostgreSQL copy is made again when its row count differs from the DuckDB store's.
@@ -410,6 +413,13 @@ def main() -> None:
         help="use the store in --workdir as it is (no row count, no build; an error if missing)",
     )
     parser.add_argument("--only", default="", help="comma-separated report names to run")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="DIMENSION:OPERATOR:VALUE",
+        help="run every report filtered so (repeat for several), e.g. country:is:DE",
+    )
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -465,6 +475,7 @@ def main() -> None:
             header += f" {'warm p50':>9} {'api/warm':>8}"
         print(
             f"\n{args.backend}, {args.hits:,} hits over {DAYS} days; window {window['from']}..{window['to']}"
+            + (f"; filtered by {' and '.join(args.filter)}" if args.filter else "")
         )
         print(header + "   (ms)")
         worst = []
@@ -473,6 +484,8 @@ def main() -> None:
             if only and template.name not in only:
                 continue
             params = {**window, **extra.get(template.name, {})}
+            if args.filter:
+                params["f"] = list(args.filter)
             runs.append((template, params, prepare(template, params, args.backend)))
         for template, params, query in runs:
             endpoint = f"http://127.0.0.1:{port}/api/{template.visibility}/{template.name}"

@@ -214,6 +214,24 @@ def deluser_command(obj: Context, name: str) -> None:
     click.echo(f"User {name} deleted.")
 
 
+@cli.command("passwd")
+@click.argument("name")
+@click.argument("password", required=False)
+@pass_context
+def passwd_command(obj: Context, name: str, password: str | None) -> None:
+    """Change user NAME's password and end their open sessions.
+
+    Without PASSWORD you are asked for it (hidden, twice).
+    """
+    from .auth import change_password
+
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _auth_store(obj) as store:
+        change_password(store, name, password)
+    click.echo(f"Password of {name} changed; their sessions are ended.")
+
+
 @cli.command("users")
 @pass_context
 def users_command(obj: Context) -> None:
@@ -274,26 +292,102 @@ def token_revoke_command(obj: Context, token_id_or_name: str) -> None:
     click.echo(f"Revoked {count} token{'s' if count != 1 else ''}.")
 
 
-@cli.command("query")
+@cli.group("goal")
+def goal_group() -> None:
+    """Goals: pages or events that count as conversions.
+
+    The private Goals report gives each goal's visitors, conversions and conversion rate.
+    """
+
+
+@goal_group.command("add")
+@click.argument("name")
+@click.option("--event", "event", metavar="NAME", help="The goal is reached by sending this event.")
+@click.option(
+    "--page",
+    "page",
+    metavar="PATH",
+    help="The goal is reached by viewing this page; * for any text: '/blog/*'.",
+)
+@pass_context
+def goal_add_command(obj: Context, name: str, event: str | None, page: str | None) -> None:
+    """Add the goal NAME: an event (--event signup) or a page path (--page '/pricing*')."""
+    from .auth import add_goal
+
+    if (event is None) == (page is None):
+        raise click.UsageError("give either --event NAME or --page PATH")
+    with _auth_store(obj) as store:
+        goal = add_goal(
+            store, name, "event" if event is not None else "page", event if event is not None else page
+        )
+    click.echo(f"Goal {goal.name!r} added: {goal.kind} {goal.pattern}")
+
+
+@goal_group.command("list")
+@pass_context
+def goal_list_command(obj: Context) -> None:
+    """List the goals."""
+    from .auth import list_goals
+
+    with _auth_store(obj) as store:
+        found = list_goals(store)
+    if not found:
+        click.echo("No goals yet: add one with `crumby goal add NAME --event EVENT` or `--page PATH`.")
+    for goal in found:
+        click.echo(f"{goal.name}\t{goal.kind}\t{goal.pattern}")
+
+
+@goal_group.command("remove")
+@click.argument("name")
+@pass_context
+def goal_remove_command(obj: Context, name: str) -> None:
+    """Remove the goal NAME (what was counted stays in the store)."""
+    from .auth import remove_goal
+
+    with _auth_store(obj) as store:
+        remove_goal(store, name)
+    click.echo(f"Goal {name!r} removed.")
+
+
+@cli.command("query", context_settings={"help_option_names": []})
 @click.argument("name", required=False)
 @click.option("--days", type=click.IntRange(1), help="The last N days, today included (default 30).")
 @click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day of the range.")
 @click.option("--to", metavar="YYYY-MM-DD", help="Last day of the range (included).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="A report parameter.")
 @click.option(
+    "--filter",
+    "-f",
+    "filters",
+    multiple=True,
+    metavar="DIMENSION:OPERATOR:VALUE",
+    help="Only what matches, e.g. country:is:DE or page:contains:/blog (is, is_not, contains, not_contains); "
+    "repeat for several.",
+)
+@click.option(
     "--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--help", "-h", "show_help", is_flag=True, help="Show this message (and NAME's parameters) and exit."
+)
 @pass_context
+@click.pass_context
 def query_command(
+    ctx: click.Context,
     obj: Context,
     name: str | None,
     days: int | None,
     from_: str | None,
     to: str | None,
     params: tuple[str, ...],
+    filters: tuple[str, ...],
     output: str,
+    show_help: bool,
 ) -> None:
-    """Run the report NAME (e.g. pages, private/events) against the store; without NAME, list them."""
+    """Run the report NAME (e.g. pages, private/events) against the store; without NAME, list them.
+
+    `crumby query NAME --help` lists the report's parameters and filters.
+    """
     import json
 
     from .queries import ParameterError, QueryFailed, TemplateError, find_templates, lookup
@@ -303,6 +397,14 @@ def query_command(
     from .store.readonly import QueryTimeout, StoreBusy
 
     settings = obj.settings
+    if show_help:
+        click.echo(ctx.get_help())
+        if name:
+            template = lookup(name, settings)
+            if template is None:
+                raise click.ClickException(f"no report named {name!r}; `crumby query` lists them")
+            click.echo("\n" + _report_help(template))
+        return
     if not name:
         for template in find_templates(settings):
             click.echo(f"{template.visibility}/{template.name:<20} {template.title}")
@@ -317,8 +419,16 @@ def query_command(
         if not sep:
             raise click.ClickException(f"--param {item!r}: write it as KEY=VALUE")
         raw[key.strip()] = value
+    if filters:
+        raw["f"] = list(filters)
+    goals = []
+    if template.goals:
+        from .auth import list_goals
+
+        with _auth_store(obj) as store:
+            goals = list_goals(store)
     try:
-        result = run_report(template, raw, settings)
+        result = run_report(template, raw, settings, goals=goals)
     except ParameterError as exc:
         raise click.ClickException(f"{exc}; see the report's parameters with `crumby query`") from None
     except (TemplateError, QueryFailed, QueryTimeout, StoreBusy, StoreError) as exc:
@@ -333,6 +443,29 @@ def query_command(
         click.echo(
             f"{len(result.rows)} rows, {result.t0:%Y-%m-%d %H:%M} to {result.t1:%Y-%m-%d %H:%M} UTC{note}"
         )
+
+
+def _report_help(template) -> str:
+    """A report's title, description, parameters and filters, for `crumby query NAME --help`."""
+    lines = [f"{template.visibility}/{template.name}: {template.title}"]
+    if template.description:
+        lines.append(click.wrap_text(template.description, initial_indent="  ", subsequent_indent="  "))
+    lines.append("\nParameters (--param NAME=VALUE), besides the range (--days, --from, --to):")
+    for spec in template.params:
+        info = spec.describe()
+        default = "required" if info["required"] else f"default {info['default']!r}"
+        kind = f"{spec.kind}({'|'.join(spec.choices)})" if spec.choices else spec.kind
+        lines.append(f"  {spec.name:<12} {kind}, {default}. {spec.description}".rstrip())
+    if not template.params:
+        lines.append("  (none)")
+    if template.filters:
+        from .queries.filters import DIMENSIONS, OPERATORS
+
+        lines.append(f"\nFilters (--filter DIMENSION:OPERATOR:VALUE; operators {', '.join(OPERATORS)}):")
+        lines.extend(f"  {n:<12} {DIMENSIONS[n].description}" for n in template.filters)
+    else:
+        lines.append("\nThis report takes no filters.")
+    return "\n".join(lines)
 
 
 @cli.command("geoip")

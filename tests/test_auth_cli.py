@@ -94,10 +94,34 @@ def test_the_readme_commands_run_as_written(run):
     section = readme.split("## Users and API tokens", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
-    assert len(lines) == 6 and all(line.startswith("crumby ") for line in lines)
+    assert len(lines) == 7 and all(line.startswith("crumby ") for line in lines)
     for line in lines:
         args = shlex.split(line)[1:]
         answer = run(*args, input="alice-password\nalice-password\n")
         assert answer.exit_code == 0, f"{line}: {answer.output}"
     assert "No users yet" in run("users").output
     assert "revoked" in run("token", "list").output
+
+
+def test_passwd_changes_the_password_and_ends_the_users_sessions(run, tmp_path):
+    from datetime import timedelta
+
+    from crumby.auth import session_is_live, start_session
+
+    assert run("adduser", "carol", "carol-password").exit_code == 0
+    store = _store(tmp_path)
+    try:
+        carol = authenticate(store, "carol", "carol-password")
+        sid = start_session(store, carol, timedelta(hours=1))
+        assert session_is_live(store, sid, "carol", timedelta(hours=1))
+        changed = run("passwd", "carol", input="carol-new-password\ncarol-new-password\n")
+        assert changed.exit_code == 0, changed.output
+        assert "carol-new-password" not in changed.output
+        assert authenticate(store, "carol", "carol-password") is None
+        assert authenticate(store, "carol", "carol-new-password") == carol
+        assert not session_is_live(store, sid, "carol", timedelta(hours=1))
+    finally:
+        store.close()
+    assert "too short" in run("passwd", "carol", "short").output
+    missing = run("passwd", "nobody", "long-enough-password")
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output

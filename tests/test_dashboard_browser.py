@@ -153,9 +153,14 @@ def metric(browser, name: str) -> str:
 
 
 def card_cells(browser, report: str) -> list[str]:
+    """Each row's name, the line under it, and its counts, as separate texts."""
     return [
         cell.get_attribute("textContent")
-        for cell in browser.find_elements(By.CSS_SELECTOR, f'[data-report="{report}"] tbody td')
+        for cell in browser.find_elements(
+            By.CSS_SELECTOR,
+            f'[data-report="{report}"] tbody td .name, [data-report="{report}"] tbody td .second, '
+            f'[data-report="{report}"] tbody td.num',
+        )
     ]
 
 

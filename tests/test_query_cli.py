@@ -86,3 +86,27 @@ def test_the_readme_template_example_runs(run, tmp_path, monkeypatch):
     body = json.loads(run(*args, "-p", "section=/docs").output)
     assert body["columns"] == ["page_path", "views"]
     assert {row[0] for row in body["data"]} == {"/docs/start", "/docs/api"}
+
+
+def test_query_help_lists_the_reports_parameters_and_filters(run):
+    result = run("query", "pages", "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and "public/pages: Top pages" in result.output
+    assert re.search(r"^  limit\s+int, default 100\.", result.output, re.M)
+    assert re.search(r"^  country\s+Country", result.output, re.M) and "is_not" in result.output
+    plain = run("query", "--help")
+    assert plain.exit_code == 0 and "--filter" in plain.output and "public/pages" not in plain.output
+    assert "no report named" in run("query", "nope", "--help").output
+
+
+def test_query_filters(run):
+    args = ("query", "pages", "--from", "2024-03-01", "--to", "2024-04-29", "--format", "json")
+    whole = json.loads(run(*args).output)
+    german = json.loads(run(*args, "--filter", "country:is:DE").output)
+    docs = json.loads(run(*args, "-f", "country:is:DE", "-f", "page:contains:/docs").output)
+    assert (
+        sum(r[4] for r in docs["data"]) < sum(r[4] for r in german["data"]) < sum(r[4] for r in whole["data"])
+    )
+    assert {r[1] for r in docs["data"]} == {"/docs/start", "/docs/api"}
+    bad = run(*args, "--filter", "planet:is:Mars")
+    assert bad.exit_code == 1 and "cannot be filtered by that" in bad.output

@@ -66,7 +66,7 @@ def duckdb_results(tmp_path_factory):
 def test_every_builtin_report_is_compared():
     covered = {key for key, _ in CASES}
     assert covered == {f"{t.visibility}/{t.name}" for t in find_templates()}
-    assert len(covered) == 26
+    assert len(covered) == 27
 
 
 def _python_summary(start: datetime, end: datetime, site: str | None = None) -> list:

@@ -66,6 +66,14 @@ def _hostile_query_strings(count: int) -> list[str]:
         "2024-03-01",
         "7",
         "hour",
+        "country:is:' OR '1'='1",
+        "page:contains:%_%",
+        "event:is_not:\\'; SELECT 1 --",
+        "source:not_contains:😀\u202e",
+        "city:is:" + "x" * 2000,
+        "nope:is:x",
+        "country:maybe:x",
+        "browser:contains:",
     ]
     keys = [
         "days",
@@ -80,6 +88,8 @@ def _hostile_query_strings(count: int) -> list[str]:
         "prop",
         "event",
         "format",
+        "f",
+        "f",
     ]
     keys += ["days[]", "site[0]", "'", "; DROP", "%00", "ü", "__class__", "k" * 300]
     strings = []

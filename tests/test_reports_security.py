@@ -19,6 +19,7 @@ from report_fixture import RANGE, load_fixture, store_counts
 
 from crumby.queries import find_templates
 from crumby.queries.dialects import DIALECTS
+from crumby.queries.filters import OPERATORS
 from crumby.queries.run import prepare
 from crumby.serve.app import create_app
 from crumby.store.readonly import REPORT_WORK_MEM_MB, QueryTimeout, close_readers, read_only_connection
@@ -48,6 +49,8 @@ def _hostile_request(template, text: str) -> dict[str, str]:
             raw[spec.name] = "zz_hostile_key_77"
         elif spec.kind == "int":
             raw[spec.name] = str(spec.maximum - 3 if spec.maximum else 987654)
+    if template.filters:  # a filter on every dimension it takes, each operator in turn
+        raw["f"] = [f"{d}:{OPERATORS[n % len(OPERATORS)]}:{text}" for n, d in enumerate(template.filters)]
     return raw
 
 
@@ -71,6 +74,10 @@ def test_hostile_values_never_appear_in_the_sql_text(dialect):
             query = prepare(template, raw, dialect)
             for name, value in raw.items():
                 written = value if name not in ("t0", "t1") else value[:4]
+                if name == "f":
+                    assert len(query.values["filters"]) == len(template.filters) > 0, template.name
+                    assert text not in query.sql, (template.name, dialect, "filters")
+                    continue
                 assert written not in query.sql, (template.name, dialect, name)
             for spec in template.params:
                 if spec.kind == "text":

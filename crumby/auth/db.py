@@ -50,7 +50,16 @@ sessions = Table(
     Column("ended", DateTime),  # set by logout: a copy of the cookie is then worthless
 )
 
-AUTH_TABLES = (users, tokens, login_attempts, sessions)
+goals = Table(
+    "_crumby_goals",
+    auth_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),  # "page" or "event"
+    Column("pattern", String(1000), nullable=False),  # a page path (* for any text) or an event name
+    Column("created", DateTime, nullable=False),  # UTC
+)
+
+AUTH_TABLES = (users, tokens, login_attempts, sessions, goals)
 
 
 def auth_database_url(settings: Mapping[str, Any]) -> str:

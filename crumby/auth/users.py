@@ -55,6 +55,17 @@ def delete_user(store: AuthStore, username: str) -> None:
         conn.execute(users.delete().where(users.c.id == row.id))
 
 
+def change_password(store: AuthStore, username: str, password: str) -> None:
+    """Give a user a new password and end every session they have open (a stolen login stops working)."""
+    hashed = hash_password(check_password(password))
+    with store.begin() as conn:
+        row = _find(conn, username)
+        if row is None:
+            raise AuthError(f"no user {username!r}; `crumby users` lists them")
+        conn.execute(users.update().where(users.c.id == row.id).values(password=hashed))
+        conn.execute(sessions.delete().where(sessions.c.user_id == row.id))
+
+
 def list_users(store: AuthStore) -> list[tuple[int, str]]:
     """(id, username) of every user, by name."""
     with store.connect() as conn:

@@ -37,7 +37,10 @@ class UnknownReport(LookupError):
 
 
 def run(name: str, settings: Mapping[str, Any] | None = None, **params: Any) -> ReportResult:
-    """Run the report ``name`` (``pages``, or ``private/events``) with keyword parameters."""
+    """Run the report ``name`` (``pages``, or ``private/events``) with keyword parameters.
+
+    ``f=["country:is:DE", "page:contains:/blog"]`` filters it (see :mod:`crumby.queries.filters`).
+    """
     if settings is None:
         from ..config import load_settings
 
@@ -46,13 +49,15 @@ def run(name: str, settings: Mapping[str, Any] | None = None, **params: Any) -> 
     if template is None:
         names = ", ".join(f"{t.visibility}/{t.name}" for t in find_templates(settings))
         raise UnknownReport(f"no report named {name!r}; there are: {names}")
-    raw = {
+    raw: dict[str, Any] = {
         ("from" if key == "from_" else key): value.isoformat()
         if isinstance(value, (date, datetime))
         else str(value)
         for key, value in params.items()
-        if value is not None
+        if value is not None and key != "f"
     }
+    if params.get("f"):  # filters: "country:is:DE", or a list of them
+        raw["f"] = [params["f"]] if isinstance(params["f"], str) else [str(f) for f in params["f"]]
     return run_report(template, raw, settings)
 
 

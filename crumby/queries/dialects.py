@@ -68,12 +68,34 @@ _TEXT_ORDER = {
     "postgresql": '{{0}} COLLATE "{}"'.format(EXACT_COLLATIONS["postgresql"]),
     "mysql": "{{0}} COLLATE {}".format(EXACT_COLLATIONS["mysql"]),
 }
+# Whether the text {1} occurs in the column {0}, case and all (MySQL's default collation would ignore case).
+_CONTAINS = {
+    "duckdb": "strpos({0}, {1}) > 0",
+    "sqlite": "instr({0}, {1}) > 0",
+    "postgresql": "strpos({0}, {1}) > 0",
+    "mysql": "LOCATE(CAST({1} AS BINARY), CAST({0} AS BINARY)) > 0",
+}
+# A text against a goal's page pattern, as goal_pattern() writes it for the dialect: case and all.
+_MATCHES = {
+    "duckdb": "{0} LIKE {1} ESCAPE '\\'",
+    "sqlite": "{0} GLOB {1}",
+    "postgresql": "{0} LIKE {1}",
+    "mysql": "{0} COLLATE utf8mb4_bin LIKE {1}",
+}
 _JSON_TEXT = {
     "duckdb": "json_extract_string({0}, '$.' || {1})",
     "sqlite": "json_extract({0}, '$.' || {1})",
     "postgresql": "(CAST({0} AS json) ->> CAST({1} AS TEXT))",
     "mysql": "JSON_UNQUOTE(JSON_EXTRACT({0}, CONCAT('$.', {1})))",
 }
+
+
+def goal_pattern(pattern: str, dialect: str) -> str:
+    """A page pattern (``*``: any text; all else literal) as ``matches`` takes it for ``dialect``."""
+    if dialect == "sqlite":  # GLOB: * stays, ? and [ are made literal
+        return "".join({"?": "[?]", "[": "[[]"}.get(ch, ch) for ch in pattern)
+    escaped = "".join("\\" + ch if ch in "\\%_" else ch for ch in pattern)
+    return escaped.replace("*", "%")
 
 
 def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
@@ -127,6 +149,8 @@ def sql_functions(dialect: str) -> dict[str, Callable[..., str]]:
         "percent": percent,
         "label": label,
         "equals": equals,
+        "contains": lambda column, value: _CONTAINS[dialect].format(column, value),
+        "matches": lambda column, pattern: _MATCHES[dialect].format(column, pattern),
         "exact": exact,
         "concat": concat,
     }

@@ -20,7 +20,8 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 3660
 MAX_TEXT = 1000
 RANGE_PARAMS = ("days", "from", "to", "t0", "t1")
-RESERVED = frozenset(RANGE_PARAMS + ("p0", "format", "dialect"))
+RESERVED = frozenset(RANGE_PARAMS + ("p0", "format", "dialect", "f", "filters", "goals"))
+RESERVED_PREFIXES = ("filter_", "goal_")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 PARAM_LINE = re.compile(
@@ -91,8 +92,11 @@ def parse_param_line(text: str) -> ParamSpec:
             "choice(a|b)"
         )
     name, kind = match["name"], match["type"]
-    if name in RESERVED:
-        raise TemplateError(f"parameter name {name!r} is reserved ({', '.join(sorted(RESERVED))})")
+    if name in RESERVED or name.startswith(RESERVED_PREFIXES):
+        raise TemplateError(
+            f"parameter name {name!r} is reserved ({', '.join(sorted(RESERVED))}, and names starting "
+            f"with {' or '.join(RESERVED_PREFIXES)})"
+        )
     spec = ParamSpec(name=name, kind=kind, default=None, description=match["description"].strip())
     if kind.startswith("int("):
         low, high = kind[4:-1].split("..")

@@ -22,8 +22,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ..store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from .dialects import sql_functions
+from .filters import FilterSQL
 from .guard import check_statement
 from .params import TemplateError
+from .periods import periods_function
 from .templates import Template
 
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -92,7 +94,37 @@ def _sql_type(value: Any) -> sa.types.TypeEngine:
     return sa.String()
 
 
-def _range_filter(values: Mapping[str, Any], equals, *, time: str, name: str, by_page: bool):
+class _Uses:
+    """Whether the request's filters reached the SQL: a template that declares them must apply them."""
+
+    __slots__ = ("applied", "filters")
+
+    def __init__(self, filters: FilterSQL) -> None:
+        self.filters = filters
+        self.applied = False
+
+    def on(self, table: str, alias: str, since: str, until: str) -> list[str]:
+        self.applied = True
+        return self.filters.on(table, alias, since, until)
+
+
+class _Later:
+    """A condition written only when the template prints it (so that merely offering it applies nothing)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+    __html__ = __str__
+
+
+def _range_filter(
+    values: Mapping[str, Any], equals, *, time: str, name: str, by_page: bool, table: str = "", uses=None
+):
     def range_filter(alias: str = "v", since: str = "t0", until: str = "t1") -> str:
         """The conditions every built-in report shares: the range, no bots, the site (and page) filters."""
         if not alias.isidentifier() or since not in ("t0", "p0") or until not in ("t0", "t1"):
@@ -102,19 +134,34 @@ def _range_filter(values: Mapping[str, Any], equals, *, time: str, name: str, by
             parts.append(equals(f"{alias}.site", ":site"))
         if by_page and values.get("path"):
             parts.append(equals(f"{alias}.page_path", ":path"))
+        if uses is not None and uses.filters.filters:
+            parts.extend(uses.on(table, alias, since, until))
+        elif values.get("filters"):
+            raise ValueError(f"{name} reads daily figures, which cannot be filtered; test `filters` first")
         return " AND ".join(parts)
 
     return range_filter
 
 
-def _hit_filter(values: Mapping[str, Any], equals):
+def _hit_filter(values: Mapping[str, Any], equals, uses=None):
     """On page views (``visits``): by the hit's time, with the page path filter."""
-    return _range_filter(values, equals, time="datetime", name="hit_filter", by_page=True)
+    return _range_filter(
+        values, equals, time="datetime", name="hit_filter", by_page=True, table="visits", uses=uses
+    )
 
 
-def session_filter(values: Mapping[str, Any], equals):
+def _event_filter(values: Mapping[str, Any], equals, uses=None):
+    """On ``events``: as ``hit_filter``, with the filters read from the events' own columns."""
+    return _range_filter(
+        values, equals, time="datetime", name="event_filter", by_page=True, table="events", uses=uses
+    )
+
+
+def session_filter(values: Mapping[str, Any], equals, uses=None):
     """On the aggregated store (``sessions``): by the visit's start; it has no page filter."""
-    return _range_filter(values, equals, time="started", name="session_filter", by_page=False)
+    return _range_filter(
+        values, equals, time="started", name="session_filter", by_page=False, table="sessions", uses=uses
+    )
 
 
 def day_filter(values: Mapping[str, Any], equals):
@@ -130,6 +177,8 @@ def first_day_filter(values: Mapping[str, Any], equals):
     """
 
     def first_days(alias: str = "d", since: str = "t0", until: str = "t1") -> str:
+        if values.get("filters"):
+            raise ValueError("first_day_filter reads daily figures, which cannot be filtered")
         if not alias.isidentifier() or since not in ("t0", "p0") or until not in ("t0", "t1"):
             raise ValueError("first_day_filter takes an alias, since='t0' or 'p0' and until='t1' or 't0'")
         site = equals(f"{alias}.site", ":site") if values.get("site") else f"{alias}.site IS NULL"
@@ -142,25 +191,27 @@ def first_day_filter(values: Mapping[str, Any], equals):
 
 
 def _whole_days(values: Mapping[str, Any]) -> bool:
-    """Whether the range starts and ends at midnight, so that daily figures answer it exactly."""
-    return all(
+    """Whether the range is whole days and nothing is filtered, so that daily figures answer it."""
+    return not values.get("filters") and all(
         isinstance(values.get(name), datetime) and values[name].time() == datetime.min.time()
         for name in ("t0", "t1")
     )
 
 
-def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int, exact) -> dict[str, Any]:
+def _visit_rollup(
+    values: Mapping[str, Any], equals, hit_filter, as_int, exact, uses: _Uses
+) -> dict[str, Any]:
     """Where a report over visits reads from, and how it counts: ``{{ visit_rollup.visitors }}`` etc.
 
     Unfiltered by page, whole visits come from the aggregated store
     (``sessions``, one row per visit with its entry's attributes, counted on
-    the day it started); filtered to one page path, from that page's views.
+    the day it started); filtered to one page path (or by ``page``), from that page's views.
     """
-    if values.get("path"):
+    if values.get("path") or uses.filters.needs_page_views():
         return {
             "a": "v",
             "source": "visits v",
-            "where": hit_filter("v"),
+            "where": _Later(lambda: hit_filter("v")),
             "visitors": f"COUNT(DISTINCT {exact('v.visitor_id')})",
             "ips": f"COUNT(DISTINCT {exact('v.ip')})",
             "visits": f"COUNT(DISTINCT {exact('v.session_id')})",
@@ -171,7 +222,7 @@ def _visit_rollup(values: Mapping[str, Any], equals, hit_filter, as_int, exact) 
     return {
         "a": "s",
         "source": "sessions s",
-        "where": session_filter(values, equals)("s"),
+        "where": _Later(lambda: session_filter(values, equals, uses)("s")),
         "visitors": "COUNT(DISTINCT s.visitor_key)",
         "ips": "COUNT(DISTINCT s.ip_key)",
         "visits": "COUNT(*)",
@@ -215,7 +266,7 @@ def _visit_figures(values: Mapping[str, Any], equals, rollup: dict[str, Any], as
 _EVENT_GROUPINGS = {frozenset(grouping): grouping for grouping in EVENT_DAY_GROUPINGS}
 
 
-def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int, exact):
+def _event_figures(values: Mapping[str, Any], equals, event_filter, as_int, exact):
     def event_figures(*columns: str) -> dict[str, Any]:
         """Where a report over events grouped by ``columns`` reads from: ``{{ r.events }}`` etc.
 
@@ -227,7 +278,7 @@ def _event_figures(values: Mapping[str, Any], equals, hit_filter, as_int, exact)
             return {
                 "a": "e",
                 "source": "events e",
-                "where": hit_filter("e"),
+                "where": event_filter("e"),
                 "events": "COUNT(*)",
                 "visitors": f"COUNT(DISTINCT {exact('e.visitor_id')})",
                 "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
@@ -283,22 +334,36 @@ def render(template: Template, values: Mapping[str, Any], dialect: str) -> Rende
 
 
 def _render(template: Template, values: Mapping[str, Any], dialect: str) -> RenderedQuery:
-    context: dict[str, Any] = {name: BoundParam(name, value) for name, value in values.items()}
+    context: dict[str, Any] = {
+        name: BoundParam(name, value) for name, value in values.items() if name not in ("filters", "goals")
+    }
+    context["goals"] = [
+        {
+            "name": BoundParam(f"goal_{n}_name", None),
+            "kind": kind,
+            "match": BoundParam(f"goal_{n}_match", None),
+        }
+        for n, kind in enumerate(values.get("goals", ()))
+    ]
     context.update(sql_functions(dialect))
     context["dialect"] = dialect
-    context["hit_filter"] = _hit_filter(values, context["equals"])
-    context["session_filter"] = session_filter(values, context["equals"])
+    uses = _Uses(FilterSQL(values.get("filters", ()), context["equals"], context["contains"]))
+    context["filters"] = [f.dimension for f in uses.filters.filters]
+    context["hit_filter"] = _hit_filter(values, context["equals"], uses)
+    context["event_filter"] = _event_filter(values, context["equals"], uses)
+    context["session_filter"] = session_filter(values, context["equals"], uses)
     context["day_filter"] = day_filter(values, context["equals"])
     context["whole_days"] = _whole_days(values)
+    context["periods"] = periods_function(values, dialect, context)
     context["first_day_filter"] = first_day_filter(values, context["equals"])
     context["visit_rollup"] = _visit_rollup(
-        values, context["equals"], context["hit_filter"], context["as_int"], context["exact"]
+        values, context["equals"], context["hit_filter"], context["as_int"], context["exact"], uses
     )
     context["visit_figures"] = _visit_figures(
         values, context["equals"], context["visit_rollup"], context["as_int"]
     )
     context["event_figures"] = _event_figures(
-        values, context["equals"], context["hit_filter"], context["as_int"], context["exact"]
+        values, context["equals"], context["event_filter"], context["as_int"], context["exact"]
     )
     try:
         sql = _compile(template).render(context)
@@ -306,6 +371,11 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
         raise TemplateError(f"{template.path} cannot be rendered: {exc}") from None
     except Exception as exc:  # sandbox refusals and template bugs: the author's problem, not the caller's
         raise TemplateError(f"{template.path} cannot be rendered: {exc.__class__.__name__}: {exc}") from None
+    if uses.filters.filters and not uses.applied:
+        raise TemplateError(
+            f"{template.path} declares filters but reads no rows through hit_filter, event_filter, "
+            "session_filter, visit_rollup or visit_figures, so they would be ignored"
+        )
     sql = _unquote_placeholders(sql, values)
     check_statement(sql, str(template.path), dialect)
     unknown = sorted(set(sa.text(sql)._bindparams) - set(values))

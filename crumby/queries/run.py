@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,8 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..store.bookkeeping import loads
-from ..store.engine import StoreError, backend_name
+from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
+from .dialects import goal_pattern
+from .filters import FILTER_PARAM, filter_query_values, parse_filters
 from .params import resolve_params
 from .render import RenderedQuery, render
 from .templates import Template
@@ -92,11 +95,33 @@ def store_url(settings: Mapping[str, Any]) -> str:
 
 
 def prepare(
-    template: Template, raw: Mapping[str, Any], dialect: str, *, now: datetime | None = None
+    template: Template,
+    raw: Mapping[str, Any],
+    dialect: str,
+    *,
+    now: datetime | None = None,
+    goals: Sequence[Any] = (),
 ) -> RenderedQuery:
-    """Check the request values against the template and render its SQL for ``dialect``."""
-    values = resolve_params(template.params, raw, now=now)
+    """Check the request values and filters (``f``) against the template; its SQL for ``dialect``."""
+    rest = dict(raw)
+    filters = parse_filters(rest.pop(FILTER_PARAM, None), template.filters)
+    values = resolve_params(template.params, rest, now=now)
+    if filters:
+        values.update(filter_query_values(filters), filters=filters)
+    if template.goals:
+        values.update(goal_values(goals, dialect))
     return render(template, values, dialect)
+
+
+def goal_values(goals: Sequence[Any], dialect: str) -> dict[str, Any]:
+    """The goals (each with name, kind and pattern) as bound values: ``goal_0_name``, ``goal_0_match``..."""
+    values: dict[str, Any] = {"goals": tuple("event" if g.kind == "event" else "page" for g in goals)}
+    for n, goal in enumerate(goals):
+        values[f"goal_{n}_name"] = str(goal.name)
+        values[f"goal_{n}_match"] = (
+            goal.pattern if goal.kind == "event" else goal_pattern(goal.pattern, dialect)
+        )
+    return values
 
 
 _stores_with_loads: set[str] = set()
@@ -111,12 +136,17 @@ def _has_table(conn: sa.Connection, name: str) -> bool:
     return sa.inspect(conn).has_table(name)
 
 
-def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
-    """Which ETL load the store is at: the cache validator of every answer drawn from it."""
+def _require_tables(conn: sa.Connection, url: str) -> None:
+    """StoreEmpty unless the ETL has made the store's tables (their bookkeeping table stands for them)."""
     if url not in _stores_with_loads:
         if not _has_table(conn, loads.name):
-            return "no-loads", None
+            raise StoreEmpty()
         _stores_with_loads.add(url)
+
+
+def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
+    """Which ETL load the store is at: the cache validator of every answer drawn from it."""
+    _require_tables(conn, url)
     # The newest finished load, found from the end of the key: the table gains a row per run
     # (some hundred thousand a year under a five-minute cron), and every request asks.
     row = conn.execute(
@@ -129,6 +159,16 @@ def _load_stamp(conn: sa.Connection, url: str) -> tuple[str, datetime | None]:
     if isinstance(finished, str):  # SQLite hands back text
         finished = datetime.fromisoformat(finished)
     return f"{load_id}:{finished}", finished
+
+
+def _names_a_missing_file(exc: Exception, url: str) -> bool:
+    """SQLite's answer when the read-only store's file does not exist yet."""
+    database = sa.engine.make_url(url).database
+    return (
+        "unable to open database file" in str(getattr(exc, "orig", exc))
+        and bool(database)
+        and not os.path.exists(database)
+    )
 
 
 def etag_for(stamp: str, salt: str) -> str:
@@ -154,7 +194,9 @@ def execute(
     etag = last_modified = None
     try:
         with read_only_connection(url, timeout) as conn:
-            if etag_salt is not None:
+            if etag_salt is None:
+                _require_tables(conn, url)
+            else:
                 stamp, last_modified = _load_stamp(conn, url)
                 etag = etag_for(stamp, etag_salt)
                 if etag in if_none_match:
@@ -165,6 +207,8 @@ def execute(
     except (QueryTimeout, StoreBusy, StoreError, NotModified):
         raise
     except sa.exc.SQLAlchemyError as exc:
+        if _names_a_missing_file(exc, url):
+            raise StoreEmpty() from None
         template = query.template
         log.warning("report %s/%s failed: %s", template.visibility, template.name, getattr(exc, "orig", exc))
         raise QueryFailed(
@@ -211,7 +255,8 @@ def run_report(
     settings: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    goals: Sequence[Any] = (),
 ) -> ReportResult:
     """Run ``template`` with request values ``raw`` against the configured store, under its limits."""
-    query = prepare(template, raw, backend_name(store_url(settings)), now=now)
+    query = prepare(template, raw, backend_name(store_url(settings)), now=now, goals=goals)
     return run_prepared(query, settings)

@@ -9,6 +9,13 @@ comment block that names its title, description, chart hint and parameters::
     -- description: Pages by visitors and pageviews.
     -- chart: table
     -- param: limit int(1..10000) = 100  How many rows to return.
+    -- filters: *
+    -- column: page_path "Page"
+
+``filters`` names the dimensions the report may be filtered by (``*``: all
+of them; see :mod:`crumby.queries.filters`); ``column`` gives a column the
+label a dashboard shows; ``goals: yes`` hands the template the goals
+(``{% for goal in goals %}``, each with ``name``, ``kind`` and ``match``).
 
 Files are read again when they change, so a dropped-in template needs no restart.
 """
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .filters import describe_dimensions, parse_filter_header
 from .params import ParamSpec, TemplateError, parse_param_line
 
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -29,6 +37,7 @@ VISIBILITIES = ("public", "private")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 CHART_HINTS = ("table", "line", "bar", "pie", "number", "map")
 HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
+COLUMN_LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]{1,80})"$')
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ class Template:
     chart: str
     params: tuple[ParamSpec, ...] = field(default=())
     builtin: bool = True
+    filters: tuple[str, ...] = field(default=())
+    labels: tuple[tuple[str, str], ...] = field(default=())
+    goals: bool = False  # ``-- goals: yes``: it is given the goals (``{% for goal in goals %}``)
 
     @property
     def params_by_name(self) -> dict[str, ParamSpec]:
@@ -58,6 +70,8 @@ class Template:
             "description": self.description,
             "chart": self.chart,
             "params": [p.describe() for p in self.params],
+            "filters": describe_dimensions(self.filters),
+            "labels": dict(self.labels),
             "builtin": self.builtin,
         }
 
@@ -70,6 +84,8 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
         raise TemplateError(f"report template {path} cannot be read: {exc}") from None
     header: dict[str, str] = {}
     params: list[ParamSpec] = []
+    labels: list[tuple[str, str]] = []
+    filters: tuple[str, ...] = ()
     for line in source.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -85,6 +101,18 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
                 params.append(parse_param_line(value))
             except TemplateError as exc:
                 raise TemplateError(f"{path}: {exc}") from None
+        elif key == "filters":
+            try:
+                filters = parse_filter_header(value)
+            except ValueError as exc:
+                raise TemplateError(f"{path}: {exc}") from None
+        elif key == "goals":
+            header["goals"] = value
+        elif key == "column":
+            column = COLUMN_LINE.match(value)
+            if not column:
+                raise TemplateError(f'{path}: write a column label as -- column: NAME "Label", got {value!r}')
+            labels.append((column[1], column[2]))
         else:
             header[key] = value
     chart = header.get("chart", "table")
@@ -105,6 +133,9 @@ def parse_template(path: Path, visibility: str, builtin: bool) -> Template:
         chart=chart,
         params=tuple(params),
         builtin=builtin,
+        filters=filters,
+        labels=tuple(labels),
+        goals=header.get("goals", "no").lower() in ("yes", "true", "all"),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import __version__
+from ..queries.filters import FILTER_PARAM, MAX_FILTERS, OPERATORS
 from ..queries.templates import Template
 
 _TYPES = {
@@ -51,6 +52,28 @@ def _operation(template: Template) -> dict[str, Any]:
         {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
         for name, schema, text in RANGE_PARAMETERS
     ]
+    if template.filters:
+        names = "|".join(template.filters)
+        parameters.append(
+            {
+                "name": FILTER_PARAM,
+                "in": "query",
+                "required": False,
+                "style": "form",
+                "explode": True,
+                "schema": {
+                    "type": "array",
+                    "maxItems": MAX_FILTERS,
+                    "items": {
+                        "type": "string",
+                        "pattern": f"^({names}):({'|'.join(OPERATORS)}):",
+                        "maxLength": 1100,
+                    },
+                },
+                "description": "Filters, DIMENSION:OPERATOR:VALUE (e.g. country:is:DE), repeated; all must "
+                f"hold. Dimensions: {', '.join(template.filters)}.",
+            }
+        )
     for spec in template.params:
         parameters.append(
             {
@@ -133,6 +156,10 @@ def openapi_document(templates: Iterable[Template], server_url: str = "") -> dic
                         "timing": {"type": "object", "properties": {"ms": {"type": "number"}}},
                         "truncated": {"type": "boolean"},
                         "rows": {"type": "integer"},
+                        "status": {
+                            "type": "string",
+                            "description": "`no data loaded yet` before the first `crumby etl` (no rows).",
+                        },
                     },
                 },
                 "Error": {

@@ -16,13 +16,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ..queries.filters import DIMENSIONS, OPERATORS, describe_dimensions
 from ..queries.output import to_csv
 from ..queries.params import ParameterError, TemplateError
 from ..queries.run import NotModified, QueryFailed, prepare, run_prepared, store_url
 from ..queries.templates import NAME_PATTERN, find_template, find_templates
-from ..store.engine import StoreError, backend_name
+from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy
-from .auth import private_access_allowed
+from .auth import auth_store, private_access_allowed
 from .openapi import openapi_document
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,12 @@ def index() -> Response | str:
                 "from, to": "dates YYYY-MM-DD, both included",
                 "t0, t1": "UTC times, t0 included, t1 excluded",
             },
+            "filters": {
+                "syntax": "f=DIMENSION:OPERATOR:VALUE, repeated; every filter must hold",
+                "operators": list(OPERATORS),
+                "example": "/api/public/pages?f=country:is:DE&f=source:is_not:Google",
+                "dimensions": describe_dimensions(DIMENSIONS),
+            },
             "formats": list(FORMATS),
             "openapi": "/api/openapi.json",
         }
@@ -144,7 +151,7 @@ def report(visibility: str, name: str) -> Response:
         if len(output) != 1 or output[0] not in FORMATS:
             raise ParameterError("format", f"must be one of {', '.join(FORMATS)}, given once")
         url = store_url(settings)
-        query = prepare(template, raw, backend_name(url))
+        query = prepare(template, raw, backend_name(url), goals=_goals() if template.goals else ())
     except ParameterError as exc:
         return error(400, str(exc), parameter=exc.name)
     except TemplateError as exc:
@@ -166,6 +173,8 @@ def report(visibility: str, name: str) -> Response:
         response = error(503, str(exc))
         response.headers["Retry-After"] = "1"
         return response
+    except StoreEmpty:
+        return _empty_store_answer(name, visibility, query, output[0])
     except (QueryFailed, StoreError) as exc:
         log.error("report %s/%s: %s", visibility, name, exc)
         return error(500, f"the report {name!r} failed; the server log has the details")
@@ -176,6 +185,39 @@ def report(visibility: str, name: str) -> Response:
     else:
         response = jsonify({"report": name, "visibility": visibility, **result.as_dict()})
     return _cached(response, result.etag, result.last_modified, visibility)
+
+
+NO_DATA = "no data loaded yet"
+
+
+def _empty_store_answer(name: str, visibility: str, query, output: str) -> Response:
+    """Before the first ``crumby etl``: no rows, and a status that says why (not an error)."""
+    if output == "csv":
+        response = Response("", mimetype="text/csv")
+        response.headers["X-Status"] = NO_DATA
+    else:
+        response = jsonify(
+            {
+                "report": name,
+                "visibility": visibility,
+                "columns": [],
+                "data": [],
+                "rows": 0,
+                "truncated": False,
+                "range": {"t0": query.values["t0"].isoformat(), "t1": query.values["t1"].isoformat()},
+                "status": NO_DATA,
+                "hint": "send a first hit from a page with the tracker, then run `crumby etl`",
+            }
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _goals() -> list:
+    """The goals (``crumby goal add``), read from the auth database, which the CLI writes."""
+    from ..auth import list_goals
+
+    return list_goals(auth_store())
 
 
 def _client_etags() -> set[str]:

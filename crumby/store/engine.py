@@ -37,6 +37,13 @@ class StoreError(Exception):
     """The store cannot be reached or written (down, full, permission); the message says what to do."""
 
 
+class StoreEmpty(StoreError):
+    """Nothing was ever loaded: no store file, or no tables yet. Reports then have no rows, not an error."""
+
+    def __init__(self) -> None:
+        super().__init__("the store has no data yet; run `crumby etl` first")
+
+
 def normalise_url(url: str | URL) -> URL:
     """The URL with crumby's driver for the backend filled in."""
     parsed = make_url(url)

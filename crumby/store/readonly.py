@@ -31,7 +31,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from .engine import StoreError, backend_name, create_engine, normalise_url, raw_duckdb, work_mem_at_least
+from .engine import (
+    StoreEmpty,
+    StoreError,
+    backend_name,
+    create_engine,
+    normalise_url,
+    raw_duckdb,
+    work_mem_at_least,
+)
 from .handoff import ReaderHold, is_lock_conflict
 
 DUCKDB_READER_CONFIG = {"enable_external_access": False, "lock_configuration": True}
@@ -135,7 +143,7 @@ def _connect(reader: _Reader, deadline: float) -> sa.Connection:
                 pause = min(pause * 2, 0.2)
                 continue
             if "does not exist" in str(getattr(exc, "orig", exc)).lower():
-                raise StoreError("the store has no data yet; run `crumby etl` first") from None
+                raise StoreEmpty() from None
             raise
 
 

@@ -4,6 +4,9 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: name "Event"
+-- column: with_value "With a value"
 {% set r = event_figures('name') %}
 SELECT {{ label(r.a ~ '.name') }} AS name,
        {{ r.events }} AS events,

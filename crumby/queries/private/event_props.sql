@@ -6,10 +6,13 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: name "Event"
+-- column: value "Property value"
 WITH picked AS (
   SELECT e.name, e.visitor_id, {{ json_text('e.props', prop) }} AS prop_value
   FROM events e
-  WHERE {{ hit_filter('e') }}
+  WHERE {{ event_filter('e') }}
 {% if event %}
     AND {{ equals('e.name', event) }}
 {% endif %}

@@ -4,6 +4,11 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 1000  How many rows to return at most.
+-- filters: *
+-- column: title "Page title"
+-- column: name "Event"
+-- column: value "Value"
+-- column: count "Events"
 {% set r = event_figures('doc_title', 'name', 'value') %}
 SELECT {{ label(r.a ~ '.doc_title') }} AS title,
        {{ label(r.a ~ '.name') }} AS name,

@@ -4,6 +4,14 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 1000  How many rows to return at most.
+-- filters: *
+-- column: city "City"
+-- column: state "Region"
+-- column: country "Country"
+-- column: users "IP addresses"
+-- column: clients "Visitors"
+-- column: sessions "Visits"
+-- column: views "Pageviews"
 {% set r = visit_figures('country', 'subdivision_1', 'city') %}
 SELECT {{ label(r.a ~ '.city') }} AS city,
        {{ label(r.a ~ '.subdivision_1') }} AS state,
@@ -15,5 +23,5 @@ SELECT {{ label(r.a ~ '.city') }} AS city,
 FROM {{ r.source }}
 WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.country') }}, {{ label(r.a ~ '.subdivision_1') }}, {{ label(r.a ~ '.city') }}
-ORDER BY country, state, city
+ORDER BY clients DESC, views DESC, country, state, city
 LIMIT :limit

@@ -4,6 +4,9 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 1000  How many rows to return at most.
+-- filters: *
+-- column: origin "Referring address"
+-- column: views "Pageviews"
 {% if whole_days and not path %}
 {#- whole days, every page: the daily figures the ETL keeps -#}
 SELECT {{ label('d.origin') }} AS origin,

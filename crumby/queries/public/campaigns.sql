@@ -4,6 +4,10 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: campaign "Campaign"
+-- column: utm_source "Source"
+-- column: utm_medium "Medium"
 {% if visit_rollup.whole %}
 {% set r = visit_figures('utm_campaign', 'utm_source', 'utm_medium') %}
 SELECT {{ label(r.a ~ '.utm_campaign') }} AS campaign,

@@ -4,6 +4,8 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: country "Country"
 {% set r = visit_figures('country') %}
 SELECT {{ label(r.a ~ '.country') }} AS country,
        {{ r.visitors }} AS visitors,

@@ -4,6 +4,10 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: uri "Page"
+-- column: doc_title "Title"
+-- column: views "Pageviews"
 SELECT {{ label(concat('g.site', 'g.page_path')) }} AS uri,
        {{ label('g.doc_title') }} AS doc_title,
        {{ as_int('SUM(g.views)') }} AS views

@@ -4,6 +4,9 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: site "Site"
+-- column: page_path "Entry page"
 {% if visit_rollup.whole %}
 {% set r = visit_figures('site', 'entry_page') %}
 SELECT {{ label(r.a ~ '.site') }} AS site,

@@ -4,6 +4,10 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: state "Region"
+-- column: country "Country"
+-- column: users "Visitors"
 {% set r = visit_figures('country', 'subdivision_1') %}
 SELECT {{ label(r.a ~ '.subdivision_1') }} AS state,
        {{ label(r.a ~ '.country') }} AS country,

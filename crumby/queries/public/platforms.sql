@@ -4,6 +4,9 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: platform "Platform"
+-- column: users "Visitors"
 {% set r = visit_figures('platform') %}
 SELECT {{ label(r.a ~ '.platform') }} AS platform,
        {{ r.visitors }} AS users

@@ -4,6 +4,9 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: country "Country"
+-- column: region "Region"
 {% set r = visit_figures('country', 'subdivision_1') %}
 SELECT {{ label(r.a ~ '.country') }} AS country,
        {{ label(r.a ~ '.subdivision_1') }} AS region,

@@ -4,6 +4,8 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- param: limit int(1..10000) = 100  How many rows to return at most.
+-- filters: *
+-- column: screen_size "Screen size"
 {% set r = visit_figures('screen_res') %}
 SELECT {{ label(r.a ~ '.screen_res') }} AS screen_size,
        {{ r.visitors }} AS visitors,

@@ -3,6 +3,7 @@
 -- chart: number
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- filters: *
 {% if visit_rollup.whole and whole_days %}
 WITH per_visit AS (
 {% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}

@@ -1,9 +1,10 @@
 -- title: Visitors over time
--- description: Visitors, visits and page views per day or per hour (UTC), every day of the range listed, empty ones with zeros. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. By day, visitors are distinct within the day; by hour, within the hour.
+-- description: Visitors, visits and page views per day or per hour (UTC), every day (or hour) of the range listed, empty ones with zeros, also before the first load. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. By day, visitors are distinct within the day; by hour, within the hour.
 -- chart: line
 -- param: granularity choice(day|hour) = day  One row per day or per hour.
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- filters: *
 {% set bucket = hour if granularity == 'hour' else day %}
 {% set bucket_key = hour_key if granularity == 'hour' else day_key %}
 {% set r = visit_rollup if granularity == 'hour' else visit_figures() %}
@@ -21,19 +22,7 @@ counts AS (
   FROM grouped g
 ),
 periods AS (
-{% if granularity == 'hour' %}
-  SELECT {{ concat(day('c.datetime'), "' '", 'h.hh') }} AS period
-  FROM calendar c
-  CROSS JOIN (
-{% for h in range(24) %}
-    {{ 'UNION ALL ' if not loop.first }}SELECT '{{ '%02d' % h }}:00' AS hh
-{% endfor %}
-  ) h
-{% else %}
-  SELECT {{ day('c.datetime') }} AS period
-  FROM calendar c
-{% endif %}
-  WHERE c.datetime >= :t0 AND c.datetime < :t1
+  {{ periods(granularity) }}
 )
 SELECT p.period,
        COALESCE(n.visitors, 0) AS visitors,

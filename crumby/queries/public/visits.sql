@@ -3,6 +3,7 @@
 -- chart: line
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
+-- filters: *
 {% set r = visit_figures() %}
 SELECT {{ day('c.datetime') }} AS date,
        COALESCE(n.users, 0) AS users,

@@ -6,8 +6,13 @@
 
   var DEFAULT_DAYS = 30;
   var TABLE_ROWS = 10;
+  var FULL_ROWS = 1000; // what "More" fetches; shown a page at a time
+  var PAGE_ROWS = 50;
+  var MAX_FILTERS = 20;
+  var OPERATORS = { is: "is", is_not: "is not", contains: "contains", not_contains: "does not contain" };
+  var NO_DATA = "no data loaded yet";
   var TABLE_COLUMNS = 4;
-  var PREFERRED_COUNTS = ["visitors", "pageviews"];
+  var PREFERRED_COUNTS = ["visitors", "pageviews", "views", "conversion_rate", "events", "visits", "sessions"];
   var root = document.getElementById("dashboard");
   var chart = null;
 
@@ -16,12 +21,25 @@
   function readState() {
     var query = new URLSearchParams(window.location.search);
     var state = { days: null, from: query.get("from"), to: query.get("to"), site: query.get("site") || "" };
+    state.filters = query.getAll("f").map(parseFilter).filter(Boolean).slice(0, MAX_FILTERS);
+    state.compare = query.get("compare") === "1";
     if (!(isDate(state.from) && isDate(state.to) && state.from <= state.to)) {
       state.from = state.to = null;
       var days = parseInt(query.get("days"), 10);
       state.days = days > 0 && days <= 3660 ? days : DEFAULT_DAYS;
     }
     return state;
+  }
+
+  // "country:is:DE" -> {dimension, operator, value}; the value may hold colons.
+  function parseFilter(text) {
+    var match = /^([a-z_]{1,32}):([a-z_]{1,16}):([\s\S]*)$/.exec(text || "");
+    if (!match || !(match[2] in OPERATORS)) return null;
+    return { dimension: match[1], operator: match[2], value: match[3] };
+  }
+
+  function filterText(filter) {
+    return filter.dimension + ":" + filter.operator + ":" + filter.value;
   }
 
   function isDate(text) {
@@ -37,7 +55,18 @@
       query.set("days", String(state.days));
     }
     if (state.site) query.set("site", state.site);
+    (state.filters || []).forEach(function (filter) { query.append("f", filterText(filter)); });
     return query;
+  }
+
+  function addressQuery(state) {
+    var query = rangeQuery(state);
+    if (state.compare) query.set("compare", "1");
+    return query;
+  }
+
+  function withState(state, changes) {
+    return Object.assign({}, state, changes);
   }
 
   function showState(state) {
@@ -47,16 +76,60 @@
     document.getElementById("range-from").value = state.from || "";
     document.getElementById("range-to").value = state.to || "";
     document.getElementById("site").value = state.site;
+    document.getElementById("compare").checked = !!state.compare;
+    showFilters(state);
+  }
+
+  // Each filter as a chip: "Country is DE" with a button that removes it.
+  function showFilters(state) {
+    var box = document.getElementById("filters");
+    box.replaceChildren();
+    box.hidden = !state.filters.length;
+    state.filters.forEach(function (filter, index) {
+      var chip = document.createElement("span");
+      chip.className = "chip";
+      chip.dataset.filter = filterText(filter);
+      var text = document.createElement("span");
+      text.textContent = heading(filter.dimension) + " " + OPERATORS[filter.operator] + " " + (filter.value === "" ? "(none)" : filter.value);
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "chip-remove";
+      remove.setAttribute("aria-label", "Remove the filter " + text.textContent);
+      remove.textContent = "×";
+      remove.addEventListener("click", function () {
+        go(withState(state, { filters: state.filters.filter(function (_, i) { return i !== index; }) }));
+      });
+      chip.appendChild(text);
+      chip.appendChild(remove);
+      box.appendChild(chip);
+    });
+  }
+
+  // A click on a row: that value "is" the filter for its dimension (replacing one already there).
+  function addFilter(dimension, value) {
+    var state = readState();
+    var kept = state.filters.filter(function (f) { return !(f.dimension === dimension && f.operator === "is"); });
+    kept.push({ dimension: dimension, operator: "is", value: value });
+    go(withState(state, { filters: kept.slice(-MAX_FILTERS) }));
   }
 
   function go(state) {
-    window.history.replaceState(null, "", "?" + rangeQuery(state).toString());
+    window.history.pushState(null, "", "?" + addressQuery(state).toString());
     load(state);
   }
 
   function rangeDays(state) {
     if (!state.from) return state.days;
     return (Date.parse(state.to) - Date.parse(state.from)) / 86400000 + 1;
+  }
+
+  // The range of the same length just before: what the comparison line shows.
+  function previousState(state, body) {
+    var t0 = toSeconds(body.range.t0) * 1000;
+    var t1 = toSeconds(body.range.t1) * 1000;
+    var from = new Date(t0 - (t1 - t0));
+    var to = new Date(t0 - 86400000);
+    return withState(state, { days: null, from: dayOf(from), to: dayOf(to) });
   }
 
   // -- talking to the API --
@@ -79,6 +152,13 @@
               var fewer = Object.assign({}, extra);
               refused.forEach(function (key) { delete fewer[key]; });
               return fetchReport(visibility, name, state, fewer);
+            }
+            if (response.status === 400 && message.indexOf("'f'") >= 0 && state.filters.length) {
+              // a report of one's own that takes no filters: shown whole, and said so
+              return fetchReport(visibility, name, withState(state, { filters: [] }), extra).then(function (whole) {
+                if (whole) whole.unfiltered = true;
+                return whole;
+              });
             }
             throw new Error(message);
           },
@@ -223,7 +303,8 @@
 
   var TIME_COLUMNS = ["day", "date", "hour", "time", "datetime", "t", "bucket", "period"];
 
-  function renderChart(body) {
+  // `previous` (optional) is the period before, drawn dashed under the current one, point for point.
+  function renderChart(body, previous) {
     var card = document.getElementById("timeseries-card");
     var box = document.getElementById("chart");
     card.hidden = !body;
@@ -244,19 +325,34 @@
       var i = columns.indexOf(name);
       return body.data.map(function (row) { return row[i] === null ? null : Number(row[i]); });
     });
+    var labels = wanted.map(heading);
+    if (previous && previous.columns) {
+      var before = previous.columns.indexOf(wanted[0]);
+      if (before >= 0) {
+        series.push(body.data.map(function (_, n) {
+          var row = previous.data[n];
+          return row && row[before] !== null ? Number(row[before]) : null;
+        }));
+        labels.push(heading(wanted[0]) + " (period before)");
+      }
+    }
     note(card, body.data.length ? "" : "No visits in this range yet.");
     if (!body.data.length || typeof window.uPlot !== "function") return;
-    var colours = ["#2f6fde", "#e8833a"];
+    var colours = ["#2f6fde", "#e8833a", "#98a2b3"];
+    // The axis is the range asked for, first to last day (hour), whatever has data.
+    var span = times.length > 1 ? [times[0], times[times.length - 1]] : [times[0] - 43200, times[0] + 43200];
     chart = new window.uPlot(
       {
         width: Math.max(280, box.clientWidth),
         height: 260,
         series: [{}].concat(
-          wanted.map(function (name, i) {
+          labels.map(function (label, i) {
+            var earlier = i === wanted.length;
             return {
-              label: heading(name),
-              stroke: colours[i % colours.length],
-              width: 2,
+              label: label,
+              stroke: colours[earlier ? 2 : i % 2],
+              width: earlier ? 1.5 : 2,
+              dash: earlier ? [6, 4] : undefined,
               fill: i === 0 ? "rgba(47,111,222,0.08)" : undefined,
               value: function (u, v) { return formatNumber(v); },
             };
@@ -266,12 +362,15 @@
           hourly ? {} : { incrs: DAY_STEPS, values: function (u, ticks) { return ticks.map(shortDay); } },
           { values: function (u, ticks) { return ticks.map(formatNumber); } },
         ],
-        scales: { x: { time: true } },
+        scales: { x: { time: true, range: function () { return span; } } },
         tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       },
       [times].concat(series),
       box
     );
+    box.dataset.first = String(span[0]);
+    box.dataset.last = String(span[1]);
+    box.dataset.points = String(times.length);
   }
 
   var DAY_STEPS = [1, 2, 7, 14, 30, 61, 91, 182, 365].map(function (days) { return days * 86400; });
@@ -291,72 +390,183 @@
 
   // -- the top-N tables --
 
+  // Columns shown as the row's name: titles first, a site or a country as the second line.
+  var PRIMARY_FIRST = ["doc_title", "title"];
+  var SECONDARY = ["site", "country", "uri"];
+
+  function cardLabels(card) {
+    try {
+      return JSON.parse(card.dataset.labels || "{}");
+    } catch (error) {
+      return {};
+    }
+  }
+
   function renderTable(card, body) {
     card.hidden = !body;
     if (!body) return;
     var table = card.querySelector("table");
+    var layout = tableLayout(body, cardLabels(card));
+    fillTable(table, body, layout, body.data.slice(0, TABLE_ROWS), card);
+    note(card, body.data.length ? (body.unfiltered ? "This report takes no filters: it shows every visit." : "") : "Nothing in this range.");
+    var more = card.querySelector(".more");
+    more.hidden = body.data.length < TABLE_ROWS;
+  }
+
+  // Which columns make the name of a row (one main, the others on a second line) and which counts show:
+  // the figure the rows are sorted by first, then visitors or page views.
+  function tableLayout(body, labels) {
+    var names = [];
+    var counts = [];
+    body.columns.forEach(function (column, i) {
+      if (isNumericColumn(body.data, i)) counts.push(i);
+      else if (!(column === "site" && sameEverywhere(body.data, i))) names.push(i);
+    });
+    var primary = names.find(function (i) { return PRIMARY_FIRST.indexOf(body.columns[i]) >= 0; });
+    if (primary === undefined) primary = names.find(function (i) { return SECONDARY.indexOf(body.columns[i]) < 0; });
+    if (primary === undefined) primary = names[0];
+    var main = counts.find(function (i) { return isSortedBy(body.data, i) && !sameEverywhere(body.data, i); });
+    if (main === undefined) main = counts.find(function (i) { return isSortedBy(body.data, i); });
+    if (main === undefined) main = counts[0];
+    var rank = function (i) {
+      if (i === main) return -1;
+      var place = PREFERRED_COUNTS.indexOf(body.columns[i]);
+      return place < 0 ? PREFERRED_COUNTS.length + i : place;
+    };
+    var shown = counts.slice().sort(function (a, b) { return rank(a) - rank(b); }).slice(0, 2);
+    return {
+      primary: primary,
+      secondary: names.filter(function (i) { return i !== primary; }),
+      counts: shown,
+      main: main,
+      labels: labels,
+      columns: body.columns,
+    };
+  }
+
+  function isSortedBy(data, i) {
+    for (var n = 1; n < data.length; n++) {
+      if ((Number(data[n][i]) || 0) > (Number(data[n - 1][i]) || 0)) return false;
+    }
+    return data.length > 0;
+  }
+
+  function columnLabel(layout, i) {
+    return layout.labels[layout.columns[i]] || heading(layout.columns[i]);
+  }
+
+  function fillTable(table, body, layout, rows, card) {
     var head = table.tHead;
-    var rows = table.tBodies[0];
+    var list = table.tBodies[0];
     head.replaceChildren();
-    rows.replaceChildren();
-    var shown = tableColumns(body);
-    var numeric = body.columns.map(function (_, i) { return isNumericColumn(body.data, i); });
-    var barColumn = shown.find(function (i) { return numeric[i]; });
+    list.replaceChildren();
     var top = 0;
-    body.data.forEach(function (row) { if (barColumn !== undefined) top = Math.max(top, Number(row[barColumn]) || 0); });
+    body.data.forEach(function (row) { if (layout.main !== undefined) top = Math.max(top, Number(row[layout.main]) || 0); });
 
     var headRow = document.createElement("tr");
-    shown.forEach(function (i) {
+    if (layout.primary !== undefined) {
+      var nameHead = document.createElement("th");
+      nameHead.textContent = columnLabel(layout, layout.primary);
+      headRow.appendChild(nameHead);
+    }
+    layout.counts.forEach(function (i) {
       var cell = document.createElement("th");
-      cell.textContent = heading(body.columns[i]);
-      if (numeric[i]) cell.className = "num";
+      cell.textContent = columnLabel(layout, i);
+      cell.className = "num";
       headRow.appendChild(cell);
     });
     head.appendChild(headRow);
 
-    body.data.slice(0, TABLE_ROWS).forEach(function (row) {
+    var dimension = card && card.dataset.filter;
+    var valueColumn = card ? body.columns.indexOf(card.dataset.filterColumn) : -1;
+    rows.forEach(function (row) {
       var tr = document.createElement("tr");
-      shown.forEach(function (i) {
+      if (layout.primary !== undefined) {
         var cell = document.createElement("td");
-        if (numeric[i]) {
-          cell.className = "num";
-          cell.textContent = formatNumber(row[i]);
-        } else {
-          cell.textContent = row[i] === null || row[i] === "" ? "(none)" : String(row[i]);
-          cell.title = cell.textContent;
+        var first = document.createElement("span");
+        first.className = "name";
+        first.textContent = shownText(row[layout.primary]);
+        cell.appendChild(first);
+        var rest = layout.secondary.map(function (i) { return row[i]; }).filter(function (v) { return v !== null && v !== ""; });
+        if (rest.length) {
+          var second = document.createElement("span");
+          second.className = "second";
+          second.textContent = rest.join(" · ");
+          cell.appendChild(second);
         }
+        cell.title = [first.textContent].concat(rest).join("\n");
         tr.appendChild(cell);
-      });
-      if (barColumn !== undefined && top > 0) {
-        var share = Math.round(((Number(row[barColumn]) || 0) / top) * 100);
-        tr.style.setProperty("--share", share + "%");
-        tr.className = "bar";
       }
-      rows.appendChild(tr);
+      layout.counts.forEach(function (i) {
+        var count = document.createElement("td");
+        count.className = "num";
+        count.textContent = formatNumber(row[i]);
+        tr.appendChild(count);
+      });
+      if (layout.main !== undefined && top > 0) {
+        var share = Math.round(((Number(row[layout.main]) || 0) / top) * 100);
+        tr.style.setProperty("--share", share + "%");
+        tr.classList.add("bar");
+      }
+      if (dimension && valueColumn >= 0) {
+        var value = row[valueColumn] === null ? "" : String(row[valueColumn]);
+        tr.classList.add("pick");
+        tr.tabIndex = 0;
+        tr.dataset.value = value;
+        tr.title = (tr.title ? tr.title + "\n" : "") + "Show only " + heading(dimension) + " " + shownText(value);
+        var pick = function () { closeFullList(); addFilter(dimension, value); };
+        tr.addEventListener("click", pick);
+        tr.addEventListener("keydown", function (event) { if (event.key === "Enter") pick(); });
+      }
+      list.appendChild(tr);
     });
-    note(card, body.data.length ? "" : "Nothing in this range.");
   }
 
-  // Every label column (but a site column with one site in it), then at most two counts:
-  // visitors and page views when the report has them.
-  function tableColumns(body) {
-    var labels = [];
-    var counts = [];
-    body.columns.forEach(function (column, i) {
-      if (isNumericColumn(body.data, i)) counts.push(i);
-      else if (!(column === "site" && sameEverywhere(body.data, i))) labels.push(i);
-    });
-    var rank = function (i) {
-      var place = PREFERRED_COUNTS.indexOf(body.columns[i]);
-      return place < 0 ? PREFERRED_COUNTS.length + i : place;
-    };
-    var chosen = counts.slice().sort(function (a, b) { return rank(a) - rank(b); }).slice(0, 2);
-    return labels.slice(0, TABLE_COLUMNS - 2).concat(chosen.sort(function (a, b) { return a - b; }));
+  function shownText(value) {
+    return value === null || value === undefined || value === "" ? "(none)" : String(value);
   }
 
   function heading(column) {
     var text = String(column).replace(/_/g, " ");
     return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  // -- "More": the whole list, a page at a time, and its CSV --
+
+  var full = { body: null, layout: null, page: 0, card: null };
+
+  function openFullList(card) {
+    var state = readState();
+    var dialog = document.getElementById("full-list");
+    document.getElementById("full-title").textContent = card.querySelector("h2").textContent;
+    var query = rangeQuery(state);
+    query.set("limit", String(FULL_ROWS));
+    query.set("format", "csv");
+    document.getElementById("full-csv").href = "/api/" + card.dataset.visibility + "/" + encodeURIComponent(card.dataset.report) + "?" + query.toString();
+    document.getElementById("full-csv").setAttribute("download", card.dataset.report + ".csv");
+    return fetchReport(card.dataset.visibility, card.dataset.report, state, { limit: FULL_ROWS }).then(function (body) {
+      if (!body) return;
+      full = { body: body, layout: tableLayout(body, cardLabels(card)), page: 0, card: card };
+      showFullPage();
+      if (!dialog.open) dialog.showModal();
+    }, function (error) { note(card, "Could not load the whole list: " + error.message); });
+  }
+
+  function showFullPage() {
+    var pages = Math.max(1, Math.ceil(full.body.data.length / PAGE_ROWS));
+    full.page = Math.min(Math.max(full.page, 0), pages - 1);
+    var rows = full.body.data.slice(full.page * PAGE_ROWS, (full.page + 1) * PAGE_ROWS);
+    fillTable(document.querySelector("#full-list table"), full.body, full.layout, rows, full.card);
+    document.getElementById("full-page").textContent =
+      "Rows " + formatNumber(full.page * PAGE_ROWS + (rows.length ? 1 : 0)) + " to " + formatNumber(full.page * PAGE_ROWS + rows.length) +
+      " of " + formatNumber(full.body.data.length) + (full.body.truncated ? "+" : "");
+    document.getElementById("full-prev").disabled = full.page === 0;
+    document.getElementById("full-next").disabled = full.page >= pages - 1;
+  }
+
+  function closeFullList() {
+    var dialog = document.getElementById("full-list");
+    if (dialog.open) dialog.close();
   }
 
   function isNumericColumn(data, i) {
@@ -400,6 +610,14 @@
 
   // -- putting it together --
 
+  // Before the first `crumby etl` every report answers "no data loaded yet": say how to begin instead.
+  function showFirstRun(body) {
+    var empty = !!(body && body.status === NO_DATA);
+    document.getElementById("first-run").hidden = !empty;
+    root.classList.toggle("empty-store", empty);
+    return empty;
+  }
+
   function load(state) {
     showState(state);
     root.dataset.loaded = "false";
@@ -408,12 +626,19 @@
     var jobs = [];
     jobs.push(
       fetchReport("public", "summary", state).then(
-        function (body) { renderSummary(body); showRange(body); },
+        function (body) { showFirstRun(body); renderSummary(body); showRange(body); },
         function (error) { renderSummary(null); problem.textContent = "The summary could not be loaded: " + error.message; problem.hidden = false; }
       )
     );
+    var granularity = { granularity: rangeDays(state) <= 2 ? "hour" : "day" };
     jobs.push(
-      fetchReport("public", "timeseries", state, { granularity: rangeDays(state) <= 2 ? "hour" : "day" }).then(renderChart, function (error) {
+      fetchReport("public", "timeseries", state, granularity).then(function (body) {
+        if (!body || !state.compare || !body.range) return renderChart(body);
+        return fetchReport("public", "timeseries", previousState(state, body), granularity).then(
+          function (previous) { renderChart(body, previous); },
+          function () { renderChart(body); }
+        );
+      }).catch(function (error) {
         var card = document.getElementById("timeseries-card");
         card.hidden = false;
         note(card, "Could not load the chart: " + error.message);
@@ -434,8 +659,7 @@
     var form = document.getElementById("range");
     root.querySelectorAll(".preset").forEach(function (button) {
       button.addEventListener("click", function () {
-        var state = readState();
-        go({ days: Number(button.dataset.days), from: null, to: null, site: state.site });
+        go(withState(readState(), { days: Number(button.dataset.days), from: null, to: null }));
       });
     });
     form.addEventListener("submit", function (event) {
@@ -451,11 +675,21 @@
           problem.hidden = false;
           return;
         }
-        state = { days: null, from: from, to: to, site: state.site };
+        state = withState(state, { days: null, from: from, to: to });
       }
       go(state);
     });
     document.getElementById("site").addEventListener("change", function () { form.requestSubmit(); });
+    document.getElementById("compare").addEventListener("change", function (event) {
+      go(withState(readState(), { compare: event.target.checked }));
+    });
+    root.querySelectorAll(".report-card .more").forEach(function (button) {
+      button.addEventListener("click", function () { openFullList(button.closest(".report-card")); });
+    });
+    document.getElementById("full-close").addEventListener("click", closeFullList);
+    document.getElementById("full-prev").addEventListener("click", function () { full.page -= 1; showFullPage(); });
+    document.getElementById("full-next").addEventListener("click", function () { full.page += 1; showFullPage(); });
+    window.addEventListener("popstate", function () { load(readState()); });
     window.addEventListener("resize", function () {
       var box = document.getElementById("chart");
       if (chart) chart.setSize({ width: Math.max(280, box.clientWidth), height: 260 });
