@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from .agent import AGENT_COLUMNS, AgentParser, version_of
+from .agent import AGENT_COLUMNS, AgentParser
+from .lists import version_of
 from .campaign import CAMPAIGN_COLUMNS
 from .channel import channels_and_sources
 from .distinct import Answers, Encoded

@@ -13,16 +13,17 @@ ua-parser's names (``Mac OS X``, ``Mobile Safari``); unknown ones are None.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
-from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
-from .bots import looks_like_bot
+from .bots import BotMatcher
+from .device import device_type
 from .distinct import AnswerTable, Encoded
+from .lists import version_of
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
@@ -88,59 +89,25 @@ def platform_of(os_family: str | None, device_family: str | None) -> str | None:
     return PLATFORMS.get(os_family) or os_family.lower().replace(" ", "")
 
 
-class _Classified(UserAgent):
-    """user-agents' device rules over a finished parse (its own __init__ would parse again, slowly).
-
-    The rules used here (is_tablet, is_mobile, is_pc) read the families and the OS version's text
-    (Windows RT, ME) only, so versions are not turned into user-agents' number tuples.
-    """
-
-    def __init__(self, ua: str, result: Any) -> None:
-        agent, system, device = result.user_agent, result.os, result.device
-        self.ua_string = ua
-        self.browser = Browser(agent.family if agent else UNKNOWN, (), "")
-        self.os = (
-            OperatingSystem(system.family, (), join_version(system.major, system.minor, system.patch) or "")
-            if system
-            else OperatingSystem(UNKNOWN, (), "")
-        )
-        self.device = (
-            Device(device.family, device.brand, device.model) if device else Device(UNKNOWN, None, None)
-        )
-
-
-def device_type(classified: UserAgent, is_bot: bool) -> str:
-    """bot, tablet, mobile, desktop or other, in that order of precedence."""
-    if is_bot:
-        return "bot"
-    if classified.is_tablet:
-        return "tablet"
-    if classified.is_mobile:
-        return "mobile"
-    if classified.is_pc:
-        return "desktop"
-    return "other"
-
-
 class AgentParser:
     """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, bot_patterns: Sequence[str] = ()) -> None:
         self.parser = Parser(BestAvailableResolver(load_lazy_builtins()))
+        self.bots = BotMatcher(bot_patterns)
         self.provenance = {
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
             "ua_parser_rs": version_of("ua-parser-rs"),
-            "user_agents": version_of("user-agents"),
         }
         self._answers = AnswerTable(AGENT_COLUMNS, MISSING_AGENT, {"is_bot": "bool"})
 
-    def describe(self, ua: str) -> tuple[Any, ...]:
-        """The AGENT_COLUMNS of one user agent string."""
+    def describe(self, ua: str, hints: Mapping[str, str | None] | None = None) -> tuple[Any, ...]:
+        """The AGENT_COLUMNS of one user agent string, with the request's client hints if any."""
         result = self.parser.parse(ua)
         agent, system, device = result.user_agent, result.os, result.device
         device_family = device.family if device else None
-        is_bot = looks_like_bot(ua, device_family)
+        is_bot = self.bots.is_bot(ua, device_family)
         browser = agent.family if agent and agent.family != UNKNOWN else None
         os_family = system.family if system and system.family != UNKNOWN else None
         # Cut to the store's column sizes: a forged header must not make a load fail.
@@ -155,7 +122,7 @@ class AgentParser:
                 else None,
                 MAX_VERSION,
             ),
-            device_type(_Classified(ua, result), is_bot),
+            "bot" if is_bot else device_type(ua, os_family, device.model if device else None, hints),
             is_bot,
         )
 
@@ -170,10 +137,3 @@ class AgentParser:
     def _describe_all(self, uas: pa.Array) -> list[tuple[Any, ...]]:
         return [self.describe(ua) for ua in uas.to_pylist()]
 
-
-def version_of(package: str) -> str:
-    """An installed distribution's version, for provenance."""
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"

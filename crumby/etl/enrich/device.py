@@ -1,0 +1,103 @@
+"""The kind of device a browser runs on: desktop, mobile, tablet, tv, console, car, wearable or other.
+
+From the user agent as ua-parser splits it (device model, OS) and the words
+the UA carries, and from the client hints Chromium browsers send with every
+request (``Sec-CH-UA-Mobile``, ``Sec-CH-UA-Platform``) when the hit has
+them. Rules, first match:
+
+- tv, console, car, wearable: the UA names such a device or its system
+  (Smart TV, HbbTV, webOS TV, Fire TV, Android TV, PlayStation, Xbox,
+  Tesla, Wear OS, Apple Watch, ...);
+- tablet: an iPad, a known tablet model (Galaxy Tab, Fire, MatePad, Lenovo
+  Tab, ...: even when its UA says "Mobile"), a UA that says "Tablet";
+- mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
+  feature phones), a client hint ``Sec-CH-UA-Mobile: ?1``, and Android app
+  UAs (Dalvik, okhttp-style) of a model not known as a tablet;
+- tablet: any other Android device (Android tablets' browsers leave out
+  "Mobile"; Chromium's hint ``?0`` on Android says the same);
+- desktop: Windows, macOS, Linux, Chrome OS, BSD, or a desktop platform hint;
+- other: nothing known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "car", "wearable", "other", "bot")
+
+# (device type, pattern over the whole UA), in order
+KINDS = (
+    (
+        "wearable",
+        r"\bWatch\d|Apple Watch|watchOS|Wear ?OS|\bGear ?(?:S|Live|Fit)|SM-R\d{3}|Galaxy Watch|\bWatch\b",
+    ),
+    ("console", r"PlayStation|\bPS[345]\b|Xbox|Nintendo|\bWiiU?\b|OUYA|Steam Deck"),
+    ("car", r"TeslaBrowser|Tesla/\d|QtCarBrowser|Android Automotive|CarPlay|\bAAOS\b|\bcar ?browser"),
+    (
+        "tv",
+        r"Smart-?TV|SmartTV|\bTV\b|HbbTV|Web0S|webOS.TV|NetCast|BRAVIA|GoogleTV|Google TV|Android ?TV|"
+        r"\bAFT[A-Z0-9]|\bCrKey\b|Chromecast|\bRoku|AppleTV|Apple TV|tvOS|AQUOS|VIDAA|Tizen.+TV|"
+        r"Opera TV|\bOMI/|Viera|\bDTV\b|\bSTB\b|MiTV|MiBOX|SHIELD|Fire ?TV|Philips.*TV|TSBNetTV|"
+        r"\bBox\b|-TV\b|_TV\b|\bTV[-_ ]?Box",
+    ),
+)
+KIND_PATTERNS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in KINDS)
+TABLET_MODELS = re.compile(
+    r"iPad|; ?Tablet[;)]|\bTab\b|Tab[ _-]?[A-Z0-9]|\bPad\b|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|"
+    r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Kindle|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
+    r"\bSM-[TPX]\d{3}|\bGT-P\d|\bGT-N[58]\d{3}|Galaxy Tab|\bSHT-|\bBAH\d?-|\bAGS\d?-|\bKOB\d?-|\bDBY-|"
+    r"\bBTV-|\bCMR-|\bSCM-|\bJDN\d?-|Transformer|\bK0[01][0-9A-Z]\b|\bP0[0-9]{2}\b|Surface|Xoom|PlayBook|"
+    r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}",
+    re.IGNORECASE,
+)
+MOBILE_WORDS = re.compile(
+    r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
+    r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
+    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi",
+    re.IGNORECASE,
+)
+ANDROID_APP = re.compile(r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)", re.IGNORECASE)
+DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
+DESKTOP_WORDS = re.compile(r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64", re.IGNORECASE)
+DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
+
+
+def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
+    """(Sec-CH-UA-Mobile, Sec-CH-UA-Platform), unquoted and lowercase, from headers of any case."""
+    if not hints:
+        return None, None
+    found = {key.lower(): value for key, value in hints.items() if value}
+    mobile, platform = found.get("sec-ch-ua-mobile"), found.get("sec-ch-ua-platform")
+    return (
+        mobile.strip().strip('"').lower() if mobile else None,
+        platform.strip().strip('"').lower() if platform else None,
+    )
+
+
+def device_type(
+    ua: str, os_family: str | None, model: str | None, hints: Mapping[str, str | None] | None = None
+) -> str:
+    """The device type of a user agent that is not a bot (see this module's docstring)."""
+    for kind, pattern in KIND_PATTERNS:
+        if pattern.search(ua):
+            return kind
+    if "Chromebook" in ua:
+        return "desktop"
+    mobile_hint, platform_hint = hint_values(hints)
+    android = os_family == "Android" or "Android" in ua
+    if TABLET_MODELS.search(ua) or (model and TABLET_MODELS.search(model)):
+        return "tablet"
+    if mobile_hint == "?1" or (os_family in ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")):
+        return "mobile"
+    if android:
+        if mobile_hint == "?0":
+            return "tablet"
+        if MOBILE_WORDS.search(ua) or ANDROID_APP.search(ua):
+            return "mobile"
+        return "tablet"
+    if MOBILE_WORDS.search(ua):
+        return "mobile"
+    if platform_hint in DESKTOP_HINTS or os_family in DESKTOP_SYSTEMS or DESKTOP_WORDS.search(ua):
+        return "desktop"
+    return "other"
