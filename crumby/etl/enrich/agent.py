@@ -2,8 +2,8 @@
 
 Parsing is ua-parser's (uap-core's regexes, matched by its Rust accelerator
 ``ua-parser-rs``, about 36x faster than its pure-Python matcher); the device
-type (desktop, mobile, tablet) follows user-agents' rules, applied to that
-same parse, and ``bot`` wins over all of them.
+type is device.py's (desktop, mobile, tablet, tv, console, car, wearable or
+other), from that same parse; bots.py says bot or not, and ``bot`` wins.
 
 ``platform`` keeps the original Crumby's meaning: the operating system family
 as a short lowercase word (windows, macos, linux, iphone, ipad, android,
@@ -136,4 +136,3 @@ class AgentParser:
 
     def _describe_all(self, uas: pa.Array) -> list[tuple[Any, ...]]:
         return [self.describe(ua) for ua in uas.to_pylist()]
-

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+from ...config import ConfigError
 from .lists import DEVICE_DETECTOR_BOTS, additions, crawler_user_agents, read_yaml
 
 SPIDER_FAMILY = "Spider"
@@ -70,11 +71,14 @@ def _python_pattern(pattern: str) -> re.Pattern:
         return re.compile(re.sub(r"\(\?(<[!=])([^()]*)\)", split, pattern))
 
 
-def _rust_set(patterns: Sequence[str]) -> Callable[[str], object] | None:
-    """ua-parser's Rust regex set of ``patterns`` (its ``extract`` answers None for no match)."""
+def rust_set(patterns: Sequence[str], names: Sequence[str] | None = None) -> Callable[[str], object] | None:
+    """ua-parser's Rust regex set of ``patterns``: its ``extract`` answers None for no match, else
+    the first match's name (in ``family``)."""
     import ua_parser_rs
 
-    return ua_parser_rs.UserAgentExtractor([(p, "", None, None, None, None) for p in patterns]).extract
+    names = names or [""] * len(patterns)
+    rules = [(p, name, None, None, None, None) for p, name in zip(patterns, names, strict=True)]
+    return ua_parser_rs.UserAgentExtractor(rules).extract
 
 
 def _compiles_in_rust(pattern: str) -> bool:
@@ -82,7 +86,7 @@ def _compiles_in_rust(pattern: str) -> bool:
     if not RUST_CANNOT.search(pattern):
         return True
     try:
-        _rust_set([pattern])
+        rust_set([pattern])
     except ValueError:
         return False
     return True
@@ -102,17 +106,19 @@ class RegexSet:
             self._python = [(None, _python_pattern(p).search) for p in patterns]
             return
         fast = [p for p in patterns if _compiles_in_rust(p)]
-        self._fast = _rust_set(fast) if fast else None
+        self._fast = rust_set(fast) if fast else None
         for pattern in patterns:
             if pattern not in fast:
                 wider = LOOKAROUND.sub("", pattern)
-                sieve = _rust_set([wider]) if _compiles_in_rust(wider) else None
+                sieve = rust_set([wider]) if _compiles_in_rust(wider) else None
                 self._python.append((sieve, _python_pattern(pattern).search))
 
     def matches(self, text: str) -> bool:
         if self._fast is not None and self._fast(text) is not None:
             return True
-        return any((sieve is None or sieve(text) is not None) and search(text) for sieve, search in self._python)
+        return any(
+            (sieve is None or sieve(text) is not None) and search(text) for sieve, search in self._python
+        )
 
 
 class BotMatcher:
@@ -123,7 +129,9 @@ class BotMatcher:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"BOT_PATTERNS: {pattern!r} is not a regular expression ({exc})") from None
+                raise ConfigError(
+                    f"BOT_PATTERNS: {pattern!r} is not a regular expression ({exc}); fix or remove it"
+                ) from None
         self.bots = RegexSet(patterns_of(sources, extra))
         self.apps = RegexSet([f"(?i){pattern}" for pattern in additions()["not_bots"]])
 

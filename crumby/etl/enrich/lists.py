@@ -41,8 +41,10 @@ def version_of(package: str) -> str:
 @cache
 def read_yaml(name: str) -> Any:
     """A data file, parsed (libyaml's loader when PyYAML has it: the bot list takes 0.1 s)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load((DATA / name).read_text(encoding="utf-8"), Loader=loader)
+    text = (DATA / name).read_text(encoding="utf-8")
+    if hasattr(yaml, "CSafeLoader"):
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.safe_load(text)
 
 
 def additions() -> dict[str, Any]:

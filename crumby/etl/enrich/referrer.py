@@ -56,6 +56,7 @@ def known_hosts() -> dict[str, tuple[str, str]]:
 
 
 KNOWN_HOSTS = known_hosts()
+NOT_SEARCH_SUBDOMAINS = frozenset(additions()["not_search_subdomains"])
 # Search engines on many country domains (google.de, yandex.ru, ...): matched by the registrable
 # domain's first label, after KNOWN_HOSTS had its say, and only for that domain itself: maps.google.de
 # is Google, but not search.
@@ -138,10 +139,13 @@ def known_source(host: str, registrable: str) -> tuple[str, str] | None:
     for start in range(len(labels) - 1):
         found = KNOWN_HOSTS.get(".".join(labels[start:]))
         if found:
+            if start and found[1] == SEARCH and labels[0] in NOT_SEARCH_SUBDOMAINS:
+                return found[0], REFERRAL
             return found
     brand = registrable.split(".", 1)[0]
     if brand in SEARCH_BRANDS:
-        kind = BRAND_KINDS.get(brand, SEARCH) if host == registrable else REFERRAL
+        searches = host == registrable or labels[0] not in NOT_SEARCH_SUBDOMAINS
+        kind = BRAND_KINDS.get(brand, SEARCH) if searches else REFERRAL
         return SEARCH_BRANDS[brand], kind
     if labels[0] == "webmail":
         return "Webmail", EMAIL
