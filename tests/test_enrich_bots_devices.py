@@ -57,6 +57,8 @@ BOTS = {
         "python-requests/2.31.0",
         "Go-http-client/2.0",
     ],
+    # no browser, system nor device ua-parser knows, and not Mozilla-compatible: a script's
+    "stranger": ["InternalSyncService 3.2", "acme-link-checker-v2"],
 }
 # people's apps and phones that a bot pattern would catch
 NOT_BOTS = [
@@ -96,6 +98,8 @@ DEVICES = {
     f"Mozilla/5.0 (Linux; Android 11; SM-R875F) {CHROME} Mobile Safari/537.36": "wearable",
     f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {CHROME} Mobile Safari/537.36": "mobile",
     f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36": "desktop",
+    "Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1": "mobile",  # a stranger, yet known
+    "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16": "desktop",
     "Dalvik/2.1.0 (Linux; U; Android 9; HP Chromebook x360 11 G1 EE Build/R80)": "desktop",
 }
 ALL_BOTS = [(family, ua) for family, uas in BOTS.items() for ua in uas]

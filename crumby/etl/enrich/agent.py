@@ -89,6 +89,13 @@ def platform_of(os_family: str | None, device_family: str | None) -> str | None:
     return PLATFORMS.get(os_family) or os_family.lower().replace(" ", "")
 
 
+def unrecognised(result: Any) -> bool:
+    """True when ua-parser found no browser, operating system nor device in a user agent."""
+    return all(
+        part is None or part.family == UNKNOWN for part in (result.user_agent, result.os, result.device)
+    )
+
+
 class AgentParser:
     """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
 
@@ -107,7 +114,7 @@ class AgentParser:
         result = self.parser.parse(ua)
         agent, system, device = result.user_agent, result.os, result.device
         device_family = device.family if device else None
-        is_bot = self.bots.is_bot(ua, device_family)
+        is_bot = self.bots.is_bot(ua, device_family, unrecognised(result))
         browser = agent.family if agent and agent.family != UNKNOWN else None
         os_family = system.family if system and system.family != UNKNOWN else None
         # Cut to the store's column sizes: a forged header must not make a load fail.

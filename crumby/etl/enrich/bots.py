@@ -1,7 +1,8 @@
 """Is a user agent a robot? Bots are flagged (``is_bot``) and kept out of reports, never dropped.
 
 A user agent is a bot when it is absent or empty (every browser sends one),
-when ua-parser calls its device a ``Spider``, or when it matches one of the
+when ua-parser calls its device a ``Spider`` or finds nothing it knows in a
+UA that is not Mozilla-compatible (see :meth:`BotMatcher.is_bot`), or when it matches one of the
 maintained lists (lists.py): crawler-user-agents' patterns (as their authors
 write them, case and all), Device Detector's bot regexes (without regard to
 case, from the start of a word, as Device Detector matches them), crumby's
@@ -135,11 +136,15 @@ class BotMatcher:
         self.bots = RegexSet(patterns_of(sources, extra))
         self.apps = RegexSet([f"(?i){pattern}" for pattern in additions()["not_bots"]])
 
-    def is_bot(self, ua: str | None, device_family: str | None = None) -> bool:
+    def is_bot(self, ua: str | None, device_family: str | None = None, unrecognised: bool = False) -> bool:
         """True when ``ua`` is absent or empty, or is no known app and ua-parser calls it a
-        spider or it matches a bot pattern."""
+        spider, or it matches a bot pattern, or it is a stranger: ``unrecognised`` (ua-parser
+        found no browser, system nor device in it), not Mozilla-compatible and not calling itself a
+        browser (people's browsers and apps name at least one of those; scripts and services not)."""
         if ua is None or not ua.strip():
             return True
         if self.apps.matches(ua):
             return False
-        return device_family == SPIDER_FAMILY or self.bots.matches(ua)
+        if device_family == SPIDER_FAMILY or self.bots.matches(ua):
+            return True
+        return unrecognised and not ua.startswith("Mozilla/") and "browser" not in ua.lower()
