@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from enrich_frames import enriched_rows, new_enricher
+from enrich_frames import enriched_rows, new_enricher, raw_hits
 
 from crumby.config import ConfigError
 from crumby.etl.enrich.agent import AGENT_COLUMNS, AgentParser
@@ -192,3 +192,29 @@ def test_bots_are_found_as_fast_per_distinct_ua_whatever_the_batch(parser):
     uas = pd.Series([ALL_BOTS[0][1]] * 5 + [NOT_BOTS[0]] * 5, dtype=object)
     columns = parser.describe_series(uas)
     assert columns["is_bot"].tolist() == [True] * 5 + [False] * 5
+
+
+def test_client_hints_from_the_hit_reach_the_device_type(tmp_path):
+    """A reduced Chrome UA says neither phone nor tablet; the hints the collector kept do."""
+    reduced = f"Mozilla/5.0 (Linux; Android 10; K) {CHROME} Safari/537.36"
+    hits = [
+        {"id": "1", "ua": reduced, "ch_mobile": "?1", "ch_platform": '"Android"'},
+        {"id": "2", "ua": reduced, "ch_mobile": "?0", "ch_platform": '"Android"'},
+        {"id": "3", "ua": reduced},
+        {"id": "4", "ua": None, "ch_mobile": "?1"},
+        {"id": "5", "ua": "forged\x1f?1\x1f", "ch_mobile": "?0"},
+        {"id": "6", "ua": "forged\x1f?1\x1f"},
+    ]
+    enricher = new_enricher(tmp_path)
+    try:
+        rows = enricher.enrich(raw_hits(hits).assign(**_hint_columns(hits)))
+    finally:
+        enricher.close()
+    assert rows["device"].tolist() == ["mobile", "tablet", "tablet", "bot", "bot", "bot"]
+    assert rows["platform"].tolist()[:3] == ["android"] * 3
+
+
+def _hint_columns(hits: list[dict]) -> dict[str, pd.Series]:
+    return {
+        name: pd.Series([h.get(name) for h in hits], dtype=object) for name in ("ch_mobile", "ch_platform")
+    }

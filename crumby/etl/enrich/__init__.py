@@ -82,7 +82,7 @@ class Enricher:
         added = {
             **pages.spread(PAGE_COLUMNS + CAMPAIGN_COLUMNS, index),
             **self.geo.locate_series(hits["ip"]),
-            **self.agents.describe_series(hits["ua"]),
+            **self.agents.describe_series(hits["ua"], hits.get("ch_mobile"), hits.get("ch_platform")),
             **referrers.spread(REFERRER_FIELDS[:1], index),
             **channels_and_sources(pages, referrers, index),
         }

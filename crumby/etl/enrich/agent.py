@@ -18,11 +18,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
 
 from .bots import BotMatcher
 from .device import device_type
-from .distinct import AnswerTable, Encoded
+from .distinct import AnswerTable, Encoded, string_array
 from .lists import version_of
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
@@ -133,13 +134,42 @@ class AgentParser:
             is_bot,
         )
 
-    def describe_series(self, uas: pd.Series) -> dict[str, pd.Series]:
-        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once a run.
+    def describe_series(
+        self, uas: pd.Series, mobile: pd.Series | None = None, platform: pd.Series | None = None
+    ) -> dict[str, pd.Series]:
+        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once a run; with the
+        client hints Sec-CH-UA-Mobile and Sec-CH-UA-Platform of each row, where the hits have them.
 
         A missing user agent is a bot with nothing else known.
         """
-        answers = self._answers.answers(Encoded.of(uas), self._describe_all)
+        keys = string_array(uas)
+        if mobile is not None and platform is not None:
+            keys = pc.replace_substring(keys, SEP, " ")  # a forged UA holding SEP: the rest stays whole
+            keys = _with_hints(keys, string_array(mobile), string_array(platform))
+        answers = self._answers.answers(Encoded.of(keys), self._describe_all)
         return answers.spread(AGENT_COLUMNS, uas.index)
 
-    def _describe_all(self, uas: pa.Array) -> list[tuple[Any, ...]]:
-        return [self.describe(ua) for ua in uas.to_pylist()]
+    def _describe_all(self, keys: pa.Array) -> list[tuple[Any, ...]]:
+        return [
+            self.describe(*_split_hints(key)) if SEP in key else self.describe(key)
+            for key in keys.to_pylist()
+        ]
+
+
+# A user agent and its client hints travel as one key: "ua<SEP>mobile<SEP>platform" (a row without
+# hints keeps the bare UA, so both share what was parsed).
+SEP = "\x1f"
+
+
+def _with_hints(uas: pa.Array, mobile: pa.Array, platform: pa.Array) -> pa.Array:
+    mobile, platform = mobile.cast(uas.type), platform.cast(uas.type)
+    hinted = pc.or_(mobile.is_valid(), platform.is_valid())
+    joined = pc.binary_join_element_wise(
+        uas, pc.fill_null(mobile, ""), pc.fill_null(platform, ""), pa.scalar(SEP, uas.type)
+    )
+    return pc.if_else(hinted, joined, uas)
+
+
+def _split_hints(key: str) -> tuple[str, dict[str, str]]:
+    ua, mobile, platform = key.rsplit(SEP, 2)
+    return ua, {"Sec-CH-UA-Mobile": mobile, "Sec-CH-UA-Platform": platform}

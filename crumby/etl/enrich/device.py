@@ -8,6 +8,8 @@ them. Rules, first match:
 - tv, console, car, wearable: the UA names such a device or its system
   (Smart TV, HbbTV, webOS TV, Fire TV, Android TV, PlayStation, Xbox,
   Tesla, Wear OS, Apple Watch, ...);
+- desktop: a laptop or PC line by name (Chromebook, Inspiron, Latitude, ...:
+  Android apps and Android-x86 run on them too);
 - tablet: an iPad, a known tablet model (Galaxy Tab, Fire, MatePad, Lenovo
   Tab, ...: even when its UA says "Mobile"), a UA that says "Tablet";
 - mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
@@ -56,7 +58,8 @@ TABLET_MODELS = (
     r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Kindle|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
     r"\bSM-[TPX]\d{3}|\bGT-P\d|\bGT-N[58]\d{3}|Galaxy Tab|\bSHT-|\bBAH\d?-|\bAGS\d?-|\bKOB\d?-|\bDBY-|"
     r"\bBTV-|\bCMR-|\bSCM-|\bJDN\d?-|Transformer|\bK0[01][0-9A-Z]\b|\bP0[0-9]{2}\b|Surface|Xoom|PlayBook|"
-    r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}"
+    r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}|"
+    r"\bMID\b|\bMID-?[0-9]|Build/MID|Archos|Iconia|\bB1-[0-9]{3}|\bA[13]-[A-Z]?[0-9]{2}|Teclast|Chuwi|HiPad"
 )
 
 
@@ -75,7 +78,13 @@ def _first_kind(patterns: tuple[tuple[str, str], ...]) -> Callable[[str], str | 
     return first
 
 
-FIRST_KIND = _first_kind(KINDS + (("tablet", TABLET_MODELS),))
+# Laptops and desktop PCs running Android (Android-x86, Phoenix OS) or an Android app
+COMPUTERS = (
+    r"Chromebook|Chromebox|Inspiron|Latitude|Vostro|OptiPlex|TravelMate|Aspire|EliteBook|ProBook|"
+    r"Pavilion|Compaq|ThinkCentre|IdeaPad|Satellite|LIFEBOOK|MacBook|\bNUC[0-9]|"
+    r"EasyNote|Swift SF|Macintosh"
+)
+FIRST_KIND = _first_kind(KINDS + (("desktop", COMPUTERS), ("tablet", TABLET_MODELS)))
 MOBILE_WORDS = _search(
     r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
     r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
@@ -106,8 +115,6 @@ def device_type(
     kind = FIRST_KIND(ua)
     if kind is not None and kind != "tablet":
         return kind
-    if "Chromebook" in ua:
-        return "desktop"
     mobile_hint, platform_hint = hint_values(hints)
     android = os_family == "Android" or "Android" in ua
     if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) == "tablet"):
