@@ -84,16 +84,30 @@ COMPUTERS = (
     r"Pavilion|Compaq|ThinkCentre|IdeaPad|Satellite|LIFEBOOK|MacBook|\bNUC[0-9]|"
     r"EasyNote|Swift SF|Macintosh"
 )
-FIRST_KIND = _first_kind(KINDS + (("desktop", COMPUTERS), ("tablet", TABLET_MODELS)))
-MOBILE_WORDS = _search(
+MOBILE_WORDS = (
     r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
     r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
     r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi"
 )
-ANDROID_APP = _search(r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)")
+ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
+DESKTOP_WORDS = r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64"
+# Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
+# says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
+FIRST_KIND = _first_kind(
+    KINDS
+    + (
+        ("computer", COMPUTERS),
+        ("tablet", TABLET_MODELS),
+        ("mobile", MOBILE_WORDS),
+        ("app", ANDROID_APP),
+        ("pc", DESKTOP_WORDS),
+    )
+)
+OWN_KINDS = {kind for kind, _ in KINDS}
+PHONE_SYSTEMS = ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")
 DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
-DESKTOP_WORDS = _search(r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64")
 DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
+is_desktop_word = _search(DESKTOP_WORDS)
 
 
 def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
@@ -113,22 +127,22 @@ def device_type(
 ) -> str:
     """The device type of a user agent that is not a bot (see this module's docstring)."""
     kind = FIRST_KIND(ua)
-    if kind is not None and kind != "tablet":
+    if kind in OWN_KINDS:
         return kind
+    if kind == "computer":
+        return "desktop"
     mobile_hint, platform_hint = hint_values(hints)
-    android = os_family == "Android" or "Android" in ua
     if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) == "tablet"):
         return "tablet"
-    if mobile_hint == "?1" or (os_family in ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")):
+    if mobile_hint == "?1" or os_family in PHONE_SYSTEMS:
         return "mobile"
-    if android:
+    if os_family == "Android" or "Android" in ua:
         if mobile_hint == "?0":
             return "tablet"
-        if MOBILE_WORDS(ua) or ANDROID_APP(ua):
-            return "mobile"
-        return "tablet"
-    if MOBILE_WORDS(ua):
+        return "mobile" if kind in ("mobile", "app") else "tablet"
+    if kind == "mobile":
         return "mobile"
-    if platform_hint in DESKTOP_HINTS or os_family in DESKTOP_SYSTEMS or DESKTOP_WORDS(ua):
+    desktop_words = kind == "pc" or (kind == "app" and is_desktop_word(ua))
+    if platform_hint in DESKTOP_HINTS or os_family in DESKTOP_SYSTEMS or desktop_words:
         return "desktop"
     return "other"
