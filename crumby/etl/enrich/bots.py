@@ -2,14 +2,14 @@
 
 A user agent is a bot when it is absent or empty (every browser sends one),
 when ua-parser calls its device a ``Spider`` or finds nothing it knows in a
-UA that is not Mozilla-compatible (see :meth:`BotMatcher.is_bot`), or when it matches one of the
-maintained lists (lists.py): crawler-user-agents' patterns (as their authors
-write them, case and all), Device Detector's bot regexes (without regard to
-case, from the start of a word, as Device Detector matches them), crumby's
-own additions (data/crumby.yml) and the site's ``BOT_PATTERNS`` setting.
-What matches one of crumby's app patterns (WhatsApp's app, a phone whose
-model ends in "Bot", a browser inside Facebook's app, ...) is not a bot,
-whatever else it matches.
+UA that is not Mozilla-compatible (see :meth:`BotMatcher.is_bot`), or when
+it matches one of the maintained lists (lists.py): crawler-user-agents'
+patterns (as their authors write them, case and all), Device Detector's bot
+regexes (without regard to case, from the start of a word), crumby's own
+additions (data/crumby.yml) and the site's ``BOT_PATTERNS`` setting. What
+matches one of crumby's app patterns (WhatsApp's app, a phone with "bot" in
+its name such as CUBOT's, a browser inside Facebook's app, ...) is not a
+bot, whatever else it matches.
 
 All patterns are compiled once, into one regex set (ua-parser's Rust
 matcher: some 5 us a user agent for 2,500 patterns, where Python's re takes
@@ -26,8 +26,8 @@ from .lists import DEVICE_DETECTOR_BOTS, additions, crawler_user_agents, read_ya
 
 SPIDER_FAMILY = "Spider"
 SOURCES = ("crawler-user-agents", "device-detector", "crumby")
-# Device Detector matches a pattern where a word starts: at the start, or after anything but a letter,
-# digit, "_" or "-"
+# Device Detector's patterns are matched where a word starts: at the start, or after anything but a
+# letter, digit, "_" or "-"
 WORD_START = r"(?:^|[^a-z0-9_-])"
 RUST_CANNOT = re.compile(r"\(\?<?[!=]|\\[1-9]")
 LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\([^()]*\))*\)")
