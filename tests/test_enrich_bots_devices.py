@@ -23,23 +23,31 @@ BOTS = {
         "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
         "Screaming Frog SEO Spider/19.0",
         "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+        "Sitebulb/8.0",
+        "Mozilla/5.0 (compatible; Siteimprove Accessibility Checker)",
     ],
     "monitoring": [
         "Mozilla/5.0 (compatible; StatusCake)",
         "Site24x7",
         "Better Uptime Bot Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
         "Datadog/Synthetics",
+        "Checkly/1.0 (https://www.checklyhq.com)",
+        "Mozilla/5.0 (compatible; OhDear/1.0)",
     ],
     "scanner": [
         "Mozilla/5.0 zgrab/0.x",
         "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)",
         "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
         "Expanse, a Palo Alto Networks company, searches across the global IPv4 space",
+        "Mozilla/5.0 (compatible; InternetMeasurement/1.0; +https://internet-measurement.com/)",
+        "Mozilla/5.0 (compatible; Qualys/1.0)",
     ],
     "feeds": [
         "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers; like FeedFetcher-Google)",
         "Mozilla/5.0 (compatible; inoreader.com; 3 subscribers)",
         "NewsBlur Feed Fetcher - 5 subscribers - https://www.newsblur.com/site/1",
+        "FreshRSS/1.21.0 (Linux; https://freshrss.org)",
+        "Miniflux/2.0.50 (https://miniflux.app)",
     ],
     "ai": [
         "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; "
@@ -49,11 +57,14 @@ BOTS = {
         "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
         "(compatible; Bytespider; spider-feedback@bytedance.com)",
         "CCBot/2.0 (https://commoncrawl.org/faq/)",
+        "Mozilla/5.0 (compatible; Google-Extended)",
     ],
     "headless": [
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0 Safari",
         "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 "
         "Safari/538.1",
+        f"Mozilla/5.0 (X11; Linux x86_64) {CHROME} Safari/537.36 Cypress/13.6.0",
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36 PTST/231201.151125",
         "python-requests/2.31.0",
         "Go-http-client/2.0",
     ],
