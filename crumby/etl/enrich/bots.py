@@ -11,26 +11,24 @@ matches one of crumby's app patterns (WhatsApp's app, a phone with "bot" in
 its name such as CUBOT's, a browser inside Facebook's app, ...) is not a
 bot, whatever else it matches.
 
-All patterns are compiled once, into one regex set (ua-parser's Rust
-matcher: some 5 us a user agent for 2,500 patterns, where Python's re takes
-over 1 ms); the few it cannot compile (look-arounds) go to Python's re.
+All patterns, the apps' first, are compiled once into one regex set
+(regexset.py), which one call a user agent answers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ...config import ConfigError
 from .lists import DEVICE_DETECTOR_BOTS, additions, crawler_user_agents, read_yaml
+from .regexset import FirstMatch
 
 SPIDER_FAMILY = "Spider"
 SOURCES = ("crawler-user-agents", "device-detector", "crumby")
 # Device Detector's patterns are matched where a word starts: at the start, or after anything but a
 # letter, digit, "_" or "-"
 WORD_START = r"(?:^|[^a-z0-9_-])"
-RUST_CANNOT = re.compile(r"\(\?<?[!=]|\\[1-9]")
-LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\([^()]*\))*\)")
 
 
 def _without_case(pattern: str) -> str:
@@ -58,70 +56,6 @@ def patterns_of(sources: Iterable[str] = SOURCES, extra: Sequence[str] = ()) -> 
     return found + [f"(?i){pattern}" for pattern in extra]
 
 
-def _python_pattern(pattern: str) -> re.Pattern:
-    """``pattern`` for Python's re, which wants each look-behind of one width: (?<!a|bc) is
-    written (?<!a)(?<!bc)."""
-
-    def split(match: re.Match) -> str:
-        kind, body = match.group(1), match.group(2)
-        return "".join(f"(?{kind}{part})" for part in body.split("|"))
-
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return re.compile(re.sub(r"\(\?(<[!=])([^()]*)\)", split, pattern))
-
-
-def rust_set(patterns: Sequence[str], names: Sequence[str] | None = None) -> Callable[[str], object] | None:
-    """ua-parser's Rust regex set of ``patterns``: its ``extract`` answers None for no match, else
-    the first match's name (in ``family``)."""
-    import ua_parser_rs
-
-    names = names or [""] * len(patterns)
-    rules = [(p, name, None, None, None, None) for p, name in zip(patterns, names, strict=True)]
-    return ua_parser_rs.UserAgentExtractor(rules).extract
-
-
-def _compiles_in_rust(pattern: str) -> bool:
-    """Rust's regex has no look-arounds nor back-references; the rest of these lists it reads."""
-    if not RUST_CANNOT.search(pattern):
-        return True
-    try:
-        rust_set([pattern])
-    except ValueError:
-        return False
-    return True
-
-
-class RegexSet:
-    """Does a string match any of many patterns? One Rust regex set, and Python's re for the few
-    patterns it cannot compile, each tried only when a Rust pattern without its look-arounds (which
-    matches all it matches, and more) has matched."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self._fast = self._rust = None
-        self._python: list[tuple[Callable[[str], object] | None, Callable[[str], object]]] = []
-        try:
-            import ua_parser_rs  # noqa: F401
-        except ImportError:  # pure Python: slower, same answers
-            self._python = [(None, _python_pattern(p).search) for p in patterns]
-            return
-        fast = [p for p in patterns if _compiles_in_rust(p)]
-        self._fast = rust_set(fast) if fast else None
-        for pattern in patterns:
-            if pattern not in fast:
-                wider = LOOKAROUND.sub("", pattern)
-                sieve = rust_set([wider]) if _compiles_in_rust(wider) else None
-                self._python.append((sieve, _python_pattern(pattern).search))
-
-    def matches(self, text: str) -> bool:
-        if self._fast is not None and self._fast(text) is not None:
-            return True
-        return any(
-            (sieve is None or sieve(text) is not None) and search(text) for sieve, search in self._python
-        )
-
-
 class BotMatcher:
     """Decides bot or not for one user agent; make one per run (compiling takes a second)."""
 
@@ -133,8 +67,8 @@ class BotMatcher:
                 raise ConfigError(
                     f"BOT_PATTERNS: {pattern!r} is not a regular expression ({exc}); fix or remove it"
                 ) from None
-        self.bots = RegexSet(patterns_of(sources, extra))
-        self.apps = RegexSet([f"(?i){pattern}" for pattern in additions()["not_bots"]])
+        apps = [(f"(?i){pattern}", "app") for pattern in additions()["not_bots"]]
+        self.first = FirstMatch(apps + [(pattern, "bot") for pattern in patterns_of(sources, extra)])
 
     def is_bot(self, ua: str | None, device_family: str | None = None, unrecognised: bool = False) -> bool:
         """True when ``ua`` is absent or empty, or is no known app and ua-parser calls it a
@@ -143,8 +77,9 @@ class BotMatcher:
         browser (people's browsers and apps name at least one of those; scripts and services not)."""
         if ua is None or not ua.strip():
             return True
-        if self.apps.matches(ua):
+        found = self.first(ua)
+        if found == "app":
             return False
-        if device_family == SPIDER_FAMILY or self.bots.matches(ua):
+        if device_family == SPIDER_FAMILY or found == "bot":
             return True
         return unrecognised and not ua.startswith("Mozilla/") and "browser" not in ua.lower()

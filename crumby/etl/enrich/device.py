@@ -23,9 +23,9 @@ them. Rules, first match:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from .bots import RegexSet, rust_set
+from .regexset import FirstMatch, any_of
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "car", "wearable", "other", "bot")
 
@@ -47,12 +47,6 @@ KINDS = (
 )
 
 
-def _search(pattern: str) -> Callable[[str], bool]:
-    """A test for ``pattern`` anywhere, without regard to case (Rust's regex: Python's re takes
-    some 50 times as long over these alternations)."""
-    return RegexSet([f"(?i){pattern}"]).matches
-
-
 TABLET_MODELS = (
     r"iPad|; ?Tablet[;)]|\bTab\b|Tab[ _-]?[A-Z0-9]|\bPad\b|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|"
     r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Kindle|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
@@ -61,21 +55,6 @@ TABLET_MODELS = (
     r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}|"
     r"\bMID\b|\bMID-?[0-9]|Build/MID|Archos|Iconia|\bB1-[0-9]{3}|\bA[13]-[A-Z]?[0-9]{2}|Teclast|Chuwi|HiPad"
 )
-
-
-def _first_kind(patterns: tuple[tuple[str, str], ...]) -> Callable[[str], str | None]:
-    """The kind of the first of ``patterns`` that ``ua`` matches, in one pass of Rust's regex set."""
-    try:
-        extract = rust_set([f"(?i){p}" for _, p in patterns], [kind for kind, _ in patterns])
-    except ImportError:  # pure Python: slower, same answers
-        tests = [(kind, _search(p)) for kind, p in patterns]
-        return lambda ua: next((kind for kind, test in tests if test(ua)), None)
-
-    def first(ua: str) -> str | None:
-        found = extract(ua)
-        return found.family if found is not None else None
-
-    return first
 
 
 # Laptops and desktop PCs running Android (Android-x86, Phoenix OS) or an Android app
@@ -93,21 +72,24 @@ ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
 DESKTOP_WORDS = r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64"
 # Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
 # says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
-FIRST_KIND = _first_kind(
-    KINDS
-    + (
-        ("computer", COMPUTERS),
-        ("tablet", TABLET_MODELS),
-        ("mobile", MOBILE_WORDS),
-        ("app", ANDROID_APP),
-        ("pc", DESKTOP_WORDS),
-    )
+FIRST_KIND = FirstMatch(
+    [
+        (f"(?i){pattern}", kind)
+        for kind, pattern in (
+            *KINDS,
+            ("computer", COMPUTERS),
+            ("tablet", TABLET_MODELS),
+            ("mobile", MOBILE_WORDS),
+            ("app", ANDROID_APP),
+            ("pc", DESKTOP_WORDS),
+        )
+    ]
 )
 OWN_KINDS = {kind for kind, _ in KINDS}
 PHONE_SYSTEMS = ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")
 DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
 DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
-is_desktop_word = _search(DESKTOP_WORDS)
+is_desktop_word = any_of([f"(?i){DESKTOP_WORDS}"])
 
 
 def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
