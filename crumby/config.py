@@ -156,6 +156,14 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("anonymised", "full", "none"),
     ),
     Setting(
+        "BOT_PATTERNS",
+        (),
+        "list",
+        "Comma-separated regular expressions (matched without regard to case) for user agents of "
+        "your own robots, on top of the maintained bot lists crumby reads; such hits are flagged as "
+        "bots. A change applies to later loads, or to all with `crumby etl --reprocess`.",
+    ),
+    Setting(
         "SESSION_TIMEOUT",
         30,
         "int",

@@ -40,8 +40,16 @@ PROPS_VALUE_CAP = 256
 # since ``v`` on a log line is the log format's version.
 PROTOCOL_VERSION_CAP = 8
 
-# Request facts added by the collector, and their caps.
-SERVER_FIELD_CAPS: dict[str, int] = {"ip": 64, "ua": 1024, "referer": 2048, "lang": 256}
+# Request facts added by the collector, and their caps. ch_mobile and ch_platform are the client
+# hints Sec-CH-UA-Mobile and Sec-CH-UA-Platform, which Chromium browsers send with every request.
+SERVER_FIELD_CAPS: dict[str, int] = {
+    "ip": 64,
+    "ua": 1024,
+    "referer": 2048,
+    "lang": 256,
+    "ch_mobile": 8,
+    "ch_platform": 64,
+}
 
 # Request size limits; above them the collector answers 413/414/431 and writes nothing.
 MAX_QUERY_BYTES = 8192
@@ -173,11 +181,14 @@ def make_hit(
     lang: str,
     hit_id: str | None = None,
     ts: str | None = None,
+    ch_mobile: str = "",
+    ch_platform: str = "",
 ) -> dict[str, Any]:
     """One raw hit: format version, id, time, the client's fields and the request facts."""
     hit: dict[str, Any] = {"v": FORMAT_VERSION, "id": hit_id or new_hit_id(), "ts": ts or utc_timestamp()}
     hit.update(fields)
-    for name, value in (("ip", ip), ("ua", ua), ("referer", referer), ("lang", lang)):
+    facts = (("ip", ip), ("ua", ua), ("referer", referer), ("lang", lang))
+    for name, value in facts + (("ch_mobile", ch_mobile), ("ch_platform", ch_platform)):
         if value:
             hit[name] = cap(value, SERVER_FIELD_CAPS[name])
     return hit

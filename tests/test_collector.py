@@ -168,6 +168,19 @@ def test_a_gif_hit_line_carries_the_clients_fields_and_the_request_facts(tmp_pat
     assert hit["lang"] == BROWSER["Accept-Language"]
 
 
+def test_client_hints_are_kept_when_sent_and_absent_otherwise(tmp_path):
+    """Chromium sends Sec-CH-UA-Mobile and Sec-CH-UA-Platform with every request: the device type's
+    best witness on reduced user agents. Other browsers send neither, and the line stays as it was."""
+    client, log_dir = collector(tmp_path)
+    hints = {"Sec-CH-UA-Mobile": "?0", "Sec-CH-UA-Platform": '"Android"'}
+    gif(client, VISIT, {**BROWSER, **hints})
+    gif(client, VISIT, BROWSER)
+    hinted, plain = read_hits(log_dir)
+    assert (hinted["ch_mobile"], hinted["ch_platform"]) == ("?0", '"Android"')
+    assert "ch_mobile" not in plain
+    assert "ch_platform" not in plain
+
+
 def test_an_event_line_carries_its_name_and_value(tmp_path):
     client, log_dir = collector(tmp_path)
     assert gif(client, EVENT).status_code == 200

@@ -7,7 +7,7 @@ import pytest
 from enrich_frames import as_list, enriched_rows, new_enricher
 
 from crumby.etl.enrich.agent import AGENT_COLUMNS, AgentParser, platform_of
-from crumby.etl.enrich.bots import looks_like_bot
+from crumby.etl.enrich.bots import BotMatcher
 from crumby.etl.enrich.distinct import STRING
 
 CHROME_WINDOWS = (
@@ -81,6 +81,11 @@ def parser():
     return AgentParser()
 
 
+@pytest.fixture(scope="module")
+def bots():
+    return BotMatcher()
+
+
 @pytest.mark.parametrize("ua", list(EXPECTED), ids=lambda ua: ua[:40] or "empty")
 def test_known_user_agents(parser, ua):
     assert parser.describe(ua) == EXPECTED[ua]
@@ -104,8 +109,8 @@ def test_known_user_agents(parser, ua):
         "   ",
     ],
 )
-def test_crawlers_monitors_and_tools_are_bots(parser, ua):
-    assert looks_like_bot(ua)
+def test_crawlers_monitors_and_tools_are_bots(parser, bots, ua):
+    assert bots.is_bot(ua)
     described = dict(zip(AGENT_COLUMNS, parser.describe(ua), strict=True))
     assert (described["device"], described["is_bot"]) == ("bot", True)
 
@@ -117,8 +122,8 @@ def test_forged_versions_are_cut_to_fit_the_store(parser):
     assert described["version"] == "9" * 32
 
 
-def test_an_absent_user_agent_is_a_bot():
-    assert looks_like_bot(None)
+def test_an_absent_user_agent_is_a_bot(bots):
+    assert bots.is_bot(None)
 
 
 def test_platform_keeps_the_original_words():

@@ -110,6 +110,17 @@ def test_page_urls_get_the_answers_of_the_one_url_path(seed):
 
 def test_referrers_get_the_answers_of_the_one_url_path():
     urls = _urls(2500, 4) + ["android-app://com.google.android.gm/", "https://192.168.1.1:8080/admin"]
+    urls += [
+        "https://deref-gmx.net/x",
+        "https://fr.mail.yahoo.com/",
+        "https://maps.google.de/",
+        "https://vk.com/",
+    ]
+    urls += [
+        "https://t.umblr.com/r",
+        "https://googleads.g.doubleclick.net/p",
+        "https://www.google.com/imgres?x",
+    ]
     batch = _rows(describe_referrers(pa.array(urls)), REFERRER_FIELDS)
     for url, answer in zip(urls, batch, strict=True):
         assert answer == describe_referrer(url), url

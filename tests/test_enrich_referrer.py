@@ -54,6 +54,29 @@ CASES = [
     ((f"{PAGE}?mc_eid=abc&mc_cid=def", None), (None, "Newsletter", "email")),
     ((f"{PAGE}?utm_source=twitter&utm_medium=social", None), (None, "X/Twitter", "social")),
     ((f"{PAGE}?utm_source=some-partner", None), (None, "some-partner", "referral")),
+    # webmail, from the maintained list and crumby's additions
+    ((PAGE, "https://deref-gmx.net/mail/client/x"), ("deref-gmx.net", "GMX", "email")),
+    ((PAGE, "https://navigator.web.de/"), ("navigator.web.de", "Web.de", "email")),
+    ((PAGE, "https://e.mail.ru/inbox/"), ("e.mail.ru", "Mail.ru", "email")),
+    ((PAGE, "https://fr.mail.yahoo.com/d/folders/1"), ("fr.mail.yahoo.com", "Yahoo Mail", "email")),
+    # social sites
+    ((PAGE, "https://www.threads.net/@someone"), ("threads.net", "Threads", "social")),
+    ((PAGE, "https://vk.com/wall1"), ("vk.com", "VK", "social")),
+    ((PAGE, "https://ok.ru/group/1"), ("ok.ru", "Odnoklassniki", "social")),
+    ((PAGE, "https://vimeo.com/1234"), ("vimeo.com", "Vimeo", "social")),
+    ((PAGE, "https://t.umblr.com/redirect?z=x"), ("t.umblr.com", "Tumblr", "social")),
+    # Google hosts that are not its search
+    ((PAGE, "https://maps.google.com/"), ("maps.google.com", "Google", "referral")),
+    ((PAGE, "https://support.google.com/a"), ("support.google.com", "Google", "referral")),
+    ((PAGE, "https://maps.google.de/"), ("maps.google.de", "Google", "referral")),
+    ((PAGE, "https://www.google.de/"), ("google.de", "Google", "search")),
+    # an ad server is paid; a paid click is paid whatever the referrer
+    ((PAGE, "https://googleads.g.doubleclick.net/pagead/ads"),
+     ("googleads.g.doubleclick.net", "Google", "paid")),
+    ((f"{PAGE}?msclkid=x", "https://www.facebook.com/"), ("facebook.com", "Facebook", "paid")),
+    ((f"{PAGE}?utm_medium=ppc", "https://mail.google.com/"), ("mail.google.com", "Gmail", "paid")),
+    # an AI assistant is a named referral
+    ((PAGE, "https://chatgpt.com/"), ("chatgpt.com", "ChatGPT", "referral")),
     # an internal link with campaign tags stays internal
     (("https://example.com/?utm_source=x&utm_medium=cpc", "https://example.com/b"),
      ("example.com", None, "internal")),

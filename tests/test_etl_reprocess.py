@@ -75,3 +75,28 @@ def test_a_new_geoip_database_and_full_ips_replace_the_range_once(tmp_path, stor
     # A normal run afterwards loads nothing again.
     assert run(loaded).hits == 0
     assert len(table_rows(store_url, "visits")) + len(table_rows(store_url, "events")) == 750
+
+
+def test_reprocess_applies_new_bot_patterns_and_records_the_lists(store_url, loaded):
+    """New lists (an upgrade, or the site's own BOT_PATTERNS) reach past days through --reprocess."""
+    day = DAYS[0].date()
+
+    def bots_by_day() -> dict[str, set]:
+        """Per day, the is_bot flags of Firefox's visits (the corpus's only Firefox is a person's)."""
+        found: dict[str, set] = {}
+        for row in _dicts(store_url, "visits"):
+            if row["browser"] == "Firefox":
+                found.setdefault(str(row["datetime"])[:10], set()).add(bool(row["is_bot"]))
+        return found
+
+    assert all(flags == {False} for flags in bots_by_day().values())
+    report = reprocess({**loaded, "BOT_PATTERNS": ("firefox/120",)}, day, day, batch_bytes=1 << 17)
+    after = bots_by_day()
+    assert after[str(day)] == {True}
+    assert all(flags == {False} for when, flags in after.items() if when != str(day))
+    provenance = json.loads(
+        query(store_url, f"SELECT provenance FROM _crumby_loads WHERE id = {report.load_id}")[0][0]
+    )
+    assert provenance["crawler_user_agents"][0].isdigit()
+    assert "device-detector" in provenance["device_detector_bots"]
+    assert "referer-parser" in provenance["referer_parser_referers"]

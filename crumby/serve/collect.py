@@ -286,6 +286,8 @@ class Collector:
             lang=environ.get("HTTP_ACCEPT_LANGUAGE", ""),
             hit_id=self.stamps.new_id(),
             ts=self.stamps.timestamp(now),
+            ch_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE", ""),
+            ch_platform=environ.get("HTTP_SEC_CH_UA_PLATFORM", ""),
         )
         # A lone surrogate (possible in JSON) cannot be UTF-8: it is stored as "?" rather than failing.
         line = (_encode_json(hit) + "\n").encode("utf-8", "replace")

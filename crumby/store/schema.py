@@ -79,7 +79,7 @@ visits = Table(
     *_common_columns(),
     Column("os", String(64)),
     Column("os_version", String(32)),
-    Column("device", String(16)),  # desktop, mobile, tablet, bot, other
+    Column("device", String(16)),  # desktop, mobile, tablet, tv, console, car, wearable, bot, other
     Column("referrer_domain", String(255)),
     Column("referrer_source", String(128)),  # e.g. Google, Facebook, Newsletter
     Column("channel", String(16)),  # search, social, email, referral, internal, direct, paid

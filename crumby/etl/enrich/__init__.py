@@ -22,11 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from .agent import AGENT_COLUMNS, AgentParser, version_of
+from .agent import AGENT_COLUMNS, AgentParser
 from .campaign import CAMPAIGN_COLUMNS
 from .channel import channels_and_sources
 from .distinct import Answers, Encoded
 from .geo import GEO_COLUMNS, GeoLocator
+from .lists import provenance as lists_provenance
+from .lists import version_of
 from .location import LOCATION_FIELDS, describe_location, describe_locations
 from .page import PAGE_COLUMNS
 from .privacy import IP_PRIVACY_MODES, anonymise_ips
@@ -52,11 +54,12 @@ class Enricher:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.geo = GeoLocator(settings)
-        self.agents = AgentParser()
+        self.agents = AgentParser(settings.get("BOT_PATTERNS", ()))
         self.provenance: dict[str, str] = {
             "geoip": self.geo.provenance,
             **self.agents.provenance,
             "publicsuffixlist": version_of("publicsuffixlist"),
+            **lists_provenance(),
         }
         self.notices: list[str] = list(self.geo.notices)
 
@@ -79,7 +82,7 @@ class Enricher:
         added = {
             **pages.spread(PAGE_COLUMNS + CAMPAIGN_COLUMNS, index),
             **self.geo.locate_series(hits["ip"]),
-            **self.agents.describe_series(hits["ua"]),
+            **self.agents.describe_series(hits["ua"], hits.get("ch_mobile"), hits.get("ch_platform")),
             **referrers.spread(REFERRER_FIELDS[:1], index),
             **channels_and_sources(pages, referrers, index),
         }

@@ -2,8 +2,8 @@
 
 Parsing is ua-parser's (uap-core's regexes, matched by its Rust accelerator
 ``ua-parser-rs``, about 36x faster than its pure-Python matcher); the device
-type (desktop, mobile, tablet) follows user-agents' rules, applied to that
-same parse, and ``bot`` wins over all of them.
+type is device.py's (desktop, mobile, tablet, tv, console, car, wearable or
+other), from that same parse; bots.py says bot or not, and ``bot`` wins.
 
 ``platform`` keeps the original Crumby's meaning: the operating system family
 as a short lowercase word (windows, macos, linux, iphone, ipad, android,
@@ -13,16 +13,18 @@ ua-parser's names (``Mac OS X``, ``Mobile Safari``); unknown ones are None.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
-from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
-from .bots import looks_like_bot
-from .distinct import AnswerTable, Encoded
+from .bots import BotMatcher
+from .device import device_type
+from .distinct import AnswerTable, Encoded, string_array
+from .lists import version_of
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
@@ -88,59 +90,32 @@ def platform_of(os_family: str | None, device_family: str | None) -> str | None:
     return PLATFORMS.get(os_family) or os_family.lower().replace(" ", "")
 
 
-class _Classified(UserAgent):
-    """user-agents' device rules over a finished parse (its own __init__ would parse again, slowly).
-
-    The rules used here (is_tablet, is_mobile, is_pc) read the families and the OS version's text
-    (Windows RT, ME) only, so versions are not turned into user-agents' number tuples.
-    """
-
-    def __init__(self, ua: str, result: Any) -> None:
-        agent, system, device = result.user_agent, result.os, result.device
-        self.ua_string = ua
-        self.browser = Browser(agent.family if agent else UNKNOWN, (), "")
-        self.os = (
-            OperatingSystem(system.family, (), join_version(system.major, system.minor, system.patch) or "")
-            if system
-            else OperatingSystem(UNKNOWN, (), "")
-        )
-        self.device = (
-            Device(device.family, device.brand, device.model) if device else Device(UNKNOWN, None, None)
-        )
-
-
-def device_type(classified: UserAgent, is_bot: bool) -> str:
-    """bot, tablet, mobile, desktop or other, in that order of precedence."""
-    if is_bot:
-        return "bot"
-    if classified.is_tablet:
-        return "tablet"
-    if classified.is_mobile:
-        return "mobile"
-    if classified.is_pc:
-        return "desktop"
-    return "other"
+def unrecognised(result: Any) -> bool:
+    """True when ua-parser found no browser, operating system nor device in a user agent."""
+    return all(
+        part is None or part.family == UNKNOWN for part in (result.user_agent, result.os, result.device)
+    )
 
 
 class AgentParser:
     """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, bot_patterns: Sequence[str] = ()) -> None:
         self.parser = Parser(BestAvailableResolver(load_lazy_builtins()))
+        self.bots = BotMatcher(bot_patterns)
         self.provenance = {
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
             "ua_parser_rs": version_of("ua-parser-rs"),
-            "user_agents": version_of("user-agents"),
         }
         self._answers = AnswerTable(AGENT_COLUMNS, MISSING_AGENT, {"is_bot": "bool"})
 
-    def describe(self, ua: str) -> tuple[Any, ...]:
-        """The AGENT_COLUMNS of one user agent string."""
+    def describe(self, ua: str, hints: Mapping[str, str | None] | None = None) -> tuple[Any, ...]:
+        """The AGENT_COLUMNS of one user agent string, with the request's client hints if any."""
         result = self.parser.parse(ua)
         agent, system, device = result.user_agent, result.os, result.device
         device_family = device.family if device else None
-        is_bot = looks_like_bot(ua, device_family)
+        is_bot = self.bots.is_bot(ua, device_family, unrecognised(result))
         browser = agent.family if agent and agent.family != UNKNOWN else None
         os_family = system.family if system and system.family != UNKNOWN else None
         # Cut to the store's column sizes: a forged header must not make a load fail.
@@ -155,25 +130,46 @@ class AgentParser:
                 else None,
                 MAX_VERSION,
             ),
-            device_type(_Classified(ua, result), is_bot),
+            "bot" if is_bot else device_type(ua, os_family, device.model if device else None, hints),
             is_bot,
         )
 
-    def describe_series(self, uas: pd.Series) -> dict[str, pd.Series]:
-        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once a run.
+    def describe_series(
+        self, uas: pd.Series, mobile: pd.Series | None = None, platform: pd.Series | None = None
+    ) -> dict[str, pd.Series]:
+        """AGENT_COLUMNS for every row of ``uas``, parsing each distinct string once a run; with the
+        client hints Sec-CH-UA-Mobile and Sec-CH-UA-Platform of each row, where the hits have them.
 
         A missing user agent is a bot with nothing else known.
         """
-        answers = self._answers.answers(Encoded.of(uas), self._describe_all)
+        keys = string_array(uas)
+        if mobile is not None and platform is not None:
+            keys = pc.replace_substring(keys, SEP, " ")  # a forged UA holding SEP: the rest stays whole
+            keys = _with_hints(keys, string_array(mobile), string_array(platform))
+        answers = self._answers.answers(Encoded.of(keys), self._describe_all)
         return answers.spread(AGENT_COLUMNS, uas.index)
 
-    def _describe_all(self, uas: pa.Array) -> list[tuple[Any, ...]]:
-        return [self.describe(ua) for ua in uas.to_pylist()]
+    def _describe_all(self, keys: pa.Array) -> list[tuple[Any, ...]]:
+        return [
+            self.describe(*_split_hints(key)) if SEP in key else self.describe(key)
+            for key in keys.to_pylist()
+        ]
 
 
-def version_of(package: str) -> str:
-    """An installed distribution's version, for provenance."""
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
+# A user agent and its client hints travel as one key: "ua<SEP>mobile<SEP>platform" (a row without
+# hints keeps the bare UA, so both share what was parsed).
+SEP = "\x1f"
+
+
+def _with_hints(uas: pa.Array, mobile: pa.Array, platform: pa.Array) -> pa.Array:
+    mobile, platform = mobile.cast(uas.type), platform.cast(uas.type)
+    hinted = pc.or_(mobile.is_valid(), platform.is_valid())
+    joined = pc.binary_join_element_wise(
+        uas, pc.fill_null(mobile, ""), pc.fill_null(platform, ""), pa.scalar(SEP, uas.type)
+    )
+    return pc.if_else(hinted, joined, uas)
+
+
+def _split_hints(key: str) -> tuple[str, dict[str, str]]:
+    ua, mobile, platform = key.rsplit(SEP, 2)
+    return ua, {"Sec-CH-UA-Mobile": mobile, "Sec-CH-UA-Platform": platform}

@@ -1,145 +1,85 @@
 """Is a user agent a robot? Bots are flagged (``is_bot``) and kept out of reports, never dropped.
 
-The user-agent parser knows the big crawlers (its ``Spider`` device family);
-the patterns below add what it misses: headless and automated browsers,
-uptime and speed monitors, link-preview fetchers, AI crawlers, SEO tools,
-security scanners and HTTP libraries. An empty or absent user agent is a bot
-too: every browser sends one.
+A user agent is a bot when it is absent or empty (every browser sends one),
+when ua-parser calls its device a ``Spider`` or finds nothing it knows in a
+UA that is not Mozilla-compatible (see :meth:`BotMatcher.is_bot`), or when
+it matches one of the maintained lists (lists.py): crawler-user-agents'
+patterns (as their authors write them, case and all), Device Detector's bot
+regexes (without regard to case, from the start of a word), crumby's own
+additions (data/crumby.yml) and the site's ``BOT_PATTERNS`` setting. What
+matches one of crumby's app patterns (WhatsApp's app, a phone with "bot" in
+its name such as CUBOT's, a browser inside Facebook's app, ...) is not a
+bot, whatever else it matches.
+
+All patterns, the apps' first, are compiled once into one regex set
+(regexset.py), which one call a user agent answers.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 
-# lowercase patterns, matched against the lowercased user agent
-BOT_PATTERNS = (
-    # self-declared robots: Googlebot, bingbot, AhrefsBot, GPTBot, ClaudeBot, Baiduspider, ...
-    r"bot\b",
-    r"bot[/_;-]",
-    r"crawl",
-    r"spider",
-    r"slurp",
-    r"archiver",
-    r"scrap(er|y)",
-    r"fetcher",
-    # headless and automated browsers
-    r"headless",
-    r"phantomjs",
-    r"selenium",
-    r"webdriver",
-    r"puppeteer",
-    r"playwright",
-    r"cypress",
-    r"\bjsdom\b",
-    r"lighthouse",
-    r"pagespeed",
-    r"ptst/",  # WebPageTest
-    # uptime, performance and synthetic monitoring
-    r"pingdom",
-    r"uptime",
-    r"statuscake",
-    r"site24x7",
-    r"newrelic",
-    r"datadog",
-    r"gtmetrix",
-    r"catchpoint",
-    r"dynatrace",
-    r"monitor",
-    r"check_http",
-    r"nagios",
-    r"zabbix",
-    r"prometheus",
-    r"blackbox",
-    r"healthcheck",
-    r"kube-probe",
-    r"elb-healthchecker",
-    # link previews and feed readers
-    r"facebookexternalhit",
-    r"facebookcatalog",
-    r"embedly",
-    r"iframely",
-    r"whatsapp",
-    r"skypeuripreview",
-    r"google-inspectiontool",
-    r"google-read-aloud",
-    r"mediapartners-google",
-    r"adsbot",
-    r"feedly",
-    r"feedburner",
-    r"inoreader",
-    r"newsblur",
-    r"\brss\b",
-    r"preview",
-    # AI and research crawlers without "bot" in the name
-    r"chatgpt-user",
-    r"anthropic-ai",
-    r"claude-web",
-    r"cohere-ai",
-    r"perplexity-user",
-    r"ccbot",
-    r"bytespider",
-    r"ia_archiver",
-    # security scanners
-    r"zgrab",
-    r"masscan",
-    r"nmap",
-    r"nuclei",
-    r"sqlmap",
-    r"nikto",
-    r"censys",
-    r"shodan",
-    # HTTP libraries and command-line tools
-    r"^curl/",
-    r"^wget/",
-    r"^httpie/",
-    r"python-(requests|urllib|httpx)",
-    r"^python/",
-    r"aiohttp",
-    r"^httpx",
-    r"go-http-client",
-    r"^java/",
-    r"okhttp",
-    r"apache-httpclient",
-    r"libwww-perl",
-    r"^lwp::",
-    r"node-fetch",
-    r"^axios/",
-    r"^undici",
-    r"^got ",
-    r"^ruby",
-    r"^php/",
-    r"guzzlehttp",
-    r"^dart:io",
-    r"^postmanruntime",
-    r"^insomnia",
-    r"^powershell",
-    r"^mozilla/\d\.\d$",  # "Mozilla/5.0" and nothing else: no browser sends that
-    r"^-$",
-)
+from ...config import ConfigError
+from .lists import DEVICE_DETECTOR_BOTS, additions, crawler_user_agents, read_yaml
+from .regexset import FirstMatch
+
 SPIDER_FAMILY = "Spider"
-_NOT_BOTS = ("cubot",)  # a phone brand that ends in "bot"
+SOURCES = ("crawler-user-agents", "device-detector", "crumby")
+# Device Detector's patterns are matched where a word starts: at the start, or after anything but a
+# letter, digit, "_" or "-"
+WORD_START = r"(?:^|[^a-z0-9_-])"
 
 
-def _compile_patterns():
-    """One matcher for all BOT_PATTERNS: ua-parser's Rust regex set when present (0.5 us a string,
-    against some 100 us for Python's re walking the alternatives), else Python's re."""
-    try:
-        import ua_parser_rs
-    except ImportError:
-        return re.compile("|".join(BOT_PATTERNS)).search
-    return ua_parser_rs.UserAgentExtractor([(p, "bot", None, None, None, None) for p in BOT_PATTERNS]).extract
+def _without_case(pattern: str) -> str:
+    return rf"(?i){WORD_START}(?:{pattern})"
 
 
-_matches = _compile_patterns()
+def patterns_of(sources: Iterable[str] = SOURCES, extra: Sequence[str] = ()) -> list[str]:
+    """The bot patterns of ``sources``, and ``extra`` (the site's own, without regard to case)."""
+    sources = set(sources)
+    unknown = sources - set(SOURCES)
+    if unknown:
+        raise ValueError(f"unknown bot list {sorted(unknown)}; known: {', '.join(SOURCES)}")
+    dropped = set(additions()["dropped"])
+    found: list[str] = []
+    if "crawler-user-agents" in sources:
+        found += [entry["pattern"] for entry in crawler_user_agents() if entry["pattern"] not in dropped]
+    if "device-detector" in sources:
+        found += [
+            _without_case(entry["regex"])
+            for entry in read_yaml(DEVICE_DETECTOR_BOTS)
+            if entry["regex"] not in dropped
+        ]
+    if "crumby" in sources:
+        found += [f"(?i){pattern}" for pattern in additions()["bots"]]
+    return found + [f"(?i){pattern}" for pattern in extra]
 
 
-def looks_like_bot(ua: str | None, device_family: str | None = None) -> bool:
-    """True when ``ua`` is absent or empty, the parser calls it a spider, or it matches BOT_PATTERNS."""
-    if ua is None or not ua.strip():
-        return True
-    if device_family == SPIDER_FAMILY:
-        return True
-    lowered = ua.lower()
-    for brand in _NOT_BOTS:
-        lowered = lowered.replace(brand, "")
-    return _matches(lowered) is not None
+class BotMatcher:
+    """Decides bot or not for one user agent; make one per run (compiling takes a second)."""
+
+    def __init__(self, extra: Sequence[str] = (), sources: Iterable[str] = SOURCES) -> None:
+        for pattern in extra:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"BOT_PATTERNS: {pattern!r} is not a regular expression ({exc}); fix or remove it"
+                ) from None
+        apps = [(f"(?i){pattern}", "app") for pattern in additions()["not_bots"]]
+        self.first = FirstMatch(apps + [(pattern, "bot") for pattern in patterns_of(sources, extra)])
+
+    def is_bot(self, ua: str | None, device_family: str | None = None, unrecognised: bool = False) -> bool:
+        """True when ``ua`` is absent or empty, or is no known app and ua-parser calls it a
+        spider, or it matches a bot pattern, or it is a stranger: ``unrecognised`` (ua-parser
+        found no browser, system nor device in it), not Mozilla-compatible and not calling itself a
+        browser (people's browsers and apps name at least one of those; scripts and services not)."""
+        if ua is None or not ua.strip():
+            return True
+        found = self.first(ua)
+        if found == "app":
+            return False
+        if device_family == SPIDER_FAMILY or found == "bot":
+            return True
+        return unrecognised and not ua.startswith("Mozilla/") and "browser" not in ua.lower()

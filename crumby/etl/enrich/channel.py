@@ -4,7 +4,8 @@ The channel is, first match:
 
 - internal: the referrer is the page's own site or a subdomain of the same
   registrable domain (blog.example.co.uk -> shop.example.co.uk);
-- paid: ``utm_medium`` says cpc/ppc/paid/display..., or an ad platform's click id;
+- paid: ``utm_medium`` says cpc/ppc/paid/display..., or an ad platform's click id, or the
+  referrer is an ad server (googleadservices.com, doubleclick.net, ...);
 - search, social, email: by the referrer's kind, else by ``utm_medium``
   (email/newsletter, social, organic);
 - referral: any other referrer, or a ``utm_source`` without a referrer;
@@ -67,7 +68,7 @@ def channels_and_sources(pages: Answers, referrers: Answers, index: pd.Index) ->
     chosen = np.select(
         [
             internal,
-            campaign_kind == PAID,
+            (campaign_kind == PAID) | (referrer_kind == PAID),
             referrer_kind == SEARCH,
             referrer_kind == SOCIAL,
             (referrer_kind == EMAIL) | (campaign_kind == EMAIL),

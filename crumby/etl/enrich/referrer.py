@@ -2,8 +2,9 @@
 
 The referrer is ``dr`` (document.referrer as the tracker sent it). Its domain
 is normalised as the page's site is (lowercase, no port, no leading www.).
-A source is named when the referrer is a well-known search engine, social
-network, webmail or site (or, for Android apps, the app's package id);
+A source is named when the referrer is a known search engine, social network,
+webmail, ad server or site (or, for Android apps, the app's package id), from
+Snowplow's referers.yml with crumby's additions on top (lists.py);
 campaign links without one are named by their ``utm_source`` or click id.
 How these become a channel is channel.py's job.
 """
@@ -18,111 +19,47 @@ import pyarrow.compute as pc
 from publicsuffixlist import PublicSuffixList
 
 from .distinct import the_careful_way
+from .lists import REFERER_PARSER_REFERERS, additions, read_yaml
 from .page import host_of, split_url
 from .urls import split_urls
 
 MAX_SOURCE = 128
 
-SEARCH, SOCIAL, EMAIL, REFERRAL = "search", "social", "email", "referral"
+SEARCH, SOCIAL, EMAIL, REFERRAL, PAID = "search", "social", "email", "referral", "paid"
+# referers.yml's mediums as crumby's kinds: an AI assistant ("chatbot") or a source of unknown
+# medium is a named referral
+MEDIUM_KINDS = {SEARCH: SEARCH, SOCIAL: SOCIAL, EMAIL: EMAIL, PAID: PAID}
 
-# host (or a parent domain of it) -> (source name, kind); the most specific host wins.
-KNOWN_HOSTS: dict[str, tuple[str, str]] = {
-    # search engines (country domains of the big ones are matched by brand below)
-    "duckduckgo.com": ("DuckDuckGo", SEARCH),
-    "search.brave.com": ("Brave Search", SEARCH),
-    "ecosia.org": ("Ecosia", SEARCH),
-    "qwant.com": ("Qwant", SEARCH),
-    "startpage.com": ("Startpage", SEARCH),
-    "search.aol.com": ("AOL", SEARCH),
-    "ask.com": ("Ask", SEARCH),
-    "kagi.com": ("Kagi", SEARCH),
-    "mojeek.com": ("Mojeek", SEARCH),
-    "naver.com": ("Naver", SEARCH),
-    "seznam.cz": ("Seznam", SEARCH),
-    "sogou.com": ("Sogou", SEARCH),
-    "so.com": ("Qihoo 360", SEARCH),
-    "com.google.android.googlequicksearchbox": ("Google", SEARCH),
-    # social networks and forums
-    "facebook.com": ("Facebook", SOCIAL),
-    "fb.com": ("Facebook", SOCIAL),
-    "fb.me": ("Facebook", SOCIAL),
-    "messenger.com": ("Facebook", SOCIAL),
-    "com.facebook.katana": ("Facebook", SOCIAL),
-    "instagram.com": ("Instagram", SOCIAL),
-    "com.instagram.android": ("Instagram", SOCIAL),
-    "twitter.com": ("X/Twitter", SOCIAL),
-    "x.com": ("X/Twitter", SOCIAL),
-    "t.co": ("X/Twitter", SOCIAL),
-    "com.twitter.android": ("X/Twitter", SOCIAL),
-    "linkedin.com": ("LinkedIn", SOCIAL),
-    "lnkd.in": ("LinkedIn", SOCIAL),
-    "com.linkedin.android": ("LinkedIn", SOCIAL),
-    "reddit.com": ("Reddit", SOCIAL),
-    "redd.it": ("Reddit", SOCIAL),
-    "com.reddit.frontpage": ("Reddit", SOCIAL),
-    "youtube.com": ("YouTube", SOCIAL),
-    "youtu.be": ("YouTube", SOCIAL),
-    "com.google.android.youtube": ("YouTube", SOCIAL),
-    "news.ycombinator.com": ("Hacker News", SOCIAL),
-    "lobste.rs": ("Lobsters", SOCIAL),
-    "tiktok.com": ("TikTok", SOCIAL),
-    "threads.net": ("Threads", SOCIAL),
-    "bsky.app": ("Bluesky", SOCIAL),
-    "mastodon.social": ("Mastodon", SOCIAL),
-    "mstdn.social": ("Mastodon", SOCIAL),
-    "fosstodon.org": ("Mastodon", SOCIAL),
-    "vk.com": ("VK", SOCIAL),
-    "ok.ru": ("Odnoklassniki", SOCIAL),
-    "weibo.com": ("Weibo", SOCIAL),
-    "quora.com": ("Quora", SOCIAL),
-    "tumblr.com": ("Tumblr", SOCIAL),
-    "snapchat.com": ("Snapchat", SOCIAL),
-    "xing.com": ("XING", SOCIAL),
-    "producthunt.com": ("Product Hunt", SOCIAL),
-    "discord.com": ("Discord", SOCIAL),
-    "discordapp.com": ("Discord", SOCIAL),
-    "t.me": ("Telegram", SOCIAL),
-    "web.telegram.org": ("Telegram", SOCIAL),
-    "org.telegram.messenger": ("Telegram", SOCIAL),
-    "whatsapp.com": ("WhatsApp", SOCIAL),
-    "wa.me": ("WhatsApp", SOCIAL),
-    "slack.com": ("Slack", SOCIAL),
-    "com.slack": ("Slack", SOCIAL),
-    # webmail and mail apps
-    "mail.google.com": ("Gmail", EMAIL),
-    "inbox.google.com": ("Gmail", EMAIL),
-    "com.google.android.gm": ("Gmail", EMAIL),
-    "outlook.live.com": ("Outlook", EMAIL),
-    "outlook.office.com": ("Outlook", EMAIL),
-    "outlook.office365.com": ("Outlook", EMAIL),
-    "com.microsoft.office.outlook": ("Outlook", EMAIL),
-    "mail.yahoo.com": ("Yahoo Mail", EMAIL),
-    "mail.proton.me": ("Proton Mail", EMAIL),
-    "mail.protonmail.com": ("Proton Mail", EMAIL),
-    "mail.aol.com": ("AOL Mail", EMAIL),
-    "mail.zoho.com": ("Zoho Mail", EMAIL),
-    "app.fastmail.com": ("Fastmail", EMAIL),
-    "mail.yandex.ru": ("Yandex Mail", EMAIL),
-    "mail.yandex.com": ("Yandex Mail", EMAIL),
-    "mail.gmx.net": ("GMX", EMAIL),
-    "mail.gmx.com": ("GMX", EMAIL),
-    # well-known sites: referral, but worth a name
-    "github.com": ("GitHub", REFERRAL),
-    "gitlab.com": ("GitLab", REFERRAL),
-    "stackoverflow.com": ("Stack Overflow", REFERRAL),
-    "wikipedia.org": ("Wikipedia", REFERRAL),
-    "medium.com": ("Medium", REFERRAL),
-    "substack.com": ("Substack", REFERRAL),
-    "news.google.com": ("Google News", REFERRAL),
-    "chatgpt.com": ("ChatGPT", REFERRAL),
-    "chat.openai.com": ("ChatGPT", REFERRAL),
-    "perplexity.ai": ("Perplexity", REFERRAL),
-    "claude.ai": ("Claude", REFERRAL),
-    "gemini.google.com": ("Gemini", REFERRAL),
-    "copilot.microsoft.com": ("Copilot", REFERRAL),
-}
+
+def _host_key(domain: str) -> str:
+    """A listed domain as describe_host sees hosts: lowercase, without path or leading www."""
+    host = domain.strip().lower().split("/", 1)[0]
+    return host[4:] if host.startswith("www.") else host
+
+
+def known_hosts() -> dict[str, tuple[str, str]]:
+    """host -> (source name, kind), from referers.yml, then crumby's additions over it. A domain
+    listed with a path there (google.com/imgres) counts for its host when the host has no entry."""
+    found: dict[str, tuple[str, str]] = {}
+    with_path: dict[str, tuple[str, str]] = {}
+    for medium, sources in read_yaml(REFERER_PARSER_REFERERS).items():
+        for name, source in sources.items():
+            for domain in source.get("domains", []):
+                place = with_path if "/" in domain else found
+                place.setdefault(_host_key(domain), (name, MEDIUM_KINDS.get(medium, REFERRAL)))
+    for host, answer in with_path.items():
+        found.setdefault(host, answer)
+    for kind, sources in additions()["referrers"].items():
+        for name, hosts in sources.items():
+            found.update({_host_key(host): (name, kind) for host in hosts})
+    return found
+
+
+KNOWN_HOSTS = known_hosts()
+NOT_SEARCH_SUBDOMAINS = frozenset(additions()["not_search_subdomains"])
 # Search engines on many country domains (google.de, yandex.ru, ...): matched by the registrable
-# domain's first label, after KNOWN_HOSTS had its say (so mail.google.com stays Gmail).
+# domain's first label, after KNOWN_HOSTS had its say, and only for that domain itself: maps.google.de
+# is Google, but not search.
 SEARCH_BRANDS = {
     "google": "Google",
     "bing": "Bing",
@@ -202,10 +139,14 @@ def known_source(host: str, registrable: str) -> tuple[str, str] | None:
     for start in range(len(labels) - 1):
         found = KNOWN_HOSTS.get(".".join(labels[start:]))
         if found:
+            if start and found[1] == SEARCH and labels[0] in NOT_SEARCH_SUBDOMAINS:
+                return found[0], REFERRAL
             return found
     brand = registrable.split(".", 1)[0]
     if brand in SEARCH_BRANDS:
-        return SEARCH_BRANDS[brand], BRAND_KINDS.get(brand, SEARCH)
+        searches = host == registrable or labels[0] not in NOT_SEARCH_SUBDOMAINS
+        kind = BRAND_KINDS.get(brand, SEARCH) if searches else REFERRAL
+        return SEARCH_BRANDS[brand], kind
     if labels[0] == "webmail":
         return "Webmail", EMAIL
     return None

@@ -1,0 +1,267 @@
+"""How often the enricher is right about bots, referrer channels and device types, on public test data.
+
+Not a test: a measurement against data that others wrote down, read from a
+folder given on the command line (nothing is downloaded). Lay it out from
+the public repositories as follows (the commits measured are the ones named):
+
+    DATA/device-detector/   matomo-org/device-detector 3856a28692d45317d3f15f6f81ca31a06067182a
+                            (6.5.1-68): Tests/fixtures/*.yml
+    DATA/uap-core/          ua-parser/uap-core e3c5e634bee0b14f1a129c991483910739ad9f6c:
+                            tests/test_device.yaml, test_resources/firefox_user_agent_strings.yaml
+    DATA/crawler-user-agents/  monperrus/crawler-user-agents 7c7f9f254f16fcbc7d0fcb60d0a188897c00b050:
+                            crawler-user-agents.json (its ``instances``: real crawler UAs)
+    DATA/referer-parser/    snowplow-referer-parser/referer-parser b70173e763f803ce03d5b484949cc625ade21184:
+                            resources/referers.yml, resources/referer-tests.json
+    DATA/searchengine-and-social-list/  matomo-org/searchengine-and-social-list
+                            3b3a82dc83cd146abe17aafe31254de1c25f7844: SearchEngines.yml, Socials.yml
+
+(``git --git-dir=REPO show COMMIT:PATH > DATA/NAME/PATH`` for each file.)
+
+What each figure measures, and what the detection was built from:
+
+- bots: crumby flags bots with crawler-user-agents (PyPI), Device Detector's
+  regexes/bots.yml (vendored) and uap-core's Spider family, plus its own
+  additions. Each recall test set belongs to one of those sources, so it is
+  also measured *leaving that source out* (the honest figure): Device
+  Detector's bot fixtures without its bots.yml; crawler-user-agents'
+  instances without that list; uap-core's Spider devices without ua-parser's
+  Spider family. False positives: every browser UA of Device Detector's
+  non-bot fixtures (crumby's exceptions in data/crumby.yml were written
+  looking at these), and, held out, uap-core's device cases of browsers
+  (neither Spider nor Other) and its Firefox UA list.
+- channel: built from Snowplow's referers.yml and crumby's own additions.
+  Measured on that list (each domain, the issue's bar), on Snowplow's
+  referer-tests.json, and on Matomo's search-engine and social lists (built
+  from neither). crumby has no "chatbot" channel: an AI assistant is a named
+  referral, so that is what counts as right for one.
+- device type: desktop, mobile (smartphone, phablet, feature phone) or tablet
+  of the browser UAs among Device Detector's fixtures (with the fixture's
+  Sec-CH-UA-* headers where crumby reads client hints). crumby's rules were
+  written looking at the unnumbered fixture files (smartphone.yml,
+  tablet.yml, ...): "held out" is the numbered ones (smartphone-1.yml ...).
+  The other kinds (tv, console, car, wearable) are shown apart.
+
+    python bench/accuracy.py DATA [--baseline REF]
+
+``--baseline REF`` also measures the code of git revision REF (exported to a
+temporary folder and run in a subprocess) and prints both side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "https://example.com/pricing"
+MOBILE_TYPES = {"smartphone": "mobile", "phablet": "mobile", "feature phone": "mobile"}
+OTHER_TYPES = {"tv": "tv", "console": "console", "car browser": "car", "wearable": "wearable"}
+MEDIUMS = {"search": "search", "social": "social", "email": "email", "paid": "paid"}
+
+
+def load_yaml(path: Path):
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+
+
+def ratio(good: int, total: int) -> str:
+    return f"{100 * good / total:6.2f}% of {total}" if total else "   n/a"
+
+
+class Data:
+    """The public test sets, from the folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        fixtures = sorted((folder / "device-detector/Tests/fixtures").glob("*.yml"))
+        if not fixtures:
+            sys.exit(f"no Device Detector fixtures under {folder}; see this script's docstring")
+        self.fixtures = {path.stem: load_yaml(path) for path in fixtures}
+
+    def matomo_bots(self) -> list[str]:
+        return [str(case["user_agent"]) for case in self.fixtures["bots"]]
+
+    def matomo_browsers(self) -> Iterable[tuple[str, dict]]:
+        """(file stem, case) of every browser client in the non-bot fixtures."""
+        for stem, cases in self.fixtures.items():
+            if stem == "bots":
+                continue
+            for case in cases:
+                if (case.get("client") or {}).get("type") == "browser" and "bot" not in case:
+                    yield stem, case
+
+    def crawler_instances(self) -> list[str]:
+        entries = json.loads((self.folder / "crawler-user-agents/crawler-user-agents.json").read_text())
+        return [ua for entry in entries for ua in entry.get("instances", [])]
+
+    def uap_spiders(self) -> list[str]:
+        cases = load_yaml(self.folder / "uap-core/tests/test_device.yaml")["test_cases"]
+        return [case["user_agent_string"] for case in cases if case["family"] == "Spider"]
+
+    def uap_browsers(self) -> list[str]:
+        """uap-core's device cases that are neither spiders nor unknown, of browsers (Mozilla/...)."""
+        cases = load_yaml(self.folder / "uap-core/tests/test_device.yaml")["test_cases"]
+        return [
+            case["user_agent_string"]
+            for case in cases
+            if case["family"] not in ("Spider", "Other") and "Mozilla/" in case["user_agent_string"]
+        ]
+
+    def uap_firefox(self) -> list[str]:
+        path = self.folder / "uap-core/test_resources/firefox_user_agent_strings.yaml"
+        return [case["user_agent_string"] for case in load_yaml(path)["test_cases"]]
+
+    def snowplow_list(self) -> list[tuple[str, str]]:
+        """(referrer URL, expected channel) for each domain of referers.yml."""
+        listed = load_yaml(self.folder / "referer-parser/resources/referers.yml")
+        pairs = []
+        for medium, sources in listed.items():
+            for source in sources.values():
+                for domain in source.get("domains", []):
+                    pairs.append((f"https://{domain}", MEDIUMS.get(medium, "referral")))
+        return pairs
+
+    def snowplow_tests(self) -> list[tuple[str, str]]:
+        cases = json.loads((self.folder / "referer-parser/resources/referer-tests.json").read_text())
+        return [(case["uri"], MEDIUMS.get(case["medium"], "referral")) for case in cases]
+
+    def matomo_lists(self) -> list[tuple[str, str]]:
+        folder = self.folder / "searchengine-and-social-list"
+        pairs = []
+        for entries in load_yaml(folder / "SearchEngines.yml").values():
+            for entry in entries:
+                pairs += [(f"https://{url.replace('{}', 'com')}", "search") for url in entry["urls"]]
+        for urls in load_yaml(folder / "Socials.yml").values():
+            pairs += [(f"https://{url}", "social") for url in urls]
+        return pairs
+
+
+def measure(data: Data) -> dict[str, str]:
+    """Every figure, measured with the crumby importable here."""
+    from crumby.config import load_settings
+    from crumby.etl.enrich import Enricher, agent, bots
+
+    figures: dict[str, str] = {}
+    parser = agent.AgentParser()
+    takes_hints = "hints" in inspect.signature(parser.describe).parameters
+
+    def describe(ua: str, headers: dict | None = None) -> tuple:
+        if takes_hints and headers:
+            return parser.describe(ua, hints=headers)
+        return parser.describe(ua)
+
+    def recall(name: str, uas: list[str], without: str | None) -> None:
+        flagged = sum(describe(ua)[-1] for ua in uas)
+        figures[f"bots: recall, {name}"] = ratio(flagged, len(uas))
+        if hasattr(bots, "BotMatcher") and without:
+            kept = [s for s in bots.SOURCES if s != without]
+            matcher = bots.BotMatcher(sources=kept)
+            left = sum(matcher.is_bot(ua, *parsed(ua, without != "ua-parser")) for ua in uas)
+            figures[f"bots: recall, {name}, without {without}"] = ratio(left, len(uas))
+
+    def parsed(ua: str, spider_family: bool) -> tuple[str | None, bool]:
+        """ua-parser's device family (unless left out) and whether it knows nothing in ``ua``."""
+        result = parser.parser.parse(ua)
+        family = result.device.family if result.device and spider_family else None
+        return family, agent.unrecognised(result)
+
+    recall("Device Detector bot fixtures", data.matomo_bots(), "device-detector")
+    recall("crawler-user-agents instances", data.crawler_instances(), "crawler-user-agents")
+    recall("uap-core Spider devices", data.uap_spiders(), "ua-parser")
+
+    browsers = list(data.matomo_browsers())
+    wrong = [case["user_agent"] for _, case in browsers if describe(str(case["user_agent"]))[-1]]
+    figures["bots: browsers called bots, Device Detector fixtures"] = ratio(len(wrong), len(browsers))
+    held_out = (("uap-core devices", data.uap_browsers()), ("uap-core Firefox list", data.uap_firefox()))
+    for name, uas in held_out:
+        figures[f"bots: browsers called bots, {name}"] = ratio(sum(describe(ua)[-1] for ua in uas), len(uas))
+
+    settings = load_settings(environ={}, overrides={"DATA_DIR": tempfile.mkdtemp(prefix="accuracy-")})
+    with Enricher(settings) as enricher:
+        for name, pairs in (
+            ("referers.yml domains", data.snowplow_list()),
+            ("referer-tests.json", data.snowplow_tests()),
+            ("Matomo search-engine and social lists", data.matomo_lists()),
+        ):
+            got = channels(enricher, [url for url, _ in pairs])
+            right = sum(g == expected for g, (_, expected) in zip(got, pairs, strict=True))
+            figures[f"channel: {name}"] = ratio(right, len(pairs))
+
+    tally: dict[str, Counter] = {"dev": Counter(), "held out": Counter(), "other": Counter()}
+    for stem, case in browsers:
+        kind = (case.get("device") or {}).get("type")
+        expected = MOBILE_TYPES.get(kind, kind)
+        if expected in ("desktop", "mobile", "tablet"):
+            part = "held out" if stem[-1].isdigit() else "dev"
+        elif kind in OTHER_TYPES:
+            expected, part = OTHER_TYPES[kind], "other"
+        else:
+            continue
+        device = describe(str(case["user_agent"]), case.get("headers"))[5]
+        tally[part]["right" if device == expected else "wrong"] += 1
+    for part, counts in tally.items():
+        label = "tv/console/car/wearable" if part == "other" else f"desktop/mobile/tablet, {part}"
+        figures[f"device: {label}"] = ratio(counts["right"], counts["right"] + counts["wrong"])
+    return figures
+
+
+def channels(enricher, referrers: list[str]) -> list[str]:
+    import pandas as pd
+
+    columns = ("id", "t", "cid", "dl", "dr", "ip", "ua", "referer", "lang", "props")
+    rows = [{"id": str(n), "t": "visit", "dl": PAGE, "dr": url} for n, url in enumerate(referrers)]
+    frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns})
+    frame["datetime"] = pd.Timestamp("2024-05-01")
+    return [str(c) for c in enricher.enrich(frame)["channel"]]
+
+
+def measure_revision(ref: str, folder: Path) -> dict[str, str]:
+    """The figures of git revision ``ref``'s code, run in a subprocess."""
+    with tempfile.TemporaryDirectory(prefix="accuracy-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "crumby"], capture_output=True)
+        if archive.returncode:
+            sys.exit(archive.stderr.decode())
+        with tempfile.TemporaryFile() as raw:
+            raw.write(archive.stdout)
+            raw.seek(0)
+            with tarfile.open(fileobj=raw) as tar:
+                tar.extractall(tmp, filter="data")
+        env = {**os.environ, "PYTHONPATH": tmp}
+        run = [sys.executable, __file__, str(folder), "--json"]
+        done = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    cli.add_argument("data", type=Path, help="folder laid out as this script's docstring says")
+    cli.add_argument("--baseline", help="also measure this git revision's code, e.g. main")
+    cli.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = cli.parse_args(argv)
+    started = time.perf_counter()
+    figures = measure(Data(args.data))
+    if args.json:
+        print(json.dumps(figures))
+        return
+    before = measure_revision(args.baseline, args.data) if args.baseline else {}
+    width = max(len(name) for name in figures)
+    if before:
+        print(f"{'':{width}}  {'before (' + args.baseline + ')':>20}  {'after':>20}")
+    for name, figure in figures.items():
+        print(f"{name:{width}}  {before.get(name, '') if before else '':>20}  {figure:>20}".rstrip())
+    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

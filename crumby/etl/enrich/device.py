@@ -1,0 +1,130 @@
+"""The kind of device a browser runs on: desktop, mobile, tablet, tv, console, car, wearable or other.
+
+From the user agent as ua-parser splits it (device model, OS) and the words
+the UA carries, and from the client hints Chromium browsers send with every
+request (``Sec-CH-UA-Mobile``, ``Sec-CH-UA-Platform``) when the hit has
+them. Rules, first match:
+
+- tv, console, car, wearable: the UA names such a device or its system
+  (Smart TV, HbbTV, webOS TV, Fire TV, Android TV, PlayStation, Xbox,
+  Tesla, Wear OS, Apple Watch, ...);
+- desktop: a laptop or PC line by name (Chromebook, Inspiron, Latitude, ...:
+  Android apps and Android-x86 run on them too);
+- tablet: an iPad, a known tablet model (Galaxy Tab, Fire, MatePad, Lenovo
+  Tab, ...: even when its UA says "Mobile"), a UA that says "Tablet";
+- mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
+  feature phones), a client hint ``Sec-CH-UA-Mobile: ?1``, and Android app
+  UAs (Dalvik, okhttp-style) of a model not known as a tablet;
+- tablet: any other Android device (Android tablets' browsers leave out
+  "Mobile"; Chromium's hint ``?0`` on Android says the same);
+- desktop: Windows, macOS, Linux, Chrome OS, BSD, or a desktop platform hint;
+- other: nothing known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .regexset import FirstMatch, any_of
+
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "car", "wearable", "other", "bot")
+
+# (device type, pattern over the whole UA), in order
+KINDS = (
+    (
+        "wearable",
+        r"\bWatch\d|Apple Watch|watchOS|Wear ?OS|\bGear ?(?:S|Live|Fit)|SM-R\d{3}|Galaxy Watch|\bWatch\b",
+    ),
+    ("console", r"PlayStation|\bPS[345]\b|Xbox|Nintendo|\bWiiU?\b|OUYA|Steam Deck"),
+    ("car", r"TeslaBrowser|Tesla/\d|QtCarBrowser|Android Automotive|CarPlay|\bAAOS\b|\bcar ?browser"),
+    (
+        "tv",
+        r"Smart-?TV|SmartTV|\bTV\b|HbbTV|Web0S|webOS.TV|NetCast|BRAVIA|GoogleTV|Google TV|Android ?TV|"
+        r"\bAFT[A-Z0-9]|\bCrKey\b|Chromecast|\bRoku|AppleTV|Apple TV|tvOS|AQUOS|VIDAA|Tizen.+TV|"
+        r"Opera TV|\bOMI/|Viera|\bDTV\b|\bSTB\b|MiTV|MiBOX|SHIELD|Fire ?TV|Philips.*TV|TSBNetTV|"
+        r"\bBox\b|-TV\b|_TV\b|\bTV[-_ ]?Box",
+    ),
+)
+
+
+TABLET_MODELS = (
+    r"iPad|; ?Tablet[;)]|\bTab\b|Tab[ _-]?[A-Z0-9]|\bPad\b|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|"
+    r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Kindle|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
+    r"\bSM-[TPX]\d{3}|\bGT-P\d|\bGT-N[58]\d{3}|Galaxy Tab|\bSHT-|\bBAH\d?-|\bAGS\d?-|\bKOB\d?-|\bDBY-|"
+    r"\bBTV-|\bCMR-|\bSCM-|\bJDN\d?-|Transformer|\bK0[01][0-9A-Z]\b|\bP0[0-9]{2}\b|Surface|Xoom|PlayBook|"
+    r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}|"
+    r"\bMID\b|\bMID-?[0-9]|Build/MID|Archos|Iconia|\bB1-[0-9]{3}|\bA[13]-[A-Z]?[0-9]{2}|Teclast|Chuwi|HiPad"
+)
+
+
+# Laptops and desktop PCs running Android (Android-x86, Phoenix OS) or an Android app
+COMPUTERS = (
+    r"Chromebook|Chromebox|Inspiron|Latitude|Vostro|OptiPlex|TravelMate|Aspire|EliteBook|ProBook|"
+    r"Pavilion|Compaq|ThinkCentre|IdeaPad|Satellite|LIFEBOOK|MacBook|\bNUC[0-9]|"
+    r"EasyNote|Swift SF|Macintosh"
+)
+MOBILE_WORDS = (
+    r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
+    r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
+    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi"
+)
+ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
+DESKTOP_WORDS = r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64"
+# Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
+# says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
+FIRST_KIND = FirstMatch(
+    [
+        (f"(?i){pattern}", kind)
+        for kind, pattern in (
+            *KINDS,
+            ("computer", COMPUTERS),
+            ("tablet", TABLET_MODELS),
+            ("mobile", MOBILE_WORDS),
+            ("app", ANDROID_APP),
+            ("pc", DESKTOP_WORDS),
+        )
+    ]
+)
+OWN_KINDS = {kind for kind, _ in KINDS}
+PHONE_SYSTEMS = ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")
+DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
+DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
+is_desktop_word = any_of([f"(?i){DESKTOP_WORDS}"])
+
+
+def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
+    """(Sec-CH-UA-Mobile, Sec-CH-UA-Platform), unquoted and lowercase, from headers of any case."""
+    if not hints:
+        return None, None
+    found = {key.lower(): value for key, value in hints.items() if value}
+    mobile, platform = found.get("sec-ch-ua-mobile"), found.get("sec-ch-ua-platform")
+    return (
+        mobile.strip().strip('"').lower() if mobile else None,
+        platform.strip().strip('"').lower() if platform else None,
+    )
+
+
+def device_type(
+    ua: str, os_family: str | None, model: str | None, hints: Mapping[str, str | None] | None = None
+) -> str:
+    """The device type of a user agent that is not a bot (see this module's docstring)."""
+    kind = FIRST_KIND(ua)
+    if kind in OWN_KINDS:
+        return kind
+    if kind == "computer":
+        return "desktop"
+    mobile_hint, platform_hint = hint_values(hints)
+    if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) == "tablet"):
+        return "tablet"
+    if mobile_hint == "?1" or os_family in PHONE_SYSTEMS:
+        return "mobile"
+    if os_family == "Android" or "Android" in ua:
+        if mobile_hint == "?0":
+            return "tablet"
+        return "mobile" if kind in ("mobile", "app") else "tablet"
+    if kind == "mobile":
+        return "mobile"
+    desktop_words = kind == "pc" or (kind == "app" and is_desktop_word(ua))
+    if platform_hint in DESKTOP_HINTS or os_family in DESKTOP_SYSTEMS or desktop_words:
+        return "desktop"
+    return "other"

@@ -1,0 +1,71 @@
+"""The lists that others maintain (bots, referrers), read once a process, and crumby's additions on top.
+
+- crawler-user-agents: the installed PyPI package's pattern list (MIT).
+- Matomo Device Detector's ``regexes/bots.yml`` (LGPL-3.0), vendored in data/.
+- Snowplow referer-parser's ``resources/referers.yml`` (GPL-3.0), vendored in data/.
+- data/crumby.yml: crumby's own additions and exceptions, in one readable file.
+
+data/SOURCES.md says where each vendored file came from and how to refresh it;
+:func:`provenance` names the versions, for each load's record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA = Path(__file__).parent / "data"
+DEVICE_DETECTOR_BOTS = "device-detector-bots.yml"
+REFERER_PARSER_REFERERS = "referer-parser-referers.yml"
+ADDITIONS = "crumby.yml"
+# The upstream revisions the vendored files were taken from (see data/SOURCES.md).
+VENDORED = {
+    DEVICE_DETECTOR_BOTS: "matomo-org/device-detector 6.5.1-68 (3856a28692d4, 2026-08-19)",
+    REFERER_PARSER_REFERERS: "snowplow-referer-parser/referer-parser b70173e763f8 (2025-11-25)",
+}
+
+
+def version_of(package: str) -> str:
+    """An installed distribution's version, for provenance."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def read_yaml(name: str) -> Any:
+    """A data file, parsed (libyaml's loader when PyYAML has it: the bot list takes 0.1 s)."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    if hasattr(yaml, "CSafeLoader"):
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.safe_load(text)
+
+
+def additions() -> dict[str, Any]:
+    """crumby's own additions and exceptions (data/crumby.yml)."""
+    return read_yaml(ADDITIONS)
+
+
+@cache
+def crawler_user_agents() -> list[dict[str, Any]]:
+    """The crawler-user-agents package's entries (pattern, url, instances, ...)."""
+    from crawleruseragents import CRAWLER_USER_AGENTS_DATA
+
+    return CRAWLER_USER_AGENTS_DATA
+
+
+def provenance() -> dict[str, str]:
+    """The version of every list, as each load records it."""
+    digest = hashlib.sha256((DATA / ADDITIONS).read_bytes()).hexdigest()[:12]
+    return {
+        "crawler_user_agents": version_of("crawler-user-agents"),
+        "device_detector_bots": VENDORED[DEVICE_DETECTOR_BOTS],
+        "referer_parser_referers": VENDORED[REFERER_PARSER_REFERERS],
+        "crumby_lists": f"crumby.yml sha256 {digest}",
+    }

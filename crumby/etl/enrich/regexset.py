@@ -1,0 +1,84 @@
+"""Many regular expressions over one string at once: which comes first that matches?
+
+ua-parser's Rust accelerator (``ua-parser-rs``) compiles a list of patterns
+into one regex set and answers, in one call of about a microsecond, the name
+of the first pattern in list order that matches: some 5 us a user agent for
+2,500 patterns, where Python's re walking them takes over 1 ms. Rust's regex
+has no look-arounds nor back-references; :class:`FirstMatch` leaves such
+patterns to Python's re and asks Rust first whether the pattern without its
+look-arounds (which matches all it matches, and more) matches at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+RUST_CANNOT = re.compile(r"\(\?<?[!=]|\\[1-9]")
+LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\([^()]*\))*\)")
+MAYBE = "\x00maybe"  # the name of a look-around pattern's wider stand-in
+
+
+def python_pattern(pattern: str) -> re.Pattern:
+    """``pattern`` for Python's re, which wants each look-behind of one width: (?<!a|bc) is
+    written (?<!a)(?<!bc)."""
+
+    def split(match: re.Match) -> str:
+        kind, body = match.group(1), match.group(2)
+        return "".join(f"(?{kind}{part})" for part in body.split("|"))
+
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return re.compile(re.sub(r"\(\?(<[!=])([^()]*)\)", split, pattern))
+
+
+def _rust(rules: Sequence[tuple[str, str]]) -> Callable[[str], object]:
+    import ua_parser_rs
+
+    return ua_parser_rs.UserAgentExtractor([(p, name, None, None, None, None) for p, name in rules]).extract
+
+
+def compiles_in_rust(pattern: str) -> bool:
+    if not RUST_CANNOT.search(pattern):
+        return True
+    try:
+        _rust([(pattern, "")])
+    except ValueError:
+        return False
+    return True
+
+
+class FirstMatch:
+    """The name of the first of ``rules`` (pattern, name) that a string matches, or None.
+
+    A pattern Rust cannot compile is tried after all the others, with Python's re.
+    """
+
+    def __init__(self, rules: Sequence[tuple[str, str]]) -> None:
+        try:
+            import ua_parser_rs  # noqa: F401
+        except ImportError:  # pure Python: slower, same answers
+            self._rust = None
+            self._late = [(name, python_pattern(p).search) for p, name in rules]
+            return
+        fast = [(p, name) for p, name in rules if compiles_in_rust(p)]
+        late = [(p, name) for p, name in rules if not compiles_in_rust(p)]
+        wider = [LOOKAROUND.sub("", p) for p, _ in late]
+        self._always = not all(compiles_in_rust(p) for p in wider)
+        self._rust = _rust(fast + [(p, MAYBE) for p in wider if compiles_in_rust(p)])
+        self._late = [(name, python_pattern(p).search) for p, name in late]
+
+    def __call__(self, text: str) -> str | None:
+        if self._rust is not None:
+            found = self._rust(text)
+            name = found.family if found is not None else None
+            if name != MAYBE and (name is not None or not self._always):
+                return name
+        return next((name for name, search in self._late if search(text)), None)
+
+
+def any_of(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A test: does a string match any of ``patterns``?"""
+    first = FirstMatch([(p, "yes") for p in patterns])
+    return lambda text: first(text) is not None

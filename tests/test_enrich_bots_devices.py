@@ -1,0 +1,231 @@
+"""Bots of every family, apps that are not bots, and device types, on the one-UA and batch paths alike."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from enrich_frames import enriched_rows, new_enricher, raw_hits
+
+from crumby.config import ConfigError
+from crumby.etl.enrich.agent import AGENT_COLUMNS, AgentParser
+from crumby.etl.enrich.bots import BotMatcher
+from crumby.etl.enrich.device import device_type
+
+CHROME = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0"
+
+# family -> user agents the lists know as robots
+BOTS = {
+    "search": [
+        "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    ],
+    "seo": [
+        "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
+        "Screaming Frog SEO Spider/19.0",
+        "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+        "Sitebulb/8.0",
+        "Mozilla/5.0 (compatible; Siteimprove Accessibility Checker)",
+    ],
+    "monitoring": [
+        "Mozilla/5.0 (compatible; StatusCake)",
+        "Site24x7",
+        "Better Uptime Bot Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+        "Datadog/Synthetics",
+        "Checkly/1.0 (https://www.checklyhq.com)",
+        "Mozilla/5.0 (compatible; OhDear/1.0)",
+    ],
+    "scanner": [
+        "Mozilla/5.0 zgrab/0.x",
+        "Mozilla/5.0 (compatible; CensysInspect/1.1; +https://about.censys.io/)",
+        "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+        "Expanse, a Palo Alto Networks company, searches across the global IPv4 space",
+        "Mozilla/5.0 (compatible; InternetMeasurement/1.0; +https://internet-measurement.com/)",
+        "Mozilla/5.0 (compatible; Qualys/1.0)",
+    ],
+    "feeds": [
+        "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 12 subscribers; like FeedFetcher-Google)",
+        "Mozilla/5.0 (compatible; inoreader.com; 3 subscribers)",
+        "NewsBlur Feed Fetcher - 5 subscribers - https://www.newsblur.com/site/1",
+        "FreshRSS/1.21.0 (Linux; https://freshrss.org)",
+        "Miniflux/2.0.50 (https://miniflux.app)",
+    ],
+    "ai": [
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; "
+        "+claudebot@anthropic.com)",
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; PerplexityBot/1.0)",
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot",
+        "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
+        "(compatible; Bytespider; spider-feedback@bytedance.com)",
+        "CCBot/2.0 (https://commoncrawl.org/faq/)",
+        "Mozilla/5.0 (compatible; Google-Extended)",
+    ],
+    "headless": [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0 Safari",
+        "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 "
+        "Safari/538.1",
+        f"Mozilla/5.0 (X11; Linux x86_64) {CHROME} Safari/537.36 Cypress/13.6.0",
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36 PTST/231201.151125",
+        "python-requests/2.31.0",
+        "Go-http-client/2.0",
+    ],
+    # no browser, system nor device ua-parser knows, and not Mozilla-compatible: a script's
+    "stranger": ["InternalSyncService 3.2", "acme-link-checker-v2"],
+}
+# people's apps and phones that a bot pattern would catch
+NOT_BOTS = [
+    "WhatsApp/2.23.20.0 A",
+    f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {CHROME} Mobile Safari/537.36 MetaIAB Facebook",
+    f"Mozilla/5.0 (Linux; Android 13; SM-S911B Build/TP1A; wv) {CHROME} Mobile Safari/537.36 "
+    "[FB_IAB/FB4A;FBAV/450.0.0.42.110;]",
+    "Mozilla/5.0 (Linux; Android 15; CPH2557 Build/AP3A.240617.008; wv) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Version/4.0 Chrome/142.0 Mobile Safari/537.36 Instagram 406.0.0.58.159 Android",
+    f"Mozilla/5.0 (Linux; Android 10; CUBOT X30) {CHROME} Mobile Safari/537.36",
+    f"Mozilla/5.0 (Linux; Android 8.1.0; XBot_Senior Build/O11019) {CHROME} Mobile Safari/537.36",
+    f"Mozilla/5.0 (Linux; Android 11; KingBot) {CHROME} Mobile Safari/537.36",
+    f"Mozilla/5.0 (Linux; Android 4.4.2; ViewSonic V500 Build/KVT49L) {CHROME} Mobile Safari/537.36",
+]
+# user agent -> device type
+DEVICES = {
+    f"Mozilla/5.0 (Linux; Android 9; SM-T295) {CHROME} Mobile Safari/537.36": "tablet",  # says Mobile
+    f"Mozilla/5.0 (Linux; Android 11; Lenovo TB-J606F) {CHROME} Safari/537.36": "tablet",
+    "Mozilla/5.0 (Linux; Android 9; KFMAWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/120.3.1 "
+    "like Chrome/120.0 Safari/537.36": "tablet",
+    "Mozilla/5.0 (Android 14; Tablet; rv:125.0) Gecko/125.0 Firefox/125.0": "tablet",
+    "Dalvik/2.1.0 (Linux; U; Android 13; SM-X200 Build/TP1A.220624.014)": "tablet",
+    "Dalvik/2.1.0 (Linux; U; Android 12; SM-A125F Build/SP1A.210812.016)": "mobile",
+    "UCWEB/2.0 (MIDP-2.0; U; Adr 9.0.0; en-US; SM-A105F) U2/1.0.0 UCBrowser/13.4.0.1306 U2/1.0.0 "
+    "Mobile": "mobile",
+    f"Mozilla/5.0 (Linux; Android 9; SHIELD Android TV Build/PPR1) {CHROME} Safari/537.36": "tv",
+    f"Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7233) {CHROME} Mobile Safari/537.36": "tv",
+    "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) 76.0 TV "
+    "Safari/537.36": "tv",
+    "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0 Safari/537.36 "
+    "WebAppManager": "tv",
+    "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)": "console",
+    f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox Series X) {CHROME} Safari/537.36 "
+    "Edge/20.0": "console",
+    "Mozilla/5.0 (X11; GNU/Linux) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/79.0 Chrome/79.0 "
+    "Safari/537.36 Tesla/2020.48.26": "car",
+    f"Mozilla/5.0 (Linux; Android 11; SM-R875F) {CHROME} Mobile Safari/537.36": "wearable",
+    f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {CHROME} Mobile Safari/537.36": "mobile",
+    f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36": "desktop",
+    "Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1": "mobile",  # a stranger, yet known
+    "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16": "desktop",
+    "Dalvik/2.1.0 (Linux; U; Android 9; HP Chromebook x360 11 G1 EE Build/R80)": "desktop",
+}
+ALL_BOTS = [(family, ua) for family, uas in BOTS.items() for ua in uas]
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return AgentParser()
+
+
+def _device_and_bot(parser: AgentParser, ua: str) -> tuple[str, bool]:
+    described = dict(zip(AGENT_COLUMNS, parser.describe(ua), strict=True))
+    return described["device"], described["is_bot"]
+
+
+@pytest.mark.parametrize(("family", "ua"), ALL_BOTS, ids=[f"{f}-{n}" for n, (f, _) in enumerate(ALL_BOTS)])
+def test_bots_of_every_family(parser, family, ua):
+    assert _device_and_bot(parser, ua) == ("bot", True)
+
+
+@pytest.mark.parametrize("ua", NOT_BOTS, ids=lambda ua: ua[:50])
+def test_apps_and_phones_named_bot_are_people(parser, ua):
+    device, is_bot = _device_and_bot(parser, ua)
+    assert not is_bot
+    assert device == ("other" if ua.startswith("WhatsApp/") else "mobile")
+
+
+@pytest.mark.parametrize("ua", list(DEVICES), ids=lambda ua: ua[:50])
+def test_device_types(parser, ua):
+    assert _device_and_bot(parser, ua) == (DEVICES[ua], False)
+
+
+def test_the_batch_path_answers_as_the_one_ua_path(tmp_path):
+    uas = [ua for _, ua in ALL_BOTS] + NOT_BOTS + list(DEVICES) + [None, ""]
+    enricher = new_enricher(tmp_path)
+    try:
+        rows = enriched_rows(enricher, [{"id": str(n), "ua": ua} for n, ua in enumerate(uas)])
+    finally:
+        enricher.close()
+    one_by_one = AgentParser()
+    for ua, row in zip(uas, rows, strict=True):
+        if ua:
+            expected = dict(zip(AGENT_COLUMNS, one_by_one.describe(ua), strict=True))
+            assert (row["device"], row["is_bot"]) == (expected["device"], expected["is_bot"]), ua
+        else:
+            assert (row["device"], row["is_bot"]) == ("bot", True)
+    assert sum(row["is_bot"] for row in rows) == len(ALL_BOTS) + 2
+
+
+def test_bot_patterns_setting_adds_the_sites_own(tmp_path):
+    ua = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36 AcmeWidget/2"
+    hits = [{"id": "1", "ua": ua}]
+    plain = new_enricher(tmp_path)
+    own = new_enricher(tmp_path, BOT_PATTERNS="acmewidget/\\d,other-tool")
+    try:
+        assert [r["is_bot"] for r in enriched_rows(plain, hits)] == [False]
+        assert [r["is_bot"] for r in enriched_rows(own, hits)] == [True]
+    finally:
+        plain.close()
+        own.close()
+
+
+def test_a_bad_bot_pattern_says_which():
+    with pytest.raises(ConfigError, match=r"BOT_PATTERNS: '\(unclosed'"):
+        BotMatcher(["(unclosed"])
+
+
+def test_client_hints_decide_between_phone_and_tablet():
+    reduced = f"Mozilla/5.0 (Linux; Android 10; K) {CHROME} Safari/537.36"
+    assert device_type(reduced, "Android", "K") == "tablet"
+    assert device_type(reduced, "Android", "K", {"Sec-CH-UA-Mobile": "?1"}) == "mobile"
+    assert device_type(reduced, "Android", "K", {"sec-ch-ua-mobile": "?0"}) == "tablet"
+    windows = {"Sec-CH-UA-Platform": '"Windows"'}
+    assert device_type("Mozilla/5.0 (compatible)", None, None, windows) == "desktop"
+    assert device_type("Mozilla/5.0 (compatible)", None, None) == "other"
+
+
+def test_each_load_records_the_lists_versions(tmp_path):
+    enricher = new_enricher(tmp_path)
+    enricher.close()
+    provenance = enricher.provenance
+    assert provenance["crawler_user_agents"][0].isdigit()
+    assert "3856a28692d4" in provenance["device_detector_bots"]
+    assert "b70173e763f8" in provenance["referer_parser_referers"]
+    assert provenance["crumby_lists"].startswith("crumby.yml sha256 ")
+
+
+def test_bots_are_found_as_fast_per_distinct_ua_whatever_the_batch(parser):
+    """The same UA in two batches is described once; a Series of repeats costs one describe."""
+    uas = pd.Series([ALL_BOTS[0][1]] * 5 + [NOT_BOTS[0]] * 5, dtype=object)
+    columns = parser.describe_series(uas)
+    assert columns["is_bot"].tolist() == [True] * 5 + [False] * 5
+
+
+def test_client_hints_from_the_hit_reach_the_device_type(tmp_path):
+    """A reduced Chrome UA says neither phone nor tablet; the hints the collector kept do."""
+    reduced = f"Mozilla/5.0 (Linux; Android 10; K) {CHROME} Safari/537.36"
+    hits = [
+        {"id": "1", "ua": reduced, "ch_mobile": "?1", "ch_platform": '"Android"'},
+        {"id": "2", "ua": reduced, "ch_mobile": "?0", "ch_platform": '"Android"'},
+        {"id": "3", "ua": reduced},
+        {"id": "4", "ua": None, "ch_mobile": "?1"},
+        {"id": "5", "ua": "forged\x1f?1\x1f", "ch_mobile": "?0"},
+        {"id": "6", "ua": "forged\x1f?1\x1f"},
+    ]
+    enricher = new_enricher(tmp_path)
+    try:
+        rows = enricher.enrich(raw_hits(hits).assign(**_hint_columns(hits)))
+    finally:
+        enricher.close()
+    assert rows["device"].tolist() == ["mobile", "tablet", "tablet", "bot", "bot", "bot"]
+    assert rows["platform"].tolist()[:3] == ["android"] * 3
+
+
+def _hint_columns(hits: list[dict]) -> dict[str, pd.Series]:
+    return {
+        name: pd.Series([h.get(name) for h in hits], dtype=object) for name in ("ch_mobile", "ch_platform")
+    }
