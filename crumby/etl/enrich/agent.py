@@ -3,7 +3,9 @@
 Parsing is ua-parser's (uap-core's regexes, matched by its Rust accelerator
 ``ua-parser-rs``, about 36x faster than its pure-Python matcher); the device
 type is device.py's (desktop, mobile, tablet, tv, console, car, wearable or
-other), from that same parse; bots.py says bot or not, and ``bot`` wins.
+other), from that same parse, with user-agents' lists of tablet, mobile and PC
+families deciding what device.py's rules leave as other; bots.py says bot or
+not, and ``bot`` wins.
 
 ``platform`` keeps the original Crumby's meaning: the operating system family
 as a short lowercase word (windows, macos, linux, iphone, ipad, android,
@@ -20,6 +22,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
+from user_agents.parsers import (
+    MOBILE_BROWSER_FAMILIES,
+    MOBILE_DEVICE_FAMILIES,
+    MOBILE_OS_FAMILIES,
+    PC_OS_FAMILIES,
+    TABLET_DEVICE_FAMILIES,
+)
 
 from .bots import BotMatcher
 from .device import device_type
@@ -97,6 +106,19 @@ def unrecognised(result: Any) -> bool:
     )
 
 
+def listed_device_type(browser: str | None, os_family: str | None, device_family: str | None) -> str:
+    """tablet, mobile, desktop or other by user-agents' maintained family lists alone."""
+    if device_family in TABLET_DEVICE_FAMILIES:
+        return "tablet"
+    if (
+        device_family in MOBILE_DEVICE_FAMILIES
+        or browser in MOBILE_BROWSER_FAMILIES
+        or os_family in MOBILE_OS_FAMILIES
+    ):
+        return "mobile"
+    return "desktop" if os_family in PC_OS_FAMILIES else "other"
+
+
 class AgentParser:
     """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
 
@@ -107,6 +129,7 @@ class AgentParser:
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
             "ua_parser_rs": version_of("ua-parser-rs"),
+            "user_agents": version_of("user-agents"),
         }
         self._answers = AnswerTable(AGENT_COLUMNS, MISSING_AGENT, {"is_bot": "bool"})
 
@@ -130,9 +153,16 @@ class AgentParser:
                 else None,
                 MAX_VERSION,
             ),
-            "bot" if is_bot else device_type(ua, os_family, device.model if device else None, hints),
+            "bot" if is_bot else self._device(ua, browser, os_family, device, hints),
             is_bot,
         )
+
+    @staticmethod
+    def _device(ua: str, browser: str | None, os_family: str | None, device: Any, hints: Any) -> str:
+        kind = device_type(ua, os_family, device.model if device else None, hints)
+        if kind != "other":
+            return kind
+        return listed_device_type(browser, os_family, device.family if device else None)
 
     def describe_series(
         self, uas: pd.Series, mobile: pd.Series | None = None, platform: pd.Series | None = None
