@@ -21,7 +21,7 @@ from ..queries.params import ParameterError, TemplateError
 from ..queries.run import NotModified, QueryFailed, prepare, run_prepared, store_url
 from ..queries.templates import NAME_PATTERN, find_template, find_templates
 from ..store.engine import StoreError, backend_name
-from ..store.readonly import QueryTimeout, StoreBusy
+from ..store.readonly import PowerfulUser, QueryTimeout, StoreBusy
 from .auth import private_access_allowed
 from .openapi import openapi_document
 
@@ -166,6 +166,11 @@ def report(visibility: str, name: str) -> Response:
         response = error(503, str(exc))
         response.headers["Retry-After"] = "1"
         return response
+    except PowerfulUser as exc:
+        log.error("%s", exc)
+        return error(
+            503, "reports are not run as a database user that may read the server's files; see the log"
+        )
     except (QueryFailed, StoreError) as exc:
         log.error("report %s/%s: %s", visibility, name, exc)
         return error(500, f"the report {name!r} failed; the server log has the details")
