@@ -13,6 +13,7 @@ small server with the collector and the report server.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -204,11 +205,14 @@ def data_errors(engine: sa.Engine) -> tuple[type[Exception], ...]:
     and a driver's refusal to send one (a lone surrogate cannot be encoded); a store that is down,
     full or forbidden raises others."""
     dbapi = getattr(engine.dialect, "loaded_dbapi", None) or getattr(engine.dialect, "dbapi", None)
+    # duckdb_engine's module names only Error: the others live beside that class, in the driver's module
+    modules = [dbapi, *(sys.modules.get(error.__module__) for error in driver_errors(engine))]
     found: list[type[Exception]] = [sa.exc.DataError, sa.exc.IntegrityError, UnicodeEncodeError]
-    for name in ("DataError", "IntegrityError"):
-        error = getattr(dbapi, name, None)
-        if isinstance(error, type) and issubclass(error, Exception):
-            found.append(error)
+    for module in modules:
+        for name in ("DataError", "IntegrityError"):
+            error = getattr(module, name, None)
+            if isinstance(error, type) and issubclass(error, Exception) and error not in found:
+                found.append(error)
     return tuple(found)
 
 
