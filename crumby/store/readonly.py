@@ -189,9 +189,7 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
 def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
     if not reader.flavour:
         version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
-        may_read_files = any(
-            "FILE" in grant or "ALL PRIVILEGES ON *.*" in grant for grant in _global_grants(conn)
-        )
+        may_read_files = any("FILE" in grant or "ALL PRIVILEGES" in grant for grant in _global_grants(conn))
         conn.rollback()
         if may_read_files:
             user = conn.engine.url.username or "the login"
