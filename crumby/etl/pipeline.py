@@ -516,7 +516,10 @@ class _Run:
         search(np.arange(len(hits)), error)
         if not found or len(found) == len(hits) > 1:
             raise store_failure(self.engine, error)  # no hit to blame, or every one: the store, not the data
-        self.refused.update(found)
+        self.refused = {
+            **self.refused,
+            **found,
+        }  # a new dict: the reading thread may be iterating the old one
 
     def _count(self, enriched: pd.DataFrame, count: int) -> None:
         if not count:
