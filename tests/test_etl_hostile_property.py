@@ -33,7 +33,7 @@ from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
 from tests.conftest import make_settings
 
-EXAMPLES = int(os.environ.get("CRUMBY_HYPOTHESIS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("CRUMBY_HYPOTHESIS_EXAMPLES", "10"))
 SLOW_EXAMPLES = int(os.environ.get("CRUMBY_HYPOTHESIS_SLOW_EXAMPLES", "150"))
 DEEP = "\x01deep\x01"  # stands for JSON nested 5,000 deep (json.dumps cannot write it)
 NESTED = "[" * 5000 + "]" * 5000
