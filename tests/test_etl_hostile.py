@@ -207,6 +207,7 @@ def test_rows_the_store_refuses_are_set_aside_and_the_rest_loads(tmp_path, store
     report = run(site, batch_bytes=8192)  # many batches, several transactions
 
     assert (report.hits, report.rejected) == (400 - len(refused), len(refused))
+    assert report.rejects_file and Path(report.rejects_file).is_file()
     stored = {row[0] for row in query(store_url, "SELECT page_path FROM visits")}
     assert len(stored) == 400 - len(refused) and not stored & set(refused)
     found = _rejects(site)

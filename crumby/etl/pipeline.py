@@ -56,7 +56,7 @@ from .load import (
 )
 from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
-from .rejects import write_rejects
+from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
@@ -469,10 +469,10 @@ class _Run:
     def _set_aside(self, rejects: list) -> None:
         """Append rejects to the rejects file; those written before a rewind are not written again."""
         fresh = [r for r in rejects if (r.file, r.offset) not in self.rejects_written]
-        path = write_rejects(self.settings["REJECTS_DIR"], fresh)
+        write_rejects(self.settings["REJECTS_DIR"], fresh)
         self.rejects_written.update((r.file, r.offset) for r in fresh)
-        if path is not None:
-            self.report.rejects_file = str(path)
+        if rejects:
+            self.report.rejects_file = str(rejects_path(self.settings["REJECTS_DIR"]))
 
     @staticmethod
     def _extend_calendar(conn: sa.Connection, enriched: pd.DataFrame) -> None:
