@@ -72,7 +72,15 @@ def init_command(path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; use --force to overwrite it")
-    target.write_text(settings_template(), encoding="utf-8")
+    if not target.absolute().parent.is_dir():
+        folder = target.absolute().parent
+        raise click.ClickException(f"the folder {folder} does not exist; create it (mkdir -p {folder}) first")
+    try:
+        target.write_text(settings_template(), encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {target}: {exc.strerror}; choose a path you may write to"
+        ) from None
     click.echo(f"Settings template written to {target}")
     click.echo("Next: edit it, then point crumby at it:")
     click.echo(f"  export {SETTINGS_ENV}={target.resolve()}")
@@ -649,7 +657,11 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
 @cli.command("etl")
-@click.option("--dry-run", is_flag=True, help="Read, check and enrich what is new; write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read, check and enrich what is new, print what would load; write nothing.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the summary line even when not on a terminal.")
 @click.option(
@@ -676,6 +688,7 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     from .etl.lock import EtlLocked
     from .etl.pipeline import DEFAULT_BATCH_BYTES, StoreError, pending_bytes, run
     from .etl.reprocess import reprocess as reprocess_range
+    from .etl.reprocess import reprocess_bytes
 
     settings = obj.settings
     on_terminal = os.isatty(1)
@@ -687,7 +700,10 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
             options["enricher"] = enricher = stack.enter_context(Enricher(settings))
             notices = enricher.notices  # e.g. a dated GeoIP database: for a person, not for cron's mail
             if show_bar:
-                total = pending_bytes(settings) if not reprocess else None
+                if reprocess:
+                    total = reprocess_bytes(settings, reprocess[0].date(), reprocess[1].date())
+                else:
+                    total = pending_bytes(settings)
                 bar = stack.enter_context(
                     click.progressbar(length=total, label="crumby etl", file=sys.stderr, show_pos=False)
                 )
@@ -706,7 +722,12 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     except (StoreError, ConfigError, ValueError) as exc:
         # One line, for cron's mail and for log greps, even when a driver's message has several.
         raise click.ClickException(" ".join(str(exc).split())) from None
-    if not quiet and (on_terminal or verbose):
+    except OSError as exc:  # a file or folder crumby needs, gone or not writable
+        raise click.ClickException(
+            f"{exc.strerror or exc}: {exc.filename or ''}; check that the folders in the settings exist "
+            "and crumby may write to them (crumby env lists them)"
+        ) from None
+    if not quiet and (on_terminal or verbose or dry_run):
         for notice in notices:
             click.echo(f"crumby etl: {notice}", err=True)
         click.echo(report.summary())

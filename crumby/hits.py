@@ -64,6 +64,9 @@ FIELD_CAPS: dict[str, int] = {**CLIENT_FIELD_CAPS, "pv": PROTOCOL_VERSION_CAP, *
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"visit": ("dl",), "event": ("dl", "en")}
 
 
+NESTED_TOO_DEEP = "JSON nested too deep"
+
+
 class HitError(ValueError):
     """A hit (from a client, or a line read back) that breaks the format; the message says how."""
 
@@ -211,6 +214,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         hit = json.loads(text)
     except ValueError:
         raise HitError("not valid JSON") from None
+    except RecursionError:
+        raise HitError(NESTED_TOO_DEEP) from None
     check_hit(hit)
     return hit
 

@@ -55,6 +55,8 @@ def client_params(entry: dict[str, Any]) -> dict[str, Any]:
             params = json.loads(body)
         except ValueError:
             raise hits.HitError("body is not valid JSON") from None
+        except RecursionError:
+            raise hits.HitError(hits.NESTED_TOO_DEEP) from None
         if not isinstance(params, dict):
             raise hits.HitError("body must be a JSON object")
         return params
@@ -99,6 +101,8 @@ def parse_any_line(line: bytes) -> dict[str, Any]:
         raise hits.HitError("not valid UTF-8") from None
     except ValueError:
         raise hits.HitError("not valid JSON") from None
+    except RecursionError:
+        raise hits.HitError(hits.NESTED_TOO_DEEP) from None
     if isinstance(entry, dict) and entry.get("src") == SOURCE:
         if not isinstance(entry.get("id"), str) or not entry["id"]:
             raise hits.HitError("id missing or not a string")

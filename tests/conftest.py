@@ -79,7 +79,33 @@ def _server_database(admin_url: str, what: str, start_hint: str):
         close_readers()  # the report side keeps one pooled reader per store and process
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            if admin.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"DROP ROLE IF EXISTS {name}_reader")
+            else:
+                conn.execute(sa.text(f"DROP USER IF EXISTS '{name}_reader'@'%'"))
         admin.dispose()
+
+
+def reader_url(url: str) -> str:
+    """For a test database on a server, the URL of a user that may only read it (made once, dropped
+    with the database): reports refuse a superuser, or a MariaDB user with FILE. Files stay as they are."""
+    parsed = sa.engine.make_url(url)
+    if not parsed.get_backend_name().startswith(("postgresql", "mysql", "mariadb")):
+        return url
+    user = f"{parsed.database}_reader"
+    admin = sa.create_engine(parsed, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if admin.dialect.name == "postgresql":
+                if not conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'").first():
+                    conn.exec_driver_sql(f"CREATE ROLE {user} LOGIN")
+                    conn.exec_driver_sql(f"GRANT pg_read_all_data TO {user}")
+            else:
+                conn.execute(sa.text(f"CREATE USER IF NOT EXISTS '{user}'@'%'"))
+                conn.execute(sa.text(f"GRANT SELECT ON {parsed.database}.* TO '{user}'@'%'"))
+    finally:
+        admin.dispose()
+    return parsed.set(username=user, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from crumby.etl.rollup import backfill
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
 from crumby.store.schema import calendar, events, visits
+from tests.conftest import reader_url
 
 FIRST_DAY = date(2024, 3, 1)
 DAYS = 60
@@ -146,7 +147,8 @@ def build_rows(seed: int = 4) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 def load_fixture(url: str) -> str:
-    """Create the store at ``url`` and load the fixture into it; returns the URL."""
+    """Create the store at ``url`` and load the fixture into it; returns the URL reports read it with
+    (on a server, a user that may only read: see :func:`tests.conftest.reader_url`)."""
     engine = create_engine(url)
     try:
         ensure_schema(engine)
@@ -159,7 +161,7 @@ def load_fixture(url: str) -> str:
             sum_every_day(conn)
     finally:
         engine.dispose()
-    return url
+    return reader_url(url)
 
 
 def store_counts(url: str) -> dict[str, int]:

@@ -237,3 +237,29 @@ def test_openapi_describes_every_report_and_its_parameters(client):
     for ref in ("#/components/schemas/Report", "#/components/responses/BadParameter"):
         section, kind, name = ref[2:].split("/")
         assert name in document[section][kind]
+
+
+FORMULAS = """-- title: cells a spreadsheet would run
+SELECT '=HYPERLINK("http://evil.example")' AS title, '+1' AS plus, '-x' AS minus, '@SUM(A1)' AS at,
+       chr(9) || 'tab' AS tab, chr(13) || 'cr' AS cr, -5 AS n, -2.5 AS x, 'plain' AS p, '-' AS "=h"
+"""
+
+
+def test_csv_neutralises_formulas_and_json_stays_exact(store, tmp_path):
+    public = tmp_path / "mine" / "public"
+    public.mkdir(parents=True)
+    (public / "formulas.sql").write_text(FORMULAS)
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store, QUERIES_PATH=str(tmp_path / "mine"))
+    client = create_app(settings).test_client()
+    as_csv = client.get("/api/public/formulas", query_string={**RANGE, "format": "csv"}).get_data(
+        as_text=True
+    )
+    assert as_csv == (
+        "title,plus,minus,at,tab,cr,n,x,p,'=h\n"
+        "\"'=HYPERLINK(\"\"http://evil.example\"\")\",'+1,'-x,'@SUM(A1),'\ttab,'\rcr,-5,-2.5,plain,'-\n"
+    )
+    as_json = client.get("/api/public/formulas", query_string=RANGE).get_json()
+    assert as_json["columns"][-1] == "=h"
+    assert as_json["data"] == [
+        ['=HYPERLINK("http://evil.example")', "+1", "-x", "@SUM(A1)", "\ttab", "\rcr", -5, -2.5, "plain", "-"]
+    ]

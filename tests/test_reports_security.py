@@ -14,14 +14,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from conftest import make_settings
 from report_fixture import RANGE, load_fixture, store_counts
 
+from crumby.cli import cli
 from crumby.queries import find_templates
 from crumby.queries.dialects import DIALECTS
 from crumby.queries.filters import OPERATORS
 from crumby.queries.run import prepare
 from crumby.serve.app import create_app
+from crumby.store.engine import create_engine
 from crumby.store.readonly import REPORT_WORK_MEM_MB, QueryTimeout, close_readers, read_only_connection
 
 HOSTILE_TEXT = (
@@ -221,3 +224,70 @@ def test_postgresql_reports_sort_in_memory_without_lowering_a_larger_setting(pos
         conn.rollback()
         conn.exec_driver_sql("RESET work_mem")
         conn.commit()
+
+
+# Templates that pass the template check (a quoted function name, SQL hidden in a string) and would
+# read a server file as a superuser or a MariaDB user with FILE: only the database user stops them.
+ESCAPES = {
+    "postgresql": {
+        "set_role": "SELECT \"set_config\"('role', 'postgres', true) AS r, "
+        "query_to_xml('select pg_read_file(''/etc/passwd'')', true, false, '')::text AS f",
+        "query_to_xml": "SELECT query_to_xml('select pg_read_file(''/etc/passwd'')', true, false, '')::text",
+        "nested_role": "SELECT query_to_xml('select set_config(''role'', ''postgres'', true), "
+        "pg_read_file(''/etc/passwd'')', true, false, '')::text AS f",
+    },
+    "mariadb": {
+        "load_file": "SELECT `load_file`('/etc/passwd') AS f",
+        "load_file_cast": "SELECT CAST(`LOAD_FILE`('/etc/passwd') AS CHAR) AS f",
+    },
+}
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_reports_refuse_a_user_who_may_read_server_files(backend, tmp_path, request):
+    powerful = request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url")
+    load_fixture(powerful)
+    public = tmp_path / "mine" / "public"
+    public.mkdir(parents=True)
+    for name, sql in ESCAPES[backend].items():
+        (public / f"{name}.sql").write_text(f"-- title: escape {name}\n{sql}\n")
+    engine = create_engine(powerful)
+    try:
+        with engine.connect() as conn:  # as this user, each template would read the file
+            for sql in ESCAPES[backend].values():
+                assert "root:" in str(conn.exec_driver_sql(sql.replace("%", "%%")).all()), sql
+    finally:
+        engine.dispose()
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=powerful, QUERIES_PATH=str(tmp_path / "mine"))
+    client = create_app(settings).test_client()
+    for name in [*ESCAPES[backend], "summary"]:
+        answer = client.get(f"/api/public/{name}", query_string=RANGE)
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 503 and "root:" not in text, (name, text)
+        assert "read the server's files" in answer.get_json()["error"]
+    result = CliRunner().invoke(
+        cli,
+        ["query", "summary"],
+        env={"CRUMBY_SQLALCHEMY_DATABASE_URI": powerful, "CRUMBY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert ("superuser" if backend == "postgresql" else "FILE privilege") in result.output
+    assert ("CREATE ROLE" if backend == "postgresql" else "CREATE USER") in result.output
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_a_read_only_user_cannot_escape_through_a_template(backend, tmp_path, request):
+    url = load_fixture(request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url"))
+    public = tmp_path / "mine" / "public"
+    public.mkdir(parents=True)
+    for name, sql in ESCAPES[backend].items():
+        (public / f"{name}.sql").write_text(f"-- title: escape {name}\n{sql}\n")
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=url, QUERIES_PATH=str(tmp_path / "mine"))
+    client = create_app(settings).test_client()
+    for name in ESCAPES[backend]:
+        answer = client.get(f"/api/public/{name}", query_string=RANGE)
+        text = answer.get_data(as_text=True)
+        assert answer.status_code in (200, 500) and "root:" not in text, (name, text)
+        assert "select" not in text.lower(), text
+    assert client.get("/api/public/summary", query_string=RANGE).status_code == 200

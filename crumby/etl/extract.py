@@ -174,7 +174,9 @@ def _no_newline(
         reason = f"line longer than {MAX_LINE_BYTES} bytes"
         return Chunk(log_file, offset, b"", [(offset, reason, data[:MAX_LINE_BYTES])], end=offset + skipped)
     if log_file.settled(now):
-        return Chunk(log_file, offset, b"", [(offset, "torn line: no newline at the end of the file", data)])
+        # Past the torn line: it is set aside once, and a later run finds nothing new in the file.
+        reason = "torn line: no newline at the end of the file"
+        return Chunk(log_file, offset, b"", [(offset, reason, data)], end=offset + len(data))
     return None  # a line still being written: it waits for the next run
 
 

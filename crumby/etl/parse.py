@@ -8,21 +8,37 @@ is halved until the bad lines are isolated, and those few are read one by
 one with :func:`crumby.hits.parse_line`, which also gives each reject its
 reason. ``props`` (a nested object the reader cannot give as
 text) is read with :mod:`json`, only for the lines the reader found one in.
+
+Lines with a ``\\u`` escape (found by a byte scan) take the exact way too: a
+NUL (``\\u0000``) is dropped from their text, since the collector took the
+hit and no database stores it; a lone surrogate (``\\ud800``) is not text,
+and its line is rejected. So are times no store column takes, or no site has
+(before :data:`EARLIEST_HIT` or after tomorrow), and JSON nested deeper than
+Python reads.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..hits import FIELD_CAPS, FORMAT_VERSION, HIT_TYPES, MAX_LINE_BYTES, PROPS_MAX_KEYS, HitError, parse_line
+from ..hits import (
+    FIELD_CAPS,
+    FORMAT_VERSION,
+    HIT_TYPES,
+    MAX_LINE_BYTES,
+    NESTED_TOO_DEEP,
+    PROPS_MAX_KEYS,
+    HitError,
+    parse_line,
+)
 from ..nginx_hits import MARK as NGINX_MARK
 from ..nginx_hits import parse_any_line
 from .extract import Chunk
@@ -40,7 +56,11 @@ HIT_SCHEMA = pa.schema(
 _WORK_SCHEMA = HIT_SCHEMA.append(pa.field("_line", pa.int64()))
 PARSE_OPTIONS = pj.ParseOptions(explicit_schema=READ_SCHEMA, unexpected_field_behavior="ignore")
 READ_OPTIONS = pj.ReadOptions(block_size=1 << 20, use_threads=True)
-NUL_REASON = "contains a NUL character (\\u0000), which databases cannot store"
+# Hits before this, or more than a day after the run, are no site's traffic (a clock gone wrong, or
+# made up): no calendar is spread over them. Every store's time column takes the years between.
+EARLIEST_HIT = datetime(2000, 1, 1)
+LATEST_HIT_AHEAD = timedelta(days=1)
+SURROGATE_REASON = "contains a lone surrogate (\\ud800 to \\udfff), which is not text"
 SMALLEST_HALF = 64  # below this many lines, read line by line
 
 
@@ -71,6 +91,7 @@ class _Lines:
         self.starts[0] = 0
         self.starts[1:] = newlines + 1
         self.lengths = np.diff(self.starts)
+        self.latest = datetime.now(timezone.utc).replace(tzinfo=None) + LATEST_HIT_AHEAD
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -128,7 +149,7 @@ class _Collector:
     def parse_one(self, i: int, parse: Callable[[bytes], dict] = parse_line) -> None:
         """One line the exact way; a bad one becomes a reject with its offset and reason."""
         try:
-            row = _hit_row(parse(self.lines.line(i)))
+            row = _hit_row(parse(self.lines.line(i)), self.lines.latest)
         except HitError as exc:
             self.reject(i, str(exc))
             return
@@ -139,7 +160,7 @@ class _Collector:
         """Lines ``index`` through pyarrow if it takes them; else in halves, down to one by one."""
         table = _read_fast(self.lines.gather(index), index)
         if table is not None:
-            good = _vector_checks(table)
+            good = _vector_checks(table, self.lines.latest)
             if good.all():
                 self.tables.append(self._with_props(table))
                 return
@@ -168,6 +189,8 @@ class _Collector:
         keep = np.ones(table.num_rows, bool)
         for row, i, props in zip(rows, numbers, self._props_of(numbers), strict=True):
             try:
+                if isinstance(props, HitError):
+                    raise props
                 texts[row] = props_text(props)
             except HitError as exc:
                 self.reject(int(i), str(exc))
@@ -176,8 +199,14 @@ class _Collector:
         return table if keep.all() else table.filter(pa.array(keep))
 
     def _props_of(self, numbers: np.ndarray) -> list[object]:
-        """The ``props`` value of each of these lines, read in one go (the reader took the lines)."""
-        objects = json.loads(b"[" + b",".join(self.lines.line(int(i)) for i in numbers) + b"]")
+        """The ``props`` value of each of these lines, read in one go (the reader took the lines).
+
+        A line nested too deep for :mod:`json` gives a HitError in its place.
+        """
+        try:
+            objects = json.loads(b"[" + b",".join(self.lines.line(int(i)) for i in numbers) + b"]")
+        except RecursionError:
+            return [_props_alone(self.lines.line(int(i))) for i in numbers]
         return [o.get("props") for o in objects]
 
     def table(self) -> pa.Table:
@@ -191,8 +220,11 @@ class _Collector:
         return pa.concat_tables(tables).sort_by("_line")
 
 
-def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
-    """All good hits of ``chunks`` in file order, and every bad line with its place and reason."""
+def parse_chunks(chunks: Sequence[Chunk], refused: Mapping[str, str] | None = None) -> Parsed:
+    """All good hits of ``chunks`` in file order, and every bad line with its place and reason.
+
+    ``refused`` maps hit ids the store refused to its reason: their lines are set aside with it.
+    """
     rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
     tables = []
     lines = 0
@@ -200,7 +232,7 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     for chunk in chunks:
         count = 0
         if chunk.data:
-            table, chunk_rejects, count = _parse_chunk(chunk)
+            table, chunk_rejects, count = _parse_chunk(chunk, refused or {})
             tables.append(table)
             rejects.extend(chunk_rejects)
             lines += count
@@ -211,25 +243,39 @@ def parse_chunks(chunks: Sequence[Chunk]) -> Parsed:
     return Parsed(pa.concat_tables(tables), rejects, lines, chunk_lines)
 
 
-def _parse_chunk(chunk: Chunk) -> tuple[pa.Table, list[Reject], int]:
+def _parse_chunk(chunk: Chunk, refused: Mapping[str, str]) -> tuple[pa.Table, list[Reject], int]:
     """The good hits of one chunk's lines, the bad lines, and how many lines there were."""
     lines = _Lines(chunk)
     collector = _Collector(lines)
     too_long = lines.lengths > MAX_LINE_BYTES + 1
     for i in np.flatnonzero(too_long):
         collector.parse_one(int(i))
-    nul = lines.mentioning(b"\\u0000") & ~too_long
-    for i in np.flatnonzero(nul):
-        collector.reject(int(i), NUL_REASON)
     # nginx's lines (crumby.nginx_hits) are turned into the collector's hits one by one.
-    nginx = lines.mentioning(NGINX_MARK) & ~(too_long | nul)
+    nginx = lines.mentioning(NGINX_MARK) & ~too_long
     for i in np.flatnonzero(nginx):
         collector.parse_one(int(i), parse_any_line)
-    fast = np.flatnonzero(~(too_long | nul | nginx))
+    escaped = lines.mentioning(b"\\u") & ~(too_long | nginx)  # maybe a NUL or a lone surrogate: read exactly
+    for i in np.flatnonzero(escaped):
+        collector.parse_one(int(i))
+    fast = np.flatnonzero(~(too_long | nginx | escaped))
     if len(fast):
         collector.parse_fast(fast)
     table = collector.table()
+    if refused:
+        table = _set_aside_refused(table, collector, refused)
     return table.drop_columns(["_line"]), collector.rejects, len(lines)
+
+
+def _set_aside_refused(table: pa.Table, collector: _Collector, refused: Mapping[str, str]) -> pa.Table:
+    """``table`` without the hits whose id is in ``refused``; their lines become rejects."""
+    hit = pc.is_in(table.column("id"), pa.array(list(refused), pa.string()))
+    if not pc.any(hit).as_py():
+        return table
+    for row in np.flatnonzero(hit.to_numpy(zero_copy_only=False)):
+        collector.reject(
+            int(table.column("_line")[int(row)].as_py()), refused[table.column("id")[int(row)].as_py()]
+        )
+    return table.filter(pc.invert(hit))
 
 
 def _read_fast(block: pa.Buffer, index: np.ndarray) -> pa.Table | None:
@@ -263,9 +309,12 @@ def hit_times(ts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
     return pc.cast(aware, pa.timestamp("us"))
 
 
-def _vector_checks(table: pa.Table) -> np.ndarray:
-    """A mask of the rows that pass :func:`crumby.hits.check_hit`, computed column by column."""
+def _vector_checks(table: pa.Table, latest: datetime) -> np.ndarray:
+    """A mask of the rows that pass :func:`crumby.hits.check_hit` and :func:`check_time`, column by column."""
     good = pc.equal(table.column("_v"), FORMAT_VERSION)
+    times = table.column("datetime")
+    good = pc.and_kleene(good, pc.greater_equal(times, pa.scalar(EARLIEST_HIT, times.type)))
+    good = pc.and_kleene(good, pc.less_equal(times, pa.scalar(latest, times.type)))
     for name in ("id", "ts"):
         good = pc.and_kleene(good, pc.greater(pc.binary_length(table.column(name)), 0))
     good = pc.and_kleene(good, _fits(table.column("id"), 64))
@@ -304,11 +353,43 @@ def props_text(props: object) -> str | None:
     return json.dumps(props, ensure_ascii=False, separators=(",", ":")) if props else None
 
 
-def _hit_row(hit: dict) -> dict:
-    row = {name: hit.get(name) for name in STRING_FIELDS}
-    row["props"] = props_text(hit.get("props"))
-    when = datetime.fromisoformat(hit["ts"].replace("Z", "+00:00"))
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+def _props_alone(line: bytes) -> object:
+    try:
+        return json.loads(line).get("props")
+    except RecursionError:
+        return HitError(NESTED_TOO_DEEP)
+
+
+def check_time(when: datetime, latest: datetime) -> None:
+    """Refuse a hit time (naive UTC) before :data:`EARLIEST_HIT` or after ``latest``."""
+    if not EARLIEST_HIT <= when <= latest:
+        raise HitError(f"ts {when:%Y-%m-%d} is before {EARLIEST_HIT:%Y} or after tomorrow")
+
+
+def store_text(value: str) -> str:
+    """``value`` without NUL characters; a lone surrogate raises HitError (no store takes either)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HitError(SURROGATE_REASON) from None
+    return value
+
+
+def _hit_row(hit: dict, latest: datetime) -> dict:
+    row = {name: None if hit.get(name) is None else store_text(hit[name]) for name in STRING_FIELDS}
+    props = hit.get("props")
+    if props:
+        props_text(props)  # the format's check first: then keys and values are strings
+        props = {store_text(key): store_text(value) for key, value in props.items()}
+    row["props"] = props_text(props)
+    try:
+        when = datetime.fromisoformat(hit["ts"].replace("Z", "+00:00"))
+        if when.tzinfo is not None:
+            when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # year 1 less an offset, year 9999 plus one
+        raise HitError("ts is not a time any store takes") from None
+    check_time(when, latest)
     row["datetime"] = when
     return row

@@ -6,18 +6,25 @@ calendar are written in the same transaction, which spans a few batches
 (:data:`BATCHES_PER_TRANSACTION`), so a run killed at any moment leaves the
 store as it was after its last whole transaction, and the next run picks up
 from there. Bad lines are set aside and counted; a store that fails stops the
-run (:class:`StoreError`) with the checkpoints where they were.
+run (:class:`StoreError`) with the checkpoints where they were. A batch the
+store refuses for a value in its rows (:func:`is_data_error`) is not a store
+failure: the transaction is rolled back, the refused hits are found by
+writing halves of the batch in transactions that are never committed, and
+the run goes again from its last commit with those hits set aside, each
+with the store's error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +37,7 @@ from ..config import ensure_folder
 from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
 from ..store.days import as_day, utcnow
-from ..store.engine import StoreError, create_engine, driver_errors
+from ..store.engine import StoreError, create_engine, driver_errors, is_data_error
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
 from ..store.stale_days import mark_stale
@@ -49,7 +56,7 @@ from .load import (
 )
 from .lock import EtlLocked, RunLock
 from .parse import Parsed, parse_chunks
-from .rejects import write_rejects
+from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
@@ -62,6 +69,8 @@ MAX_PASSES = 3  # rescans for files that grew or appeared during the run
 # them straight into the store file as they come, instead of into its log at the commit and again
 # at the checkpoint after it (that doubled the time DuckDB spent writing).
 BATCHES_PER_TRANSACTION = 4
+# Refused batches a run goes back for (each sets at least one hit aside) before it gives up.
+MAX_REDOS = 100
 
 __all__ = ["BATCHES_PER_TRANSACTION", "DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
 
@@ -113,9 +122,12 @@ def run(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     enricher: Enricher | None = None,
 ) -> LoadReport:
-    """Load every raw log line not yet loaded; see the module's docstring. Raises EtlLocked."""
-    data_dir = ensure_folder(settings, "DATA_DIR")
-    with RunLock(data_dir / "etl.lock"):
+    """Load every raw log line not yet loaded; see the module's docstring. Raises EtlLocked.
+
+    A dry run writes nothing at all: no folder, lock, store file or rejects file.
+    """
+    lock = contextlib.nullcontext() if dry_run else RunLock(ensure_folder(settings, "DATA_DIR") / "etl.lock")
+    with lock:
         engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"], echo=settings["SQLALCHEMY_ECHO"])
         try:
             report = _Run(settings, engine, dry_run, progress, batch_bytes, enricher).load()
@@ -141,7 +153,16 @@ def pending_bytes(settings: Mapping[str, Any], store: sa.Engine | None = None) -
     return sum(_pending(f, marks) for f in iter_log_files(settings["LOG_DIR"]))
 
 
+def _not_made(engine: sa.Engine) -> bool:
+    """Whether the store is a file not made yet (connecting would make it)."""
+    database = engine.url.database
+    file_backend = engine.url.get_backend_name() in ("duckdb", "sqlite")
+    return file_backend and bool(database) and database != ":memory:" and not Path(database).is_file()
+
+
 def _checkpoints(engine: sa.Engine) -> dict[str, dict]:
+    if _not_made(engine):
+        return {}
     try:
         with engine.connect() as conn:
             return load_checkpoints(conn)
@@ -178,6 +199,13 @@ def _repeated(ids: pa.ChunkedArray, same_ids: pd.Series) -> np.ndarray:
     return same_ids.duplicated().to_numpy()
 
 
+def _reason(exc: Exception) -> str:
+    """The store's error about a value, on one line, for the rejects file."""
+    reason = getattr(exc, "orig", None) or exc
+    text = " ".join(str(reason).split())
+    return f"refused by the store: {reason.__class__.__name__}: {text[:300]}"
+
+
 def store_failure(engine: sa.Engine, exc: Exception) -> StoreError:
     url = engine.url.render_as_string(hide_password=True)
     reason = getattr(exc, "orig", None) or exc
@@ -200,17 +228,24 @@ class _Prepared:
     stored_ips: pd.Series | None  # the IPs as the store keeps them (IP_PRIVACY), made off the writer thread
 
 
+class _Refused(Exception):
+    """The store refused a batch for values in some of its rows, now known (``_Run.refused``):
+    the run goes back to its last commit and reads on from there without them."""
+
+
 class _Transaction:
     """The store transaction that the batches written lately share, opened at the first of them.
 
     It is used by one thread at a time (the writer's), and committed after
-    :data:`BATCHES_PER_TRANSACTION` batches or by :meth:`commit`.
+    :data:`BATCHES_PER_TRANSACTION` batches or by :meth:`commit`; ``committed``
+    is called after each commit.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, committed: Callable[[], None]) -> None:
         self.engine = engine
         self.conn: sa.Connection | None = None
         self.batches = 0
+        self.committed = committed
 
     def connection(self) -> sa.Connection:
         if self.conn is None:
@@ -230,6 +265,7 @@ class _Transaction:
                 self.conn.commit()
             finally:
                 self.close()
+            self.committed()
 
     def close(self) -> None:
         """Let go of the connection; what is not committed is rolled back."""
@@ -248,7 +284,10 @@ class _Run:
         self.enricher = enricher
         self.report = LoadReport(dry_run=dry_run, kind=self.kind)
         self.marks: dict[str, dict] = {}
-        self.transaction = _Transaction(engine)
+        self.transaction = _Transaction(engine, self._committed)
+        self.saved = replace(self.report)  # the report as of the last commit
+        self.refused: dict[str, str] = {}  # hit id -> the store's reason, for the lines to set aside
+        self.rejects_written: set[tuple[str, int]] = set()
 
     kind = "etl"
     overlap_writes = True  # see _load_batches
@@ -265,7 +304,8 @@ class _Run:
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None
             try:
-                for _ in range(MAX_PASSES):
+                passes = redos = 0
+                while passes < MAX_PASSES:
                     batches = self._iter_batches()
                     first = next(batches, None)
                     if first is None:
@@ -274,7 +314,19 @@ class _Run:
                         self.enricher = Enricher(self.settings)
                     if self.report.load_id is None and not self.dry_run:
                         self.report.load_id = self._start_load()
-                    self._load_batches(itertools.chain([first], batches))
+                        self._committed()
+                    try:
+                        self._load_batches(itertools.chain([first], batches))
+                    except _Refused:
+                        redos += 1
+                        if redos > MAX_REDOS:
+                            raise StoreError(
+                                f"the store refused rows of more than {MAX_REDOS} batches; see the rejects "
+                                f"file in {self.settings['REJECTS_DIR']} and run crumby etl again"
+                            ) from None
+                        self._rewind()
+                        continue
+                    passes += 1
             finally:
                 if own_enricher and self.enricher is not None:
                     self.enricher.close()
@@ -357,9 +409,18 @@ class _Run:
     def _load_batch(self, chunks: list[Chunk]) -> None:
         self._store(self._prepare(chunks))
 
+    def _committed(self) -> None:
+        """Remember the report as the store now has it (see :meth:`_rewind`)."""
+        self.saved = replace(self.report, file_names=set(self.report.file_names))
+
+    def _rewind(self) -> None:
+        """Back to the last commit: its checkpoints, and its report."""
+        self.marks = _checkpoints(self.engine)
+        self.report = replace(self.saved, file_names=set(self.saved.file_names))
+
     def _prepare(self, chunks: list[Chunk]) -> _Prepared:
         """Parse, check and enrich a batch (nothing is written yet)."""
-        parsed = parse_chunks(chunks)
+        parsed = parse_chunks(chunks, self.refused)
         lines = parsed.chunk_lines
         for chunk in chunks:
             chunk.data = b""  # parsed: the raw bytes are not needed again, and they are a batch's size
@@ -369,31 +430,34 @@ class _Run:
             hits = hits[~repeated].reset_index(drop=True)
         enriched = self.enricher.enrich(hits) if len(hits) else hits
         stored_ips = anonymise_ips(enriched["ip"], self.settings["IP_PRIVACY"]) if len(enriched) else None
-        report = self.report
-        report.rejected += len(parsed.rejects)
-        report.bytes += sum(c.end - c.start for c in chunks)
-        report.file_names.update(c.file.name for c in chunks)
         return _Prepared(chunks, lines, parsed, enriched, int(repeated.sum()), stored_ips)
 
     def _store(self, batch: _Prepared) -> None:
         """Write a prepared batch, its checkpoints and the calendar in the open transaction."""
         report = self.report
         enriched = batch.hits
+        # Counted here, on the writer's thread: a rewind goes back to the counts of the last commit.
+        report.rejected += len(batch.parsed.rejects)
+        report.bytes += sum(c.end - c.start for c in batch.chunks)
+        report.file_names.update(c.file.name for c in batch.chunks)
         report.duplicates += batch.repeated
         if self.dry_run:
             self._count(enriched, len(enriched))
             self._advance(batch.chunks, batch.lines, batch.parsed)
         else:
-            path = write_rejects(self.settings["REJECTS_DIR"], batch.parsed.rejects)
-            if path is not None:
-                report.rejects_file = str(path)
+            self._set_aside(batch.parsed.rejects)
             conn = self.transaction.connection()
-            inserted = self._write(conn, enriched, batch.stored_ips) if len(enriched) else (0, 0)
-            save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
-            if len(enriched):
-                first_day = pd.Timestamp(enriched["datetime"].min()).date()
-                last_day = pd.Timestamp(enriched["datetime"].max()).date()
-                extend_calendar(conn, first_day, last_day)
+            try:
+                inserted = self._write(conn, enriched, batch.stored_ips) if len(enriched) else (0, 0)
+                save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
+                if len(enriched):
+                    self._extend_calendar(conn, enriched)
+            except Exception as exc:
+                if not is_data_error(self.engine, exc):
+                    raise
+                self.transaction.close()  # rolled back, with the batches before it since the last commit
+                self._find_refused(batch, exc)
+                raise _Refused from None
             self.transaction.written()
             report.visits += inserted[0]
             report.events += inserted[1]
@@ -401,6 +465,61 @@ class _Run:
             report.duplicates += len(enriched) - sum(inserted)
             report.bots += int(enriched["is_bot"].fillna(False).astype(bool).sum()) if len(enriched) else 0
         self.progress(sum(c.end - c.start for c in batch.chunks))
+
+    def _set_aside(self, rejects: list) -> None:
+        """Append rejects to the rejects file; those written before a rewind are not written again."""
+        fresh = [r for r in rejects if (r.file, r.offset) not in self.rejects_written]
+        write_rejects(self.settings["REJECTS_DIR"], fresh)
+        self.rejects_written.update((r.file, r.offset) for r in fresh)
+        if rejects:
+            self.report.rejects_file = str(rejects_path(self.settings["REJECTS_DIR"]))
+
+    @staticmethod
+    def _extend_calendar(conn: sa.Connection, enriched: pd.DataFrame) -> None:
+        first_day = pd.Timestamp(enriched["datetime"].min()).date()
+        last_day = pd.Timestamp(enriched["datetime"].max()).date()
+        extend_calendar(conn, first_day, last_day)
+
+    def _find_refused(self, batch: _Prepared, error: Exception) -> None:
+        """Find the hits the store refuses by writing halves of the batch in transactions that are
+        rolled back, down to single hits; record each with the store's reason in ``self.refused``."""
+        hits, ips = batch.hits, batch.stored_ips
+        if not len(hits):
+            raise store_failure(self.engine, error)
+
+        def attempt(rows: np.ndarray) -> Exception | None:
+            part = hits.iloc[rows].reset_index(drop=True)
+            with self.engine.connect() as conn:
+                conn.begin()
+                try:
+                    self._write(conn, part, None if ips is None else ips.iloc[rows].reset_index(drop=True))
+                    self._extend_calendar(conn, part)
+                except Exception as exc:
+                    if not is_data_error(self.engine, exc):
+                        raise
+                    return exc
+                finally:
+                    conn.rollback()
+            return None
+
+        found: dict[str, str] = {}
+
+        def search(rows: np.ndarray, failure: Exception) -> None:
+            if len(rows) == 1:
+                found[str(hits["id"].iloc[rows[0]])] = _reason(failure)
+                return
+            for half in np.array_split(rows, 2):
+                failure_of_half = attempt(half)
+                if failure_of_half is not None:
+                    search(half, failure_of_half)
+
+        search(np.arange(len(hits)), error)
+        if not found or len(found) == len(hits) > 1:
+            raise store_failure(self.engine, error)  # no hit to blame, or every one: the store, not the data
+        self.refused = {
+            **self.refused,
+            **found,
+        }  # a new dict: the reading thread may be iterating the old one
 
     def _count(self, enriched: pd.DataFrame, count: int) -> None:
         if not count:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..config import ConfigError
 from .parse import Reject
 
 
@@ -28,8 +29,14 @@ def write_rejects(folder: str | os.PathLike, rejects: Iterable[Reject]) -> Path 
     if not lines:
         return None
     path = rejects_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the rejects file {path} ({exc.strerror}); let crumby write to REJECTS_DIR, "
+            "or set CRUMBY_REJECTS_DIR to a folder it may write to; nothing of this batch was loaded"
+        ) from None
     try:
         data = memoryview(b"".join(lines))
         while data:

@@ -27,7 +27,7 @@ from .extract import Chunk, LogFile, iter_log_files
 from .load import insert_hits, replace_hits
 from .lock import RunLock
 from .parse import parse_chunks
-from .pipeline import DEFAULT_BATCH_BYTES, LoadReport, _Run
+from .pipeline import DEFAULT_BATCH_BYTES, LoadReport, _checkpoints, _Run
 from .rollup import rebuild
 from .rows import split_by_type, table_rows
 
@@ -55,6 +55,20 @@ def reprocess(
         finally:
             if store is None:
                 engine.dispose()
+
+
+def reprocess_bytes(settings: Mapping[str, Any], first: date, last: date) -> int:
+    """About how many raw log bytes a reprocess of these days reads (for a progress bar)."""
+    engine = create_engine(settings["SQLALCHEMY_DATABASE_URI"])
+    try:
+        run = _Reprocess(settings, engine, first, last, None, DEFAULT_BATCH_BYTES, None)
+        run.marks = _checkpoints(engine)
+        return sum(
+            (until if until is not None else log_file.size() or 0) - start
+            for log_file, start, until in run._plan()
+        )
+    finally:
+        engine.dispose()
 
 
 class _Reprocess(_Run):

@@ -7,17 +7,27 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _csv_cell(value: Any) -> str:
+    """A cell for CSV: text a spreadsheet would run as a formula gets a leading ``'``; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return _cell(value)
+
+
 def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A header line, then one line per row; NULL as an empty field."""
+    """A header line, then one line per row; NULL as an empty field; formulas neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerow([_csv_cell(name) for name in columns])
+    writer.writerows([_csv_cell(value) for value in row] for row in rows)
     return buffer.getvalue()
 
 

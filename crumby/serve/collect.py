@@ -207,6 +207,8 @@ class Collector:
             params = json.loads(body)
         except ValueError:
             raise Rejected(400, "body is not valid JSON") from None
+        except RecursionError:
+            raise Rejected(400, f"body is not a hit: {hits.NESTED_TOO_DEEP}") from None
         if not isinstance(params, dict):
             raise Rejected(400, "body must be a JSON object")
         self.record(params, environ)

@@ -22,7 +22,7 @@ from ..queries.params import ParameterError, TemplateError
 from ..queries.run import NotModified, QueryFailed, prepare, run_prepared, store_url
 from ..queries.templates import NAME_PATTERN, find_template, find_templates
 from ..store.engine import StoreEmpty, StoreError, backend_name
-from ..store.readonly import QueryTimeout, StoreBusy
+from ..store.readonly import PowerfulUser, QueryTimeout, StoreBusy
 from .auth import auth_store, private_access_allowed
 from .openapi import openapi_document
 
@@ -175,6 +175,11 @@ def report(visibility: str, name: str) -> Response:
         return response
     except StoreEmpty:
         return _empty_store_answer(name, visibility, query, output[0])
+    except PowerfulUser as exc:
+        log.error("%s", exc)
+        return error(
+            503, "reports are not run as a database user that may read the server's files; see the log"
+        )
     except (QueryFailed, StoreError) as exc:
         log.error("report %s/%s: %s", visibility, name, exc)
         return error(500, f"the report {name!r} failed; the server log has the details")

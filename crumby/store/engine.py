@@ -13,6 +13,9 @@ small server with the collector and the report server.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
@@ -25,6 +28,15 @@ DRIVER_FOR = {
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
     "mariadb+pymysql": "mysql+pymysql",
+}
+
+# The backends crumby stores in (SQLAlchemy's backend names, after DRIVER_FOR), each with an example
+# URL for the message that turns any other away.
+SUPPORTED_BACKENDS = {
+    "duckdb": "duckdb:////var/lib/crumby/crumby.duckdb",
+    "sqlite": "sqlite:////var/lib/crumby/crumby.sqlite",
+    "postgresql": "postgresql://user:password@host/database",
+    "mysql": "mysql://user:password@host/database (MariaDB too)",
 }
 
 
@@ -45,14 +57,38 @@ class StoreEmpty(StoreError):
 
 
 def normalise_url(url: str | URL) -> URL:
-    """The URL with crumby's driver for the backend filled in."""
-    parsed = make_url(url)
+    """The URL with crumby's driver for the backend filled in; StoreError for one crumby cannot use."""
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise StoreError(
+            f"the store URL {_masked(url)!r} cannot be read; set SQLALCHEMY_DATABASE_URI to one like "
+            f"{SUPPORTED_BACKENDS['duckdb']} or {SUPPORTED_BACKENDS['postgresql']}"
+        ) from None
     driver = DRIVER_FOR.get(parsed.drivername)
     if driver:
         parsed = parsed.set(drivername=driver)
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        examples = "; ".join(SUPPORTED_BACKENDS.values())
+        raise StoreError(
+            f"crumby does not support the {parsed.get_backend_name()!r} backend (SQLALCHEMY_DATABASE_URI); "
+            f"use one of: {examples}"
+        )
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
+
+
+def _masked(url: str | URL) -> str:
+    """A URL as text without its password (as far as it can be read)."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if sep and at and ":" in credentials:
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return text
 
 
 def backend_name(engine_or_url: sa.Engine | str | URL) -> str:
@@ -133,6 +169,8 @@ def _take_turns_with_readers(engine: sa.Engine, database: str) -> None:
             connection = handoff.connect_writer(database, lambda: dialect.connect(*cargs, **cparams))
         except handoff.StoreHeld as exc:
             raise StoreError(str(exc)) from None
+        except OSError as exc:  # the signal file beside the store cannot be made
+            raise StoreError(folder_problem(database, exc)) from None
         open_ids.add(id(connection))
         connection.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         return connection
@@ -146,11 +184,54 @@ def _take_turns_with_readers(engine: sa.Engine, database: str) -> None:
     sa.event.listen(engine, "close_detached", closed)
 
 
+def folder_problem(database: str, exc: OSError) -> str:
+    """What to do when the DuckDB store's folder is missing or not writable, in one line."""
+    folder = Path(database).absolute().parent
+    if not folder.is_dir():
+        fix = f"create its folder (mkdir -p {folder})"
+    else:
+        fix = f"let crumby write to its folder {folder} (DuckDB writes a log file beside the store)"
+    reason = exc.strerror or exc
+    return f"cannot open the DuckDB store {database}: {reason}; {fix}, or set SQLALCHEMY_DATABASE_URI"
+
+
 def driver_errors(engine: sa.Engine) -> tuple[type[Exception], ...]:
     """The driver's own error class: bulk paths that use its cursor directly raise it unwrapped."""
     dbapi = getattr(engine.dialect, "loaded_dbapi", None) or getattr(engine.dialect, "dbapi", None)
     error = getattr(dbapi, "Error", None)
     return (error,) if isinstance(error, type) and issubclass(error, Exception) else ()
+
+
+# MySQL/MariaDB errors about a value that PyMySQL does not file under DataError (1366: incorrect
+# string value, 1292: incorrect datetime value, 1300: invalid utf8mb4 string).
+MYSQL_DATA_ERROR_CODES = frozenset({1292, 1300, 1366, 1367})
+
+
+def data_errors(engine: sa.Engine) -> tuple[type[Exception], ...]:
+    """The errors a store raises for a value in the rows (the DB-API's DataError and IntegrityError),
+    and a driver's refusal to send one (a lone surrogate cannot be encoded); a store that is down,
+    full or forbidden raises others."""
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None) or getattr(engine.dialect, "dbapi", None)
+    # duckdb_engine's module names only Error: the others live beside that class, in the driver's module
+    modules = [dbapi, *(sys.modules.get(error.__module__) for error in driver_errors(engine))]
+    found: list[type[Exception]] = [sa.exc.DataError, sa.exc.IntegrityError, UnicodeEncodeError]
+    for module in modules:
+        for name in ("DataError", "IntegrityError"):
+            error = getattr(module, name, None)
+            if isinstance(error, type) and issubclass(error, Exception) and error not in found:
+                found.append(error)
+    return tuple(found)
+
+
+def is_data_error(engine: sa.Engine, exc: BaseException) -> bool:
+    """Whether ``exc`` (as raised, or wrapped by SQLAlchemy) lies in the data, not in the store."""
+    if isinstance(exc, data_errors(engine)):
+        return True
+    reason = getattr(exc, "orig", None) or exc
+    if isinstance(reason, data_errors(engine)):
+        return True
+    code = reason.args[0] if backend_name(engine) == "mysql" and reason.args else None
+    return code in MYSQL_DATA_ERROR_CODES
 
 
 def raw_duckdb(connection: sa.Connection):

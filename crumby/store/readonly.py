@@ -11,10 +11,13 @@ can change the store or outlive its time limit:
   waits for the ETL's batch instead of failing (handoff.py).
 - SQLite: ``mode=ro``, an authorizer that allows reading and nothing else, and
   a progress handler that stops the query at the time limit.
-- PostgreSQL: a read-only transaction with ``statement_timeout``; a superuser
-  connection drops to ``pg_read_all_data`` for the query (no server files).
+- PostgreSQL: a read-only transaction with ``statement_timeout``. A superuser
+  is refused (:class:`PowerfulUser`): whatever role it drops to, a query can
+  take its power back (``set_config('role', ...)``, ``RESET ROLE``, or SQL
+  run as text by ``query_to_xml``), and with it read server files.
 - MySQL/MariaDB: a read-only transaction with ``max_statement_time``
-  (``max_execution_time`` on MySQL).
+  (``max_execution_time`` on MySQL). A user with the FILE privilege is
+  refused: ``LOAD_FILE`` reads server files inside a read-only transaction.
 """
 
 from __future__ import annotations
@@ -56,11 +59,30 @@ class StoreBusy(Exception):
     """The DuckDB file stayed locked by a writer for the whole time limit."""
 
 
+class PowerfulUser(StoreError):
+    """The store's user may read the server's files (a PostgreSQL superuser, a MySQL/MariaDB user with
+    FILE): reports are not run as that user."""
+
+
+POSTGRESQL_READER_HINT = (
+    "create a user that may only read, e.g. CREATE ROLE crumby_reports LOGIN PASSWORD '...'; "
+    "GRANT pg_read_all_data TO crumby_reports; and run the report server with its URL in "
+    "SQLALCHEMY_DATABASE_URI (the ETL needs no superuser either: the database's owner will do)"
+)
+MYSQL_READER_HINT = (
+    "create a user without FILE, e.g. CREATE USER 'crumby_reports'@'%' IDENTIFIED BY '...'; "
+    "GRANT SELECT ON crumby.* TO 'crumby_reports'@'%'; and run the report server with its URL in "
+    "SQLALCHEMY_DATABASE_URI"
+)
+
+
 @dataclass
 class _Reader:
     engine: sa.Engine
     backend: str
-    flavour: str = ""  # "mariadb" or "mysql"; "superuser" on PostgreSQL when it may drop privileges
+    flavour: str = (
+        ""  # "mariadb" or "mysql"; "plain" on PostgreSQL once the user is known not to be superuser
+    )
     hold: ReaderHold | None = None  # DuckDB: the instance kept open between queries
 
 
@@ -149,14 +171,17 @@ def _connect(reader: _Reader, deadline: float) -> sa.Connection:
 
 def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
     if not reader.flavour:
-        row = conn.execute(
-            sa.text(
-                "SELECT current_setting('is_superuser'), "
-                "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_read_all_data')"
-            )
-        ).one()
-        reader.flavour = "superuser" if row[0] == "on" and row[1] else "plain"
+        # The session user: a role set later cannot take away what the login may take back.
+        superuser = conn.exec_driver_sql(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = session_user"
+        ).scalar()
         conn.rollback()
+        if superuser:
+            user = conn.engine.url.username or "the login"
+            raise PowerfulUser(
+                f"reports are not run as the PostgreSQL superuser {user}: {POSTGRESQL_READER_HINT}"
+            )
+        reader.flavour = "plain"
     settings = [
         "SET TRANSACTION READ ONLY",
         f"SET LOCAL statement_timeout = {max(int(timeout * 1000), 1)}",
@@ -166,17 +191,20 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
         # them to temporary files), unless the server or role already gives more.
         work_mem_at_least(REPORT_WORK_MEM_MB),
     ]
-    if reader.flavour == "superuser":
-        # A superuser could read server files (pg_read_file, COPY TO); the query runs without that power.
-        settings.append("SET LOCAL ROLE pg_read_all_data")
     conn.exec_driver_sql("; ".join(settings))  # one round trip: every report request pays it
 
 
 def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
     if not reader.flavour:
         version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
-        reader.flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
+        may_read_files = any("FILE" in grant or "ALL PRIVILEGES" in grant for grant in _global_grants(conn))
         conn.rollback()
+        if may_read_files:
+            user = conn.engine.url.username or "the login"
+            raise PowerfulUser(
+                f"reports are not run as {user}, who has the FILE privilege: {MYSQL_READER_HINT}"
+            )
+        reader.flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
     if reader.flavour == "mariadb":
         conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout):.3f}")
     else:
@@ -185,6 +213,12 @@ def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None
     # still be read-only (with only START TRANSACTION READ ONLY, MariaDB would run CREATE TABLE).
     conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
     conn.exec_driver_sql("START TRANSACTION READ ONLY")
+
+
+def _global_grants(conn: sa.Connection) -> list[str]:
+    """The privileges the MySQL/MariaDB user (and its active roles) holds on every database (``ON *.*``)."""
+    grants = [row[0] for row in conn.exec_driver_sql("SHOW GRANTS").all()]
+    return [grant.upper().split(" ON *.* ")[0] for grant in grants if " ON *.* " in grant.upper()]
 
 
 @contextlib.contextmanager

@@ -90,7 +90,7 @@ def describe_campaign(query: str) -> tuple[tuple[str | None, ...], str | None]:
     for key, value in parse_qsl(query, keep_blank_values=True):
         key = key.strip().lower()
         if key in UTM_KEYS:
-            value = value.strip()
+            value = value.replace("\x00", "").strip()
             if value and key not in found:
                 found[key] = value[:MAX_VALUE]
         elif key in CLICK_IDS and (click_id is None or _earlier(key, click_id)):
@@ -136,7 +136,11 @@ def utm_values(raw: pa.Array) -> pa.Array:
         return values
     distinct = pc.dictionary_encode(raw.filter(encoded))
     decoded = pa.array(
-        [unquote_plus(value).strip()[:MAX_VALUE] for value in distinct.dictionary.to_pylist()],
+        # A NUL decoded from %00 is dropped: no store takes one in text.
+        [
+            unquote_plus(value).replace("\x00", "").strip()[:MAX_VALUE]
+            for value in distinct.dictionary.to_pylist()
+        ],
         type=values.type,
     )
     return pc.replace_with_mask(values, encoded, decoded.take(distinct.indices))
