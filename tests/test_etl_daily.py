@@ -350,3 +350,33 @@ def test_a_day_is_summed_with_room_for_sorts_on_postgresql(postgres_url):
                 assert conn.exec_driver_sql("SHOW work_mem").scalar() == "200MB"
     finally:
         engine.dispose()
+
+
+def test_retention_takes_a_visit_begun_before_the_cutoff_off_the_day_after(tmp_path, store_url, first_day):
+    """The visit goes whole, so its visitor, on the cutoff day by it alone, is no longer counted there."""
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    midnight = first_day + timedelta(days=1)
+    night = [
+        (when, line.replace(b"cid0000", b"night000"))
+        for when, line in corpus(
+            7, first_day + timedelta(hours=23, minutes=30), seed=11, step_seconds=600, visitors=1
+        )
+        if b'"t":"visit"' in line
+    ]
+    day = corpus(60, midnight + timedelta(hours=10), step_seconds=60, visitors=5)
+    append_hits(tmp_path / "logs", sorted(night + day))
+    run(settings, batch_bytes=SMALL_BATCH)
+    on_cutoff = "SELECT COUNT(*) FROM visitor_days WHERE day >= :low AND day < :high AND site IS NULL"
+    (present,) = on_day(store_url, on_cutoff, midnight)[0]
+    night_visits = "SELECT COUNT(*) FROM sessions WHERE visitor_id = 'night000'"
+    assert query(store_url, night_visits) == [(1,)]
+    assert present > 1
+    engine = create_engine(store_url)
+    try:
+        delete_old_rows(engine, midnight.date())
+    finally:
+        engine.dispose()
+    assert query(store_url, night_visits) == [(0,)]
+    assert on_day(store_url, on_cutoff, midnight) == [(present - 1,)]  # the night's visitor is gone
+    kept = table_rows(store_url, "visitor_days")
+    assert _summed_afresh(store_url)["visitor_days"] == kept

@@ -111,16 +111,8 @@ def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
     ``in_place``: the day may have rows already; only the missing ones are
     added, and rows of visitors no longer on the day are deleted.
     """
-    low, high = midnight(day), midnight(day + timedelta(days=1))
-    visited = sa.and_(
-        sa.or_(
-            sa.and_(sessions.c.started >= low, sessions.c.started < high),
-            sa.and_(sessions.c.ended >= low, sessions.c.ended < high),
-        ),
-        sa.not_(sessions.c.is_bot),
-        sessions.c.visitor_key.is_not(None),
-    )
-    site = exact_text(conn)(sa.func.coalesce(sessions.c.site, ""))
+    low = midnight(day)
+    visited, site = _visited_on(conn, day)
     per_site = sa.select(site.label("site"), sessions.c.visitor_key).where(visited).distinct().subquery()
     every_site = sa.select(sessions.c.visitor_key).where(visited).distinct().subquery()
     for fresh, same_site in (
@@ -147,6 +139,20 @@ def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
         _delete_absent(conn, low, visited, site)
 
 
+def _visited_on(conn: sa.Connection, day: date):
+    """(condition, site) of the visits that put their visitor on ``day``: begun or ended on it, no bots."""
+    low, high = midnight(day), midnight(day + timedelta(days=1))
+    visited = sa.and_(
+        sa.or_(
+            sa.and_(sessions.c.started >= low, sessions.c.started < high),
+            sa.and_(sessions.c.ended >= low, sessions.c.ended < high),
+        ),
+        sa.not_(sessions.c.is_bot),
+        sessions.c.visitor_key.is_not(None),
+    )
+    return visited, exact_text(conn)(sa.func.coalesce(sessions.c.site, ""))
+
+
 def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
     """The rows of the day at ``low`` whose visitor has no visit on it any more (for the site, or at all)."""
     on_day = visitor_days.c.day == low
@@ -158,6 +164,30 @@ def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
 
 
 def forget_before(conn: sa.Connection, start) -> None:
-    """Retention: rows before ``start`` go, and a later row's earlier day no longer counts as a visit."""
+    """Retention: rows before ``start`` go, and a later row's earlier day no longer counts as a visit.
+
+    A visit begun before ``start`` goes whole: a visitor it alone put on the
+    day of ``start`` is no longer on it, and their next day becomes their first.
+    """
     conn.execute(visitor_days.delete().where(visitor_days.c.day < start))
+    _delete_absent(conn, start, *_visited_on(conn, as_day(start)))
     conn.execute(visitor_days.update().where(visitor_days.c.prev_day < start).values(prev_day=None))
+    kept = visitor_days.alias("kept")
+    same_site = sa.or_(
+        kept.c.site == visitor_days.c.site, sa.and_(kept.c.site.is_(None), visitor_days.c.site.is_(None))
+    )
+    on_start = sa.exists().where(
+        kept.c.day == start, kept.c.visitor_key == visitor_days.c.visitor_key, same_site
+    )
+    gone = conn.execute(  # read first: MySQL cannot update a table that a subquery of the update reads
+        sa.select(visitor_days.c.site, visitor_days.c.visitor_key).where(
+            visitor_days.c.prev_day == start, ~on_start
+        )
+    ).all()
+    for site, key in gone:
+        scope = visitor_days.c.site.is_(None) if site is None else visitor_days.c.site == site
+        conn.execute(
+            visitor_days.update()
+            .where(visitor_days.c.prev_day == start, visitor_days.c.visitor_key == key, scope)
+            .values(prev_day=None)
+        )
