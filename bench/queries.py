@@ -70,10 +70,7 @@ COPIED_TABLES = (
     "visits",
     "calendar",
     "sessions",
-    "page_days",
     "document_days",
-    "visit_days",
-    "event_days",
     "origin_days",
     "visitor_days",
 )

@@ -146,13 +146,13 @@ def build_rows(seed: int = 4) -> tuple[list[dict], list[dict], list[dict]]:
     return visit_rows, event_rows, calendar_rows
 
 
-def load_fixture(url: str) -> str:
-    """Create the store at ``url`` and load the fixture into it; returns the URL reports read it with
-    (on a server, a user that may only read: see :func:`tests.conftest.reader_url`)."""
+def load_fixture(url: str, rows: tuple[list[dict], list[dict], list[dict]] | None = None) -> str:
+    """Create the store at ``url`` and load the fixture (or ``rows``) into it; returns the URL reports
+    read it with (on a server, a user that may only read: see :func:`tests.conftest.reader_url`)."""
     engine = create_engine(url)
     try:
         ensure_schema(engine)
-        visit_rows, event_rows, calendar_rows = build_rows()
+        visit_rows, event_rows, calendar_rows = rows or build_rows()
         with engine.begin() as conn:
             conn.execute(sa.insert(visits), visit_rows)
             conn.execute(sa.insert(events), event_rows)

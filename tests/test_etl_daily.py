@@ -1,4 +1,4 @@
-"""The daily figures (page, document, visit, event, origin days) the ETL keeps equal sums of the rows.
+"""The daily figures (document and origin days, visitor days) the ETL keeps equal sums of the rows.
 
 The hits span midnight and arrive over several runs in small batches, with two
 writers' files per hour, so a day is changed by many batches and runs, and
@@ -23,7 +23,6 @@ from crumby.etl.visitor_days import rebuild_from as rebuild_visitor_days
 from crumby.store.days import as_day
 from crumby.store.engine import SUMMING_WORK_MEM_MB, create_engine
 from crumby.store.migrations import ensure_schema
-from crumby.store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from tests.conftest import make_settings
 from tests.etl_corpus import (
     SMALL_BATCH,
@@ -77,60 +76,30 @@ def loaded(tmp_path, store_url, first_day):
         run(settings, batch_bytes=SMALL_BATCH)
         assert not _stale(store_url), "the run summed every day it changed"
         kept = _daily(store_url)
-        assert kept["page_days"], "the run made daily figures"
+        assert kept["document_days"], "the run made daily figures"
         assert _summed_afresh(store_url) == kept
     return settings
 
 
 def test_daily_figures_kept_run_by_run_equal_sums_of_the_rows(loaded, store_url, first_day):
-    days = query(store_url, "SELECT COUNT(DISTINCT day) FROM page_days")[0][0]
+    days = query(store_url, "SELECT COUNT(DISTINCT day) FROM document_days")[0][0]
     assert days == 3
     (views,) = query(store_url, "SELECT COUNT(*) FROM visits")[0]
-    assert query(store_url, "SELECT SUM(pageviews) FROM page_days")[0][0] == views
     assert query(store_url, "SELECT SUM(views) FROM document_days")[0][0] == views
-    # a day's visitors of a page are distinct within the day
     second = first_day + timedelta(days=1)
     per_page = on_day(
         store_url,
-        "SELECT site, page_path, is_bot, COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM visits "
+        "SELECT site, page_path, is_bot, COUNT(*) FROM visits "
         "WHERE datetime >= :low AND datetime < :high GROUP BY site, page_path, is_bot",
         second,
     )
     kept = on_day(
         store_url,
-        "SELECT site, page_path, is_bot, visitors, visits FROM page_days WHERE day >= :low AND day < :high",
+        "SELECT site, page_path, is_bot, SUM(views) FROM document_days WHERE day >= :low AND day < :high "
+        "GROUP BY site, page_path, is_bot",
         second,
     )
-    assert sorted(kept) == sorted(per_page)
-    assert any(row[3] > 1 for row in kept)
-
-
-def test_daily_visit_figures_count_each_visit_on_the_day_it_began(loaded, store_url, first_day):
-    (visits, views) = query(store_url, "SELECT COUNT(*), SUM(pageviews) FROM sessions")[0]
-    groupings = query(store_url, "SELECT COUNT(DISTINCT dimension) FROM visit_days")[0][0]
-    assert groupings == len(VISIT_DAY_GROUPINGS)
-    # every grouping adds up to every visit and page view
-    sums = query(
-        store_url, "SELECT dimension, SUM(visits), SUM(pageviews) FROM visit_days GROUP BY dimension"
-    )
-    assert {(int(n), int(v)) for _, n, v in sums} == {(visits, views)}
-    # some visits began before a midnight and went on after it: they count on the first day
-    spans = query(store_url, "SELECT started, ended FROM sessions")
-    assert any(str(started)[:10] != str(ended)[:10] for started, ended in spans)
-    second = first_day + timedelta(days=1)
-    per_browser = on_day(
-        store_url,
-        "SELECT COALESCE(site, ''), is_bot, COALESCE(browser, ''), COUNT(DISTINCT visitor_key), COUNT(*) "
-        "FROM sessions WHERE started >= :low AND started < :high GROUP BY site, is_bot, browser",
-        second,
-    )
-    kept = on_day(
-        store_url,
-        "SELECT site, is_bot, browser, visitors, visits FROM visit_days "
-        "WHERE dimension = 'browser' AND day >= :low AND day < :high",
-        second,
-    )
-    assert sorted(kept) == sorted(per_browser)
+    assert sorted((*row[:3], int(row[3])) for row in kept) == sorted(per_page)
 
 
 def _visitors_both_ways(url: str, low, high, site: str | None) -> tuple[int, int]:
@@ -141,8 +110,8 @@ def _visitors_both_ways(url: str, low, high, site: str | None) -> tuple[int, int
         f"AND {'site = :site' if site is not None else 'site IS NULL'} "
         "AND (prev_day IS NULL OR prev_day < :low)"
     )
-    distinct = (
-        "SELECT COUNT(DISTINCT visitor_key) FROM sessions WHERE started >= :low AND started < :high "
+    distinct = (  # the visits under way on those days
+        "SELECT COUNT(DISTINCT visitor_key) FROM sessions WHERE started < :high AND ended >= :low "
         f"AND NOT is_bot {'AND site = :site' if site is not None else ''}"
     )
     return int(query(url, kept, **values)[0][0]), int(query(url, distinct, **values)[0][0])
@@ -152,6 +121,8 @@ def test_visitor_days_give_the_distinct_visitors_of_any_whole_days(loaded, store
     days = [first_day + timedelta(days=n) for n in range(4)]
     returning = query(store_url, "SELECT COUNT(*) FROM visitor_days WHERE prev_day IS NOT NULL")[0][0]
     assert returning > 0, "some visitors came back on a later day"
+    spans = query(store_url, "SELECT started, ended FROM sessions")
+    assert any(str(started)[:10] != str(ended)[:10] for started, ended in spans), "a visit across midnight"
     for start in range(3):
         for end in range(start + 1, 4):
             for site in (None, "example.com"):
@@ -225,30 +196,7 @@ def test_a_day_read_late_links_the_visitors_of_the_days_after_it(tmp_path, store
         assert kept_count == distinct
 
 
-def test_daily_event_figures_add_up_to_the_events(loaded, store_url, first_day):
-    (count,) = query(store_url, "SELECT COUNT(*) FROM events")[0]
-    assert count > 0
-    sums = query(store_url, "SELECT dimension, SUM(events) FROM event_days GROUP BY dimension")
-    assert {dimension: int(n) for dimension, n in sums} == {
-        dimension_name(grouping): count for grouping in EVENT_DAY_GROUPINGS
-    }
-    second = first_day + timedelta(days=1)
-    per_name = on_day(
-        store_url,
-        "SELECT site, is_bot, name, COUNT(*), COUNT(DISTINCT visitor_id) FROM events "
-        "WHERE datetime >= :low AND datetime < :high GROUP BY site, is_bot, name",
-        second,
-    )
-    kept = on_day(
-        store_url,
-        "SELECT site, is_bot, name, events, visitors FROM event_days "
-        "WHERE dimension = 'name' AND day >= :low AND day < :high",
-        second,
-    )
-    assert sorted(kept) == sorted(per_name)
-
-
-def test_a_visit_continued_after_midnight_by_a_later_run_counts_on_its_first_day(
+def test_a_visit_continued_after_midnight_by_a_later_run_puts_its_visitor_on_both_days(
     tmp_path, store_url, first_day
 ):
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
@@ -264,11 +212,13 @@ def test_a_visit_continued_after_midnight_by_a_later_run_counts_on_its_first_day
     run(settings, batch_bytes=SMALL_BATCH)
     assert not _stale(store_url)
     assert query(store_url, "SELECT COUNT(*) FROM sessions")[0][0] == 1
-    totals = query(store_url, "SELECT day, visits, pageviews FROM visit_days WHERE dimension = 'total'")
-    assert [(str(day)[:10], int(visits), int(views)) for day, visits, views in totals] == [
-        (str(first_day.date()), 1, len(night))
+    assert query(store_url, "SELECT SUM(pageviews) FROM sessions")[0][0] == len(night)
+    days = query(store_url, "SELECT day, prev_day FROM visitor_days WHERE site IS NULL ORDER BY day")
+    assert [(str(day)[:10], prev and str(prev)[:10]) for day, prev in days] == [
+        (str(first_day.date()), None),
+        (str(midnight.date()), str(first_day.date())),
     ]
-    assert _summed_afresh(store_url)["visit_days"] == table_rows(store_url, "visit_days")
+    assert _summed_afresh(store_url)["visitor_days"] == table_rows(store_url, "visitor_days")
 
 
 def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_url):
@@ -276,7 +226,7 @@ def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_
     engine = create_engine(store_url)
     try:
         with engine.begin() as conn:  # as a run stopped between its last batch and its sums leaves it
-            day = conn.execute(sa.text("SELECT MIN(day) FROM page_days")).scalar()
+            day = conn.execute(sa.text("SELECT MIN(day) FROM document_days")).scalar()
             for table in DAILY:
                 conn.execute(sa.text(f"DELETE FROM {table} WHERE day = :day"), {"day": day})
             conn.execute(sa.text("INSERT INTO _crumby_stale_days (day) VALUES (:day)"), {"day": day})
@@ -346,7 +296,7 @@ def test_reprocess_and_retention_keep_the_daily_figures_in_step(loaded, store_ur
         delete_old_rows(engine, second)
     finally:
         engine.dispose()
-    remaining = query(store_url, "SELECT MIN(day), COUNT(DISTINCT day) FROM page_days")[0]
+    remaining = query(store_url, "SELECT MIN(day), COUNT(DISTINCT day) FROM document_days")[0]
     assert str(remaining[0])[:10] == str(second) and remaining[1] == 2
     # the visit begun at 23:30 before the cutoff goes whole: no page view is left without its visit
     orphans = (
@@ -365,7 +315,7 @@ def test_days_summed_one_after_another_let_go_of_the_connection_after_the_hold(
     engine = create_engine(store_url)
     try:
         with engine.begin() as conn:
-            days = [row[0] for row in conn.execute(sa.text("SELECT DISTINCT day FROM page_days"))]
+            days = [row[0] for row in conn.execute(sa.text("SELECT DISTINCT day FROM document_days"))]
             for table in DAILY:
                 conn.execute(sa.text(f"DELETE FROM {table}"))
             for day in days:
@@ -400,3 +350,33 @@ def test_a_day_is_summed_with_room_for_sorts_on_postgresql(postgres_url):
                 assert conn.exec_driver_sql("SHOW work_mem").scalar() == "200MB"
     finally:
         engine.dispose()
+
+
+def test_retention_takes_a_visit_begun_before_the_cutoff_off_the_day_after(tmp_path, store_url, first_day):
+    """The visit goes whole, so its visitor, on the cutoff day by it alone, is no longer counted there."""
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    midnight = first_day + timedelta(days=1)
+    night = [
+        (when, line.replace(b"cid0000", b"night000"))
+        for when, line in corpus(
+            7, first_day + timedelta(hours=23, minutes=30), seed=11, step_seconds=600, visitors=1
+        )
+        if b'"t":"visit"' in line
+    ]
+    day = corpus(60, midnight + timedelta(hours=10), step_seconds=60, visitors=5)
+    append_hits(tmp_path / "logs", sorted(night + day))
+    run(settings, batch_bytes=SMALL_BATCH)
+    on_cutoff = "SELECT COUNT(*) FROM visitor_days WHERE day >= :low AND day < :high AND site IS NULL"
+    (present,) = on_day(store_url, on_cutoff, midnight)[0]
+    night_visits = "SELECT COUNT(*) FROM sessions WHERE visitor_id = 'night000'"
+    assert query(store_url, night_visits) == [(1,)]
+    assert present > 1
+    engine = create_engine(store_url)
+    try:
+        delete_old_rows(engine, midnight.date())
+    finally:
+        engine.dispose()
+    assert query(store_url, night_visits) == [(0,)]
+    assert on_day(store_url, on_cutoff, midnight) == [(present - 1,)]  # the night's visitor is gone
+    kept = table_rows(store_url, "visitor_days")
+    assert _summed_afresh(store_url)["visitor_days"] == kept

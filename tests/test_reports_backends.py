@@ -74,6 +74,8 @@ def _python_summary(start: datetime, end: datetime, site: str | None = None) -> 
 
     As the aggregated store counts them: a visit belongs to the range its first
     page view falls in, with all its page views, and takes that view's site.
+    The visitors are those of every visit under way in the range, begun in it
+    or before it, so that no other report counts more of them.
     """
     by_session = defaultdict(list)
     for r in sorted(build_rows()[0], key=lambda r: (r["datetime"], r["hit_id"])):
@@ -86,6 +88,14 @@ def _python_summary(start: datetime, end: datetime, site: str | None = None) -> 
         and (site is None or views[0]["site"] == site)
     }
     rows = [r for views in kept.values() for r in views]
+    present = {
+        views[0]["visitor_id"]
+        for views in by_session.values()
+        if views[0]["datetime"] < end
+        and views[-1]["datetime"] >= start
+        and not views[0]["is_bot"]
+        and (site is None or views[0]["site"] == site)
+    }
     sessions = {key: [r["datetime"] for r in views] for key, views in kept.items()}
     visits = len(sessions)
     pageviews = len(rows)
@@ -97,7 +107,7 @@ def _python_summary(start: datetime, end: datetime, site: str | None = None) -> 
     duration = int(sum(whole))
     return [
         "current",
-        len({r["visitor_id"] for r in rows}),
+        len(present),
         visits,
         pageviews,
         math.floor(pageviews * 100 / visits + 0.5) / 100,
@@ -120,34 +130,18 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
     views = Counter((r["site"], r["page_path"]) for r in human)
     assert {(row[0], row[1]): row[4] for row in pages} == dict(views)
     assert ("example.com", "/About") in views and ("example.com", "/about") in views  # case kept apart
-    # a page's visitors and visits: distinct within each day, added up over the days
-    daily_visitors = Counter(
-        (site, path)
-        for site, path, _, _ in {
-            (r["site"], r["page_path"], r["datetime"].date(), r["visitor_id"]) for r in human
-        }
-    )
-    daily_visits = Counter(
-        (site, path)
-        for site, path, _, _ in {
-            (r["site"], r["page_path"], r["datetime"].date(), r["session_id"]) for r in human
-        }
-    )
-    assert {(row[0], row[1]): row[2] for row in pages} == dict(daily_visitors)
-    assert {(row[0], row[1]): row[3] for row in pages} == dict(daily_visits)
+    # a page's visitors and visits: distinct over the whole range
+    assert {(row[0], row[1]): row[2] for row in pages} == _distinct(human, "visitor_id")
+    assert {(row[0], row[1]): row[3] for row in pages} == _distinct(human, "session_id")
     assert any(n > 1 for n in Counter(r["visitor_id"] for r in human).values())  # visitors come back
+    came_back = Counter((r["site"], r["page_path"], r["visitor_id"]) for r in human)
+    assert sum(1 for n in came_back.values() if n > 1) > 10  # on a page too: each counts once
 
-    # a range cut inside its days is counted the same way, from the page views themselves
+    # a range cut inside its days is counted the same way
     low, high = datetime(2024, 3, 1, 6, 30), datetime(2024, 4, 29, 18)
     cut = [r for r in human if low <= r["datetime"] < high]
     cut_pages = duckdb_results[CASES.index(("public/pages", dict(CUT_RANGE)))]
-    cut_visitors = Counter(
-        (site, path)
-        for site, path, _, _ in {
-            (r["site"], r["page_path"], r["datetime"].date(), r["visitor_id"]) for r in cut
-        }
-    )
-    assert {(row[0], row[1]): row[2] for row in cut_pages} == dict(cut_visitors)
+    assert {(row[0], row[1]): row[2] for row in cut_pages} == _distinct(cut, "visitor_id")
     assert {(row[0], row[1]): row[4] for row in cut_pages} == dict(
         Counter((r["site"], r["page_path"]) for r in cut)
     )
@@ -161,16 +155,12 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
         first_hits.setdefault(r["session_id"], r)
     channels = duckdb_results[CASES.index(("public/channels", dict(RANGE)))]
     assert {row[0]: row[2] for row in channels} == dict(Counter(r["channel"] for r in first_hits.values()))
-    # a channel's visitors: distinct within each day (a visit counts on the day it began) and site, added up
-    daily_channel_visitors = Counter(
-        channel
-        for _, _, channel, _ in {
-            (r["site"], r["datetime"].date(), r["channel"], r["visitor_id"]) for r in first_hits.values()
-        }
+    # a channel's visitors: distinct over the whole range (a visit counts on the day it began)
+    channel_visitors = Counter(
+        channel for channel, _ in {(r["channel"], r["visitor_id"]) for r in first_hits.values()}
     )
-    assert {row[0]: row[1] for row in channels} == dict(daily_channel_visitors)
-    exact = {(r["channel"], r["visitor_id"]) for r in first_hits.values()}
-    assert sum(daily_channel_visitors.values()) > len(exact)  # some visitors came back on another day
+    assert {row[0]: row[1] for row in channels} == dict(channel_visitors)
+    assert len(first_hits) > len({(r["channel"], r["visitor_id"]) for r in first_hits.values()})  # returns
     # a range cut inside its days counts visitors exactly, from the visits themselves
     cut_firsts = [r for r in first_hits.values() if low <= r["datetime"] < high]
     cut_channels = duckdb_results[CASES.index(("public/channels", dict(CUT_RANGE)))]
@@ -186,18 +176,15 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
     assert sum(row[3] for row in series) == _python_summary(*late)[3]
     assert all(row[0] for row in duckdb_results[CASES.index(("private/events", dict(RANGE)))])  # titles
 
-    # an event's visitors: distinct within each day and site, added up; a cut range counts them exactly
+    # an event's visitors: distinct over the whole range, whole days or cut
     human_events = [r for r in build_rows()[1] if not r["is_bot"]]
     names = duckdb_results[CASES.index(("private/event_names", dict(RANGE)))]
-    daily_event_visitors = Counter(
-        name
-        for name, _, _, _ in {
-            (r["name"], r["site"], r["datetime"].date(), r["visitor_id"]) for r in human_events
-        }
-    )
     assert {row[0]: (row[1], row[2]) for row in names} == {
-        name: (sum(1 for r in human_events if r["name"] == name), daily_event_visitors[name])
-        for name in daily_event_visitors
+        name: (
+            sum(1 for r in human_events if r["name"] == name),
+            len({r["visitor_id"] for r in human_events if r["name"] == name}),
+        )
+        for name in {r["name"] for r in human_events}
     }
     cut_events = [r for r in human_events if low <= r["datetime"] < high]
     cut_names = duckdb_results[CASES.index(("private/event_names", dict(CUT_RANGE)))]
@@ -220,6 +207,13 @@ def test_duckdb_answers_match_the_fixture(duckdb_results):
     assert {row[0]: row[1] for row in origins} == dict(origins_of(human))
     cut_origins = duckdb_results[CASES.index(("private/origins", dict(CUT_RANGE)))]
     assert {row[0]: row[1] for row in cut_origins} == dict(origins_of(cut))
+
+
+def _distinct(rows: list[dict], key: str) -> dict[tuple, int]:
+    """Distinct ``key`` values per site and page of ``rows``."""
+    return dict(
+        Counter((site, path) for site, path, _ in {(r["site"], r["page_path"], r[key]) for r in rows})
+    )
 
 
 def _assert_same(expected: dict, actual: dict, backend: str) -> None:

@@ -1,19 +1,18 @@
-"""The aggregated store's daily figures: pages, documents, visits, events and referring addresses.
+"""The aggregated store's daily figures: page views per document and per referring address.
 
-Top pages counts distinct visitors and visits per page, and the top-N reports
-over visits (browsers, countries, sources, entry pages, ...) distinct visitors
-per value, and the event reports per event; over a month that is millions of
-rows to group on every request.
-Summed once per day here, a report reads a few rows per value and day and
-adds the days up (a visitor who comes on three days counts on each of them,
-as Matomo's sum of daily unique visitors and GoAccess count over a range).
+Documents and origins count page views; over a month that is millions of
+rows to group on every request. Summed once per day here, a report reads a
+few rows per value and day and adds the days up, which gives the same count
+as the rows themselves (a sum of counts; no distinct count is summed here:
+a report's visitors are always distinct over its whole range).
 
-A day is summed whole from its stored page views and visits, so the figures
-are exact whatever order or batches its rows came in: a batch marks stale the
-days of its page views and of the visits it writes in
-its own transaction (:func:`crumby.store.stale_days.mark_stale`), and the end
-of the run sums each stale day again and clears its mark in one transaction.
-A run killed in between leaves the marks for the next run.
+A day is summed whole from its stored page views, so the figures are exact
+whatever order or batches its rows came in: a batch marks stale the days of
+its page views and of the visits it writes in its own transaction
+(:func:`crumby.store.stale_days.mark_stale`), and the end of the run sums each
+stale day again and clears its mark in one transaction. A run killed in
+between leaves the marks for the next run. The summary's ``visitor_days`` are
+brought in step first, from the earliest stale day on.
 
 On PostgreSQL the stale days are summed side by side, on a few connections:
 each day is its own transaction touching only its own rows, and the database
@@ -33,21 +32,7 @@ import sqlalchemy as sa
 from ..store import stale_days
 from ..store.days import midnight
 from ..store.engine import backend_name, exact_text, room_to_sum
-from ..store.schema import (
-    EVENT_DAY_GROUPINGS,
-    IP_GROUPING,
-    VISIT_DAY_GROUPINGS,
-    dimension_name,
-    document_days,
-    event_days,
-    events,
-    origin_days,
-    page_days,
-    sessions,
-    visit_days,
-    visitor_days,
-    visits,
-)
+from ..store.schema import document_days, origin_days, visitor_days, visits
 from .visitor_days import rebuild_from as rebuild_visitor_days
 
 PARALLEL_BACKENDS = ("postgresql",)
@@ -108,7 +93,7 @@ def rebuild_all(conn: sa.Connection) -> int:
     return len(days)
 
 
-DAILY_TABLES = (page_days, document_days, visit_days, event_days, origin_days)
+DAILY_TABLES = (document_days, origin_days)
 
 
 def sum_day(conn: sa.Connection, day: date) -> None:
@@ -122,22 +107,6 @@ def sum_day(conn: sa.Connection, day: date) -> None:
     site = text(sa.func.coalesce(visits.c.site, ""))
     path = text(sa.func.coalesce(visits.c.page_path, ""))
     when = sa.literal(low, sa.DateTime())
-    conn.execute(
-        page_days.insert().from_select(
-            ["day", "site", "page_path", "is_bot", "pageviews", "visits", "visitors"],
-            sa.select(
-                when,
-                site,
-                path,
-                visits.c.is_bot,
-                sa.func.count(),
-                sa.func.count(sa.distinct(text(visits.c.session_id))),
-                sa.func.count(sa.distinct(text(visits.c.visitor_id))),
-            )
-            .where(in_day)
-            .group_by(site, path, visits.c.is_bot),
-        )
-    )
     title = text(sa.func.coalesce(visits.c.doc_title, ""))
     conn.execute(
         document_days.insert().from_select(
@@ -147,80 +116,8 @@ def sum_day(conn: sa.Connection, day: date) -> None:
             .group_by(site, path, title, visits.c.is_bot),
         )
     )
-    _sum_visits(conn, low, high)
-    _sum_events(conn, low, high)
     _sum_origins(conn, low, high)
     stale_days.clear(conn, day)
-
-
-def _sum_visits(conn: sa.Connection, low, high) -> None:
-    """``visit_days`` of the visits that started from ``low`` until ``high``: one set of rows per grouping."""
-    text = exact_text(conn)
-    site = text(sa.func.coalesce(sessions.c.site, ""))
-    started = sa.and_(sessions.c.started >= low, sessions.c.started < high)
-    for grouping in VISIT_DAY_GROUPINGS:
-        values = [text(sa.func.coalesce(sessions.c[name], "")) for name in grouping]
-        conn.execute(
-            visit_days.insert().from_select(
-                [
-                    "day",
-                    "site",
-                    "is_bot",
-                    "dimension",
-                    *grouping,
-                    "visitors",
-                    "ips",
-                    "visits",
-                    "pageviews",
-                    "bounces",
-                    "duration",
-                ],
-                sa.select(
-                    sa.literal(low, sa.DateTime()),
-                    site,
-                    sessions.c.is_bot,
-                    sa.literal(dimension_name(grouping), sa.String()),
-                    *values,
-                    sa.func.count(sa.distinct(sessions.c.visitor_key)),
-                    sa.func.count(sa.distinct(sessions.c.ip_key))
-                    if grouping == IP_GROUPING
-                    else sa.literal(0),
-                    sa.func.count(),
-                    sa.func.sum(sessions.c.pageviews),
-                    sa.func.sum(sa.case((sessions.c.pageviews == 1, 1), else_=0)),
-                    sa.func.sum(sessions.c.duration),
-                )
-                .where(started)
-                .group_by(site, sessions.c.is_bot, *values),
-            )
-        )
-
-
-def _sum_events(conn: sa.Connection, low, high) -> None:
-    """``event_days`` of the events from ``low`` until ``high``: one set of rows per grouping."""
-    text = exact_text(conn)
-    site = text(sa.func.coalesce(events.c.site, ""))
-    in_day = sa.and_(events.c.datetime >= low, events.c.datetime < high)
-    with_value = sa.case((sa.func.coalesce(events.c.value, "") != "", 1), else_=0)
-    for grouping in EVENT_DAY_GROUPINGS:
-        values = [text(sa.func.coalesce(events.c[name], "")) for name in grouping]
-        conn.execute(
-            event_days.insert().from_select(
-                ["day", "site", "is_bot", "dimension", *grouping, "events", "visitors", "with_value"],
-                sa.select(
-                    sa.literal(low, sa.DateTime()),
-                    site,
-                    events.c.is_bot,
-                    sa.literal(dimension_name(grouping), sa.String()),
-                    *values,
-                    sa.func.count(),
-                    sa.func.count(sa.distinct(text(events.c.visitor_id))),
-                    sa.func.sum(with_value),
-                )
-                .where(in_day)
-                .group_by(site, events.c.is_bot, *values),
-            )
-        )
 
 
 def _sum_origins(conn: sa.Connection, low, high) -> None:

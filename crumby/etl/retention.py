@@ -32,17 +32,7 @@ from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
 from ..store.days import as_day, midnight, utcnow
-from ..store.schema import (
-    HIT_TABLES,
-    calendar,
-    document_days,
-    event_days,
-    origin_days,
-    page_days,
-    sessions,
-    visit_days,
-    visits,
-)
+from ..store.schema import HIT_TABLES, calendar, document_days, origin_days, sessions, visits
 from . import visitor_days
 from .daily import sum_day
 from .enrich import anonymise_ips
@@ -254,7 +244,7 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
             deleted += max(result.rowcount or 0, 0)
         deleted += _delete_rest_of_begun_visits(conn, start)
         conn.execute(sessions.delete().where(sessions.c.started < start))
-        for daily in (page_days, document_days, visit_days, event_days, origin_days, stale_days):
+        for daily in (document_days, origin_days, stale_days):
             conn.execute(daily.delete().where(daily.c.day < start))
         visitor_days.forget_before(conn, start)
         conn.execute(calendar.delete().where(calendar.c.datetime < start))

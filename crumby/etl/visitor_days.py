@@ -3,8 +3,10 @@
 The summary counts each visitor of its range once. Counting distinct visitor
 keys over a month of visits costs a hash table of every visitor, on every
 request (about 100 ms per month of 10M hits on DuckDB, most of a second on
-PostgreSQL). Instead each visitor has one row per day with a visit, naming
-the day they last came before it (``prev_day``). Over whole days ``[d0, d1)``
+PostgreSQL). Instead each visitor has one row per day they were on the site,
+naming the day they last came before it (``prev_day``). A visit puts its
+visitor on the day it began and on the day it ended: a visit across midnight
+counts its visitor on both days, as its page views there count in top pages. Over whole days ``[d0, d1)``
 a visitor's first day in the range is the one row whose ``prev_day`` is
 before ``d0`` (or none), so the range's visitors are a filtered row count.
 
@@ -41,7 +43,7 @@ def rebuild_from(conn: sa.Connection, first: date) -> int:
     decide. Otherwise every day from ``first`` on is made anew.
     """
     low = midnight(first)
-    last = conn.execute(sa.select(sa.func.max(sessions.c.started))).scalar()
+    last = conn.execute(sa.select(sa.func.max(sessions.c.ended))).scalar()
     if last is None or as_day(last) < first:
         conn.execute(visitor_days.delete().where(visitor_days.c.day >= low))
         return 0
@@ -62,9 +64,8 @@ def _add_days_from(conn: sa.Connection, low) -> None:
     where adding day after day would look every visitor up again each day.
     """
     visited = sa.and_(
-        sessions.c.started >= low, sa.not_(sessions.c.is_bot), sessions.c.visitor_key.is_not(None)
+        sessions.c.ended >= low, sa.not_(sessions.c.is_bot), sessions.c.visitor_key.is_not(None)
     )
-    day = day_start(sessions.c.started).label("day")
     last_before = sa.func.max(visitor_days.c.day).label("day")
     before = sa.and_(
         visitor_days.c.day < low,
@@ -72,19 +73,19 @@ def _add_days_from(conn: sa.Connection, low) -> None:
     )
     site = exact_text(conn)(sa.func.coalesce(sessions.c.site, "")).label("site")
     per_site = (
-        sa.select(day, site, sessions.c.visitor_key),
+        _on_days(sa.select(site, sessions.c.visitor_key).where(visited)),
         sa.select(last_before, visitor_days.c.site, visitor_days.c.visitor_key)
         .where(before, visitor_days.c.site.is_not(None))
         .group_by(visitor_days.c.site, visitor_days.c.visitor_key),
     )
     every_site = (  # site NULL
-        sa.select(day, sa.null().label("site"), sessions.c.visitor_key),
+        _on_days(sa.select(sa.null().label("site"), sessions.c.visitor_key).where(visited)),
         sa.select(last_before, sa.null(), visitor_days.c.visitor_key)
         .where(before, visitor_days.c.site.is_(None))
         .group_by(visitor_days.c.visitor_key),
     )
     for fresh, earlier in (per_site, every_site):
-        days = sa.union_all(fresh.where(visited).distinct(), earlier).subquery()
+        days = sa.union_all(fresh, earlier).subquery()
         previous = sa.func.lag(days.c.day).over(
             partition_by=[days.c.site, days.c.visitor_key], order_by=days.c.day
         )
@@ -96,20 +97,22 @@ def _add_days_from(conn: sa.Connection, low) -> None:
         )
 
 
+def _on_days(visitors: sa.Select) -> sa.Select:
+    """``visitors`` (site, visitor_key of some visits) on the days their visits began and ended, once each."""
+    began = visitors.add_columns(day_start(sessions.c.started).label("day"))
+    ended = visitors.add_columns(day_start(sessions.c.ended).label("day"))
+    both = sa.union(began, ended).subquery()
+    return sa.select(both.c.day, both.c.site, both.c.visitor_key)
+
+
 def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
     """``day``'s rows, each with its visitor's last day before it: the days before are in place.
 
     ``in_place``: the day may have rows already; only the missing ones are
     added, and rows of visitors no longer on the day are deleted.
     """
-    low, high = midnight(day), midnight(day + timedelta(days=1))
-    visited = sa.and_(
-        sessions.c.started >= low,
-        sessions.c.started < high,
-        sa.not_(sessions.c.is_bot),
-        sessions.c.visitor_key.is_not(None),
-    )
-    site = exact_text(conn)(sa.func.coalesce(sessions.c.site, ""))
+    low = midnight(day)
+    visited, site = _visited_on(conn, day)
     per_site = sa.select(site.label("site"), sessions.c.visitor_key).where(visited).distinct().subquery()
     every_site = sa.select(sessions.c.visitor_key).where(visited).distinct().subquery()
     for fresh, same_site in (
@@ -136,6 +139,20 @@ def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
         _delete_absent(conn, low, visited, site)
 
 
+def _visited_on(conn: sa.Connection, day: date):
+    """(condition, site) of the visits that put their visitor on ``day``: begun or ended on it, no bots."""
+    low, high = midnight(day), midnight(day + timedelta(days=1))
+    visited = sa.and_(
+        sa.or_(
+            sa.and_(sessions.c.started >= low, sessions.c.started < high),
+            sa.and_(sessions.c.ended >= low, sessions.c.ended < high),
+        ),
+        sa.not_(sessions.c.is_bot),
+        sessions.c.visitor_key.is_not(None),
+    )
+    return visited, exact_text(conn)(sa.func.coalesce(sessions.c.site, ""))
+
+
 def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
     """The rows of the day at ``low`` whose visitor has no visit on it any more (for the site, or at all)."""
     on_day = visitor_days.c.day == low
@@ -147,6 +164,30 @@ def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
 
 
 def forget_before(conn: sa.Connection, start) -> None:
-    """Retention: rows before ``start`` go, and a later row's earlier day no longer counts as a visit."""
+    """Retention: rows before ``start`` go, and a later row's earlier day no longer counts as a visit.
+
+    A visit begun before ``start`` goes whole: a visitor it alone put on the
+    day of ``start`` is no longer on it, and their next day becomes their first.
+    """
     conn.execute(visitor_days.delete().where(visitor_days.c.day < start))
+    _delete_absent(conn, start, *_visited_on(conn, as_day(start)))
     conn.execute(visitor_days.update().where(visitor_days.c.prev_day < start).values(prev_day=None))
+    kept = visitor_days.alias("kept")
+    same_site = sa.or_(
+        kept.c.site == visitor_days.c.site, sa.and_(kept.c.site.is_(None), visitor_days.c.site.is_(None))
+    )
+    on_start = sa.exists().where(
+        kept.c.day == start, kept.c.visitor_key == visitor_days.c.visitor_key, same_site
+    )
+    gone = conn.execute(  # read first: MySQL cannot update a table that a subquery of the update reads
+        sa.select(visitor_days.c.site, visitor_days.c.visitor_key).where(
+            visitor_days.c.prev_day == start, ~on_start
+        )
+    ).all()
+    for site, key in gone:
+        scope = visitor_days.c.site.is_(None) if site is None else visitor_days.c.site == site
+        conn.execute(
+            visitor_days.update()
+            .where(visitor_days.c.prev_day == start, visitor_days.c.visitor_key == key, scope)
+            .values(prev_day=None)
+        )

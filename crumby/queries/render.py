@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..store.schema import EVENT_DAY_GROUPINGS, VISIT_DAY_GROUPINGS, dimension_name
 from .dialects import sql_functions
 from .filters import FilterSQL
 from .guard import check_statement
@@ -123,13 +122,25 @@ class _Later:
 
 
 def _range_filter(
-    values: Mapping[str, Any], equals, *, time: str, name: str, by_page: bool, table: str = "", uses=None
+    values: Mapping[str, Any],
+    equals,
+    *,
+    time: str,
+    name: str,
+    by_page: bool,
+    table: str = "",
+    uses=None,
+    end: str = "",
 ):
     def range_filter(alias: str = "v", since: str = "t0", until: str = "t1") -> str:
-        """The conditions every built-in report shares: the range, no bots, the site (and page) filters."""
+        """The conditions every built-in report shares: the range, no bots, the site (and page) filters.
+
+        With ``end``, rows whose time span (``time`` to ``end``) overlaps the range.
+        """
         if not alias.isidentifier() or since not in ("t0", "p0") or until not in ("t0", "t1"):
             raise ValueError(f"{name} takes a table alias, since='t0' or 'p0' and until='t1' or 't0'")
-        parts = [f"{alias}.{time} >= :{since}", f"{alias}.{time} < :{until}", f"NOT {alias}.is_bot"]
+        first = f"{alias}.{end or time} >= :{since}"
+        parts = [first, f"{alias}.{time} < :{until}", f"NOT {alias}.is_bot"]
         if values.get("site"):
             parts.append(equals(f"{alias}.site", ":site"))
         if by_page and values.get("path"):
@@ -164,16 +175,36 @@ def session_filter(values: Mapping[str, Any], equals, uses=None):
     )
 
 
+def overlap_filter(values: Mapping[str, Any], equals, uses=None):
+    """On ``sessions``: the visits under way at some time of the range (begun before it, ended in it too).
+
+    Their visitors are everyone another report counts over the range: those
+    of the visits begun in it, and of every page view in it.
+    """
+    return _range_filter(
+        values,
+        equals,
+        time="started",
+        name="overlap_filter",
+        by_page=False,
+        table="sessions",
+        uses=uses,
+        end="ended",
+    )
+
+
 def day_filter(values: Mapping[str, Any], equals):
-    """On the daily page figures (``page_days``, ``document_days``): by day, with the page path filter."""
+    """On the daily page view counts (``document_days``, ``origin_days``): by day, and by page path."""
     return _range_filter(values, equals, time="day", name="day_filter", by_page=True)
 
 
 def first_day_filter(values: Mapping[str, Any], equals):
     """On ``visitor_days``: each visitor's first day in the range, once (whole days only).
 
-    Filtered to a site, that site's rows; otherwise the rows for every site
-    together, so that a visitor of two sites counts once.
+    A visitor is on the days their visits began and ended, so every visitor
+    another report counts over the range is counted here. Filtered to a
+    site, that site's rows; otherwise the rows for every site together, so
+    that a visitor of two sites counts once.
     """
 
     def first_days(alias: str = "d", since: str = "t0", until: str = "t1") -> str:
@@ -232,64 +263,31 @@ def _visit_rollup(
     }
 
 
-# The groupings the daily visit figures hold, whatever order a template names their columns in.
-_DAILY_GROUPINGS = {frozenset(grouping): grouping for grouping in VISIT_DAY_GROUPINGS}
-
-
-def _visit_figures(values: Mapping[str, Any], equals, rollup: dict[str, Any], as_int):
+def _visit_figures(rollup: dict[str, Any]):
     def visit_figures(*columns: str) -> dict[str, Any]:
         """Where a report over visits grouped by ``columns`` reads from: ``{{ r.visitors }}`` etc.
 
-        The daily visit figures (``visit_days``) when they answer it: whole
-        days, no page filter, and a grouping they hold (every row is per
-        site). Otherwise what ``visit_rollup`` reads, counted exactly.
+        What ``visit_rollup`` reads, whatever the grouping: its visitors are
+        distinct over the whole range, as the summary's are.
         """
-        grouping = _DAILY_GROUPINGS.get(frozenset(columns) - {"site"})
-        if grouping is None or not rollup["whole"] or not _whole_days(values):
-            return rollup
-        where = f"{day_filter(values, equals)('d')} AND d.dimension = '{dimension_name(grouping)}'"
-        return {
-            "a": "d",
-            "source": "visit_days d",
-            "where": where,
-            "visitors": as_int("SUM(d.visitors)"),
-            "ips": as_int("SUM(d.ips)"),
-            "visits": as_int("SUM(d.visits)"),
-            "pageviews": as_int("SUM(d.pageviews)"),
-            "time": "d.day",
-            "whole": True,
-        }
+        return rollup
 
     return visit_figures
 
 
-_EVENT_GROUPINGS = {frozenset(grouping): grouping for grouping in EVENT_DAY_GROUPINGS}
-
-
-def _event_figures(values: Mapping[str, Any], equals, event_filter, as_int, exact):
+def _event_figures(event_filter, as_int, exact):
     def event_figures(*columns: str) -> dict[str, Any]:
         """Where a report over events grouped by ``columns`` reads from: ``{{ r.events }}`` etc.
 
-        The daily event figures (``event_days``) for whole days, no page
-        filter and a grouping they hold; otherwise the events themselves.
+        The events themselves: visitors distinct over the whole range.
         """
-        grouping = _EVENT_GROUPINGS.get(frozenset(columns))
-        if grouping is None or values.get("path") or not _whole_days(values):
-            return {
-                "a": "e",
-                "source": "events e",
-                "where": event_filter("e"),
-                "events": "COUNT(*)",
-                "visitors": f"COUNT(DISTINCT {exact('e.visitor_id')})",
-                "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
-            }
         return {
-            "a": "d",
-            "source": "event_days d",
-            "where": f"{day_filter(values, equals)('d')} AND d.dimension = '{dimension_name(grouping)}'",
-            "events": as_int("SUM(d.events)"),
-            "visitors": as_int("SUM(d.visitors)"),
-            "with_value": as_int("SUM(d.with_value)"),
+            "a": "e",
+            "source": "events e",
+            "where": event_filter("e"),
+            "events": "COUNT(*)",
+            "visitors": f"COUNT(DISTINCT {exact('e.visitor_id')})",
+            "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
         }
 
     return event_figures
@@ -352,6 +350,7 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
     context["hit_filter"] = _hit_filter(values, context["equals"], uses)
     context["event_filter"] = _event_filter(values, context["equals"], uses)
     context["session_filter"] = session_filter(values, context["equals"], uses)
+    context["overlap_filter"] = overlap_filter(values, context["equals"], uses)
     context["day_filter"] = day_filter(values, context["equals"])
     context["whole_days"] = _whole_days(values)
     context["periods"] = periods_function(values, dialect, context)
@@ -359,12 +358,8 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
     context["visit_rollup"] = _visit_rollup(
         values, context["equals"], context["hit_filter"], context["as_int"], context["exact"], uses
     )
-    context["visit_figures"] = _visit_figures(
-        values, context["equals"], context["visit_rollup"], context["as_int"]
-    )
-    context["event_figures"] = _event_figures(
-        values, context["equals"], context["event_filter"], context["as_int"], context["exact"]
-    )
+    context["visit_figures"] = _visit_figures(context["visit_rollup"])
+    context["event_figures"] = _event_figures(context["event_filter"], context["as_int"], context["exact"])
     try:
         sql = _compile(template).render(context)
     except (UndefinedError, TypeError, ValueError) as exc:

@@ -69,8 +69,8 @@ salts = Table(
     Column("salt", String(64), nullable=False),
 )
 
-# Days whose page views or visits changed since their daily figures (``page_days``,
-# ``document_days``, ``visit_days``) were made:
+# Days whose page views or visits changed since their daily figures (``document_days``,
+# ``origin_days``, ``visitor_days``) were made:
 # marked in the transaction that changes the rows, cleared when the day is summed again.
 stale_days = Table(
     "_crumby_stale_days",

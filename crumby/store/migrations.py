@@ -18,14 +18,11 @@ from .days import utcnow
 from .engine import StoreError, backend_name
 from .schema import (
     document_days,
-    event_days,
     events,
     metadata,
     origin_days,
-    page_days,
     sessions,
     users,
-    visit_days,
     visitor_days,
     visits,
 )
@@ -215,19 +212,26 @@ def _daily_figures(*tables: sa.Table) -> Callable[[sa.Connection], None]:
 
 
 def _visitor_figures(conn: sa.Connection) -> None:
-    """``visitor_days``, and bounces and durations in ``visit_days``: every day is summed anew."""
-    _add_missing_columns(conn, visit_days, _column_names(conn, visit_days))
+    """``visitor_days`` (and, before, bounces and durations in the retired ``visit_days``)."""
     _daily_figures(visitor_days)(conn)
 
 
-def _dimension_indexes(conn: sa.Connection) -> None:
-    """An index by grouping and day on the daily visit and event figures (DuckDB's zone maps serve it)."""
-    if backend_name(conn.engine) == "duckdb":
-        return
-    for table in (visit_days, event_days):
-        for index in table.indexes:
-            if index.name.endswith("_dimension_day"):
-                index.create(conn, checkfirst=True)
+def _retired(conn: sa.Connection) -> None:
+    """A step whose tables a later one drops: a new store skips it."""
+
+
+# Daily figures that summed each day's distinct visitors, so that a visitor who came on three days
+# counted three times; reports now count visitors distinct over their whole range.
+RETIRED_TABLES = frozenset(("page_days", "visit_days", "event_days"))
+
+
+def _visitors_over_the_range(conn: sa.Connection) -> None:
+    """Drop the daily tables of summed visitors; ``visitor_days`` is made anew with visits' end days."""
+    for name in RETIRED_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(name)}")
+    conn.execute(visitor_days.delete())
+    bookkeeping_metadata.create_all(conn, checkfirst=True)
+    mark_stale(conn, days_with_page_views(conn))
 
 
 # (version, description, step). Append new steps; never change an applied one.
@@ -241,13 +245,18 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (
         7,
         "the aggregated store: daily page figures in page_days and document_days",
-        _daily_figures(page_days, document_days),
+        _daily_figures(document_days),
     ),
-    (8, "the aggregated store: daily visit figures in visit_days", _daily_figures(visit_days)),
-    (9, "the aggregated store: daily event figures in event_days", _daily_figures(event_days)),
+    (8, "the aggregated store: daily visit figures in visit_days", _retired),
+    (9, "the aggregated store: daily event figures in event_days", _retired),
     (10, "the aggregated store: daily referring addresses in origin_days", _daily_figures(origin_days)),
     (11, "the aggregated store: visitor_days, and bounces and durations in visit_days", _visitor_figures),
-    (12, "indexes by grouping and day on visit_days and event_days", _dimension_indexes),
+    (12, "indexes by grouping and day on visit_days and event_days", _retired),
+    (
+        13,
+        "visitors distinct over a report's range: page_days, visit_days and event_days dropped",
+        _visitors_over_the_range,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

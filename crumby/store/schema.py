@@ -152,24 +152,9 @@ sessions = Table(
 Index("ix_sessions_started", sessions.c.started)
 Index("ix_sessions_site_started", sessions.c.site, sessions.c.started)
 
-# Daily page figures, per site, page and day (UTC), kept by the ETL from the stored page views
-# (crumby/etl/daily.py). Top pages and documents read them: exact distinct visitors of every page
-# over a month would mean grouping millions of page-visitor pairs per request. A page's visitors
-# and visits are distinct within its day; a report over several days adds the days up.
-page_days = Table(
-    "page_days",
-    metadata,
-    Column("day", DateTime, nullable=False),  # midnight UTC
-    Column("site", String(255), nullable=False),  # '' when the page view had none
-    Column("page_path", String(1024), nullable=False),  # '' when the page view had none
-    Column("is_bot", Boolean, nullable=False),
-    Column("pageviews", BigInteger, nullable=False),
-    Column("visits", BigInteger, nullable=False),  # distinct sessions that viewed the page that day
-    Column("visitors", BigInteger, nullable=False),  # distinct visitors who viewed it that day
-)
-Index("ix_page_days_day", page_days.c.day)
-
-# Page views per site, page, title and day: the original Crumby's documents report.
+# Page views per site, page, title and day: the original Crumby's documents report, kept by the ETL
+# from ``visits`` (crumby/etl/daily.py). Counts of page views only: a sum over days means the same
+# as a count over the range.
 document_days = Table(
     "document_days",
     metadata,
@@ -182,89 +167,9 @@ document_days = Table(
 )
 Index("ix_document_days_day", document_days.c.day)
 
-# Daily visit figures, per site and day (UTC) and per grouping of a visit's attributes, kept by the
-# ETL from ``sessions`` (crumby/etl/daily.py). The top-N reports over visits (browsers, countries,
-# sources, entry pages, ...) and the daily series read them: exact distinct visitors per value over
-# a month would mean grouping a month of visits per request. Each row holds one grouping's values
-# (``dimension`` names its columns, the others are NULL); text is '' where the visit had none. A
-# value's visitors are distinct within its day and site, and a report over several days adds the
-# days up, as Matomo's sum of daily unique visitors does.
-VISIT_DAY_GROUPINGS: tuple[tuple[str, ...], ...] = (
-    (),
-    ("browser",),
-    ("platform",),
-    ("os",),
-    ("device",),
-    ("screen_res",),
-    ("lang",),
-    ("country",),
-    ("country", "subdivision_1"),
-    ("country", "city"),
-    ("country", "subdivision_1", "city"),
-    ("channel",),
-    ("referrer_source",),
-    ("utm_campaign", "utm_source", "utm_medium"),
-    ("entry_page",),
-    ("exit_page",),
-)
-# The one grouping that counts distinct IPs too (the original Crumby's private locations report).
-IP_GROUPING = ("country", "subdivision_1", "city")
-VISIT_DAY_COLUMNS = tuple(dict.fromkeys(name for grouping in VISIT_DAY_GROUPINGS for name in grouping))
-
-
-def dimension_name(columns: tuple[str, ...]) -> str:
-    """The ``visit_days.dimension`` value of a grouping: its columns, comma-separated; ``total`` for none."""
-    return ",".join(columns) or "total"
-
-
-visit_days = Table(
-    "visit_days",
-    metadata,
-    Column("day", DateTime, nullable=False),  # midnight UTC: the visits that started that day
-    Column("site", String(255), nullable=False),  # '' when the visit had none
-    Column("is_bot", Boolean, nullable=False),
-    Column("dimension", String(64), nullable=False),  # see dimension_name
-    *[Column(name, sessions.c[name].type) for name in VISIT_DAY_COLUMNS],
-    Column("visitors", BigInteger, nullable=False),  # distinct visitors that day
-    Column("ips", BigInteger, nullable=False),  # distinct stored IPs that day for IP_GROUPING; 0 for others
-    Column("visits", BigInteger, nullable=False),
-    Column("pageviews", BigInteger, nullable=False),
-    Column("bounces", BigInteger),  # visits of one page view (NULL until a store's days are summed anew)
-    Column("duration", BigInteger),  # the visits' durations added up, in seconds (as bounces)
-)
-Index("ix_visit_days_day", visit_days.c.day)
-# a report reads one grouping: a month of it without the pages' many rows
-Index("ix_visit_days_dimension_day", visit_days.c.dimension, visit_days.c.day)
-
-# Daily event figures, per site and day (UTC) and per grouping of an event's name, value and page
-# title, kept by the ETL from ``events`` like the visit figures: the event reports read them for
-# whole days. Text is '' where the event had none; visitors are distinct within the day and site.
-EVENT_DAY_GROUPINGS: tuple[tuple[str, ...], ...] = (
-    ("name",),
-    ("name", "value"),
-    ("doc_title", "name", "value"),
-)
-
-event_days = Table(
-    "event_days",
-    metadata,
-    Column("day", DateTime, nullable=False),  # midnight UTC
-    Column("site", String(255), nullable=False),
-    Column("is_bot", Boolean, nullable=False),
-    Column("dimension", String(64), nullable=False),  # see dimension_name
-    Column("doc_title", Text),
-    Column("name", events.c.name.type),
-    Column("value", events.c.value.type),
-    Column("events", BigInteger, nullable=False),
-    Column("visitors", BigInteger, nullable=False),  # distinct visitors that day
-    Column("with_value", BigInteger, nullable=False),  # events whose value is not empty
-)
-Index("ix_event_days_day", event_days.c.day)
-Index("ix_event_days_dimension_day", event_days.c.dimension, event_days.c.day)
-
 # Page views per referring address (without its scheme) and day, links from the site itself left
-# out: the original Crumby's origins report, kept by the ETL from ``visits`` like the other daily
-# figures and read for whole days without a page filter.
+# out: the original Crumby's origins report, kept by the ETL from ``visits`` (crumby/etl/daily.py)
+# and read for whole days without a page filter.
 origin_days = Table(
     "origin_days",
     metadata,
@@ -276,15 +181,17 @@ origin_days = Table(
 )
 Index("ix_origin_days_day", origin_days.c.day)
 
-# Each visitor's days (UTC) with a visit, and the day before it they last came: the summary's
-# distinct visitors over whole days without a distinct count over a month of visits. Over the
-# days [d0, d1) the range's visitors are its rows whose prev_day is NULL or before d0, each
-# visitor's first day in the range. Kept by the ETL from ``sessions`` (crumby/etl/visitor_days.py);
-# bots left out. Rows are per site and, with ``site`` NULL, once more for every site together.
+# Each visitor's days (UTC) on the site, and the day before it they last came: the summary's
+# distinct visitors over whole days without a distinct count over a month of visits. A visit puts
+# its visitor on the day it began and on the day it ended (a visit across midnight is on both), so
+# that every visitor the other reports count over a range is among the summary's. Over the days
+# [d0, d1) the range's visitors are its rows whose prev_day is NULL or before d0, each visitor's
+# first day in the range. Kept by the ETL from ``sessions`` (crumby/etl/visitor_days.py); bots
+# left out. Rows are per site and, with ``site`` NULL, once more for every site together.
 visitor_days = Table(
     "visitor_days",
     metadata,
-    Column("day", DateTime, nullable=False),  # midnight UTC: the day a visit started
+    Column("day", DateTime, nullable=False),  # midnight UTC: a day a visit began or ended on
     Column("site", String(255)),  # '' when the visit had none; NULL on the rows for every site
     Column("visitor_key", BigInteger, nullable=False),  # as in sessions.visitor_key
     Column("prev_day", DateTime),  # the visitor's last day before this one (same site, or any); NULL: first

@@ -1,4 +1,4 @@
-"""Which days' daily figures (``page_days``, ``document_days``, ``visit_days``) must be summed again.
+"""Which days' daily figures (``document_days``, ``origin_days``, ``visitor_days``) must be made again.
 
 A day is marked in the transaction that adds, replaces or deletes its page
 views or changes a visit that started on it, and cleared in the transaction

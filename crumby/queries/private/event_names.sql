@@ -1,5 +1,5 @@
 -- title: Events by name
--- description: Each event name with how often it was sent, by how many visitors, and how many of those carried a value. Bots excluded. Visitors are distinct within a day and added up over the range, as for the other top-N reports.
+-- description: Each event name with how often it was sent, by how many visitors, and how many of those carried a value. Bots excluded. Visitors are distinct over the whole range.
 -- chart: bar
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.

@@ -1,5 +1,5 @@
 -- title: Event values
--- description: Events by name and value, with their count and visitors; give `event` for one event's values. Bots excluded. Visitors are distinct within a day and added up over the range, as for the other top-N reports.
+-- description: Events by name and value, with their count and visitors; give `event` for one event's values. Bots excluded. Visitors are distinct over the whole range.
 -- chart: table
 -- param: event text = ""  Only the event with this name; empty for every event.
 -- param: site text = ""  Only this site (its host name); empty for every site.

@@ -1,5 +1,5 @@
 -- title: Events
--- description: Events by page title, name and value with their count and visitors, as the original Crumby listed them. Bots excluded. Visitors are distinct within a day and added up over the range, as for the other top-N reports.
+-- description: Events by page title, name and value with their count and visitors, as the original Crumby listed them. Bots excluded. Visitors are distinct over the whole range.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.

@@ -1,5 +1,5 @@
 -- title: Cities
--- description: Visitors by country and city. Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
+-- description: Visitors by country and city. Visitors, visits and page views; bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count. Visitors are distinct over the whole range: a visitor who comes on three days counts once.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.

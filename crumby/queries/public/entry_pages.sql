@@ -1,5 +1,5 @@
 -- title: Entry pages
--- description: Pages where visits begin, by number of visits, with their site. Bots excluded. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
+-- description: Pages where visits begin, by number of visits, with their site. Bots excluded. Visitors are distinct over the whole range: a visitor who comes on three days counts once.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.

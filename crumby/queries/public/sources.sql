@@ -1,5 +1,5 @@
 -- title: Sources
--- description: Visits by referrer source (a search engine, a social site, a newsletter, or empty for direct). A visit counts once, by its first page view; bots excluded. Visitors are distinct within a day and added up over the range (Matomo's sum of daily unique visitors): a visitor who comes on three days counts three times.
+-- description: Visits by referrer source (a search engine, a social site, a newsletter, or empty for direct). A visit counts once, by its first page view; bots excluded. Visitors are distinct over the whole range: a visitor who comes on three days counts once.
 -- chart: table
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.

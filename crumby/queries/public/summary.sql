@@ -1,5 +1,5 @@
 -- title: Summary
--- description: Visitors, visits, page views, views per visit, bounce rate (% of visits with one page view) and average visit duration (seconds), for the range (period "current") and the period of the same length before it ("previous"). Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
+-- description: Visitors, visits, page views, views per visit, bounce rate (% of visits with one page view) and average visit duration (seconds), for the range (period "current") and the period of the same length before it ("previous"). Visitors are distinct over the whole range, and include those of a visit begun just before it that went on into it. Bots excluded. Each visit counts once, as of its first page view and on the day it began, with all its page views; filtered to one page, that page's views count.
 -- chart: number
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
@@ -9,28 +9,6 @@ WITH per_visit AS (
 {% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
   {{ 'UNION ALL' if not loop.first }}
   SELECT {{ period }} AS period,
-         {{ as_int('SUM(d.visits)') }} AS visits,
-         {{ as_int('SUM(d.pageviews)') }} AS pageviews,
-         {{ as_int('SUM(d.bounces)') }} AS bounces,
-         {{ as_int('SUM(d.duration)') }} AS duration
-  FROM visit_days d
-  WHERE {{ day_filter('d', since=since, until=until) }} AND d.dimension = 'total'
-{% endfor %}
-),
-per_visitor AS (
-{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
-  {{ 'UNION ALL' if not loop.first }}
-  SELECT {{ period }} AS period, COUNT(*) AS visitors
-  FROM visitor_days d
-  WHERE {{ first_day_filter('d', since=since, until=until) }}
-{% endfor %}
-),
-{% elif visit_rollup.whole %}
-WITH per_visit AS (
-{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
-  {{ 'UNION ALL' if not loop.first }}
-  SELECT {{ period }} AS period,
-         COUNT(DISTINCT s.visitor_key) AS visitors,
          COUNT(*) AS visits,
          {{ as_int('SUM(s.pageviews)') }} AS pageviews,
          {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
@@ -40,7 +18,19 @@ WITH per_visit AS (
 {% endfor %}
 ),
 per_visitor AS (
-  SELECT period, visitors FROM per_visit
+{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+{% if whole_days %}
+  {#- whole days: each visitor's first day in the range, a count of rows -#}
+  SELECT {{ period }} AS period, COUNT(*) AS visitors
+  FROM visitor_days d
+  WHERE {{ first_day_filter('d', since=since, until=until) }}
+{% else %}
+  SELECT {{ period }} AS period, COUNT(DISTINCT s.visitor_key) AS visitors
+  FROM sessions s
+  WHERE {{ overlap_filter('s', since=since, until=until) }}
+{% endif %}
+{% endfor %}
 ),
 {% else %}
 WITH hits AS (
