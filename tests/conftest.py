@@ -110,3 +110,30 @@ def store_url(request, tmp_path):
         yield request.getfixturevalue("postgres_url")
     else:
         yield request.getfixturevalue("mariadb_url")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory):
+    """A real ClickHouse server of our own (clickhouse-server must be installed: the test fails if not)."""
+    from tests.clickhouse_server import start
+
+    (server,) = start([tmp_path_factory.mktemp("clickhouse")])
+    yield server
+    server.stop()
+
+
+def _clickhouse_database(server) -> str:
+    from clickhouse_driver import Client
+
+    name = f"crumby_test_{uuid.uuid4().hex[:10]}"
+    Client("127.0.0.1", port=server.tcp_port).execute(f"CREATE DATABASE {name}")
+    return name
+
+
+@pytest.fixture
+def clickhouse_url(clickhouse_server):
+    """A fresh, empty database on the test's ClickHouse server."""
+    from crumby.store.readonly import close_readers
+
+    yield clickhouse_server.url(_clickhouse_database(clickhouse_server))
+    close_readers()

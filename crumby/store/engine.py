@@ -1,7 +1,8 @@
-"""One way to reach the store on every backend: DuckDB, SQLite, PostgreSQL, MySQL/MariaDB.
+"""One way to reach the store on every backend: DuckDB, SQLite, PostgreSQL, MySQL/MariaDB, ClickHouse.
 
-Plain ``postgresql://`` and ``mysql://`` URLs are mapped to the drivers crumby
-ships with (psycopg 3, PyMySQL). DuckDB allows one writer *or* many readers
+Plain ``postgresql://``, ``mysql://`` and ``clickhouse://`` URLs are mapped to
+the drivers crumby ships with (psycopg 3, PyMySQL, clickhouse-driver's native
+protocol; ``clickhouse+http://`` speaks HTTP). DuckDB allows one writer *or* many readers
 across processes, so its engine keeps no pool: every ``connect()`` opens the
 file and closing the connection releases it, which lets the report server read
 between two ETL batches. A writing DuckDB engine first asks the report
@@ -25,6 +26,7 @@ DRIVER_FOR = {
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
     "mariadb+pymysql": "mysql+pymysql",
+    "clickhouse": "clickhouse+native",
 }
 
 
@@ -49,7 +51,7 @@ def normalise_url(url: str | URL) -> URL:
 
 
 def backend_name(engine_or_url: sa.Engine | str | URL) -> str:
-    """``duckdb``, ``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+    """``duckdb``, ``sqlite``, ``postgresql``, ``mysql`` (MariaDB included) or ``clickhouse``."""
     url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else normalise_url(engine_or_url)
     name = url.get_backend_name()
     return "mysql" if name == "mariadb" else name
