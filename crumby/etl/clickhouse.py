@@ -53,7 +53,9 @@ def kept_state(conn: sa.Connection, since: datetime) -> pd.DataFrame:
         f"SELECT {', '.join(STATE_COLUMNS)} FROM {session_state.name} FINAL WHERE last_seen >= %(since)s",
         {"since": since},
     )
-    return pd.DataFrame(rows, columns=STATE_COLUMNS)
+    state = pd.DataFrame(rows, columns=STATE_COLUMNS)
+    state["last_seen"] = pd.to_datetime(state["last_seen"], utc=True).dt.tz_localize(None)
+    return state
 
 
 def day_salts(conn: sa.Connection, days: list[date], today: date | None = None) -> dict[date, str]:
@@ -161,6 +163,7 @@ def stored_page_views(conn: sa.Connection, session_ids: list[str], batch_start: 
         "SELECT min(started) FROM sessions WHERE session_id IN (SELECT session_id FROM _crumby_batch)",
         external=external,
     )[0][0]
+    begun = begun.replace(tzinfo=None) if begun else None
     low = min(begun, batch_start) if begun and begun.year > 1970 else batch_start
     names = ", ".join(PAGE_VIEW_COLUMNS)
     found = ch.query(
@@ -172,19 +175,20 @@ def stored_page_views(conn: sa.Connection, session_ids: list[str], batch_start: 
         columnar=True,
     )
     columns = found or [[] for _ in PAGE_VIEW_COLUMNS]
-    return pa.table(
-        {
-            name: pa.array(values, _arrow_type(name))
-            for name, values in zip(PAGE_VIEW_COLUMNS, columns, strict=True)
-        }
-    )
+    table = {
+        name: pa.array(values, _arrow_type(name))
+        for name, values in zip(PAGE_VIEW_COLUMNS, columns, strict=True)
+    }
+    table["datetime"] = table["datetime"].cast(pa.timestamp("us"))  # naive UTC, as the batch's
+    table["is_bot"] = table["is_bot"].cast(pa.bool_())
+    return pa.table(table)
 
 
 def _arrow_type(name: str) -> pa.DataType:
     if name == "datetime":
-        return pa.timestamp("us")
+        return pa.timestamp("us", tz="UTC")
     if name == "is_bot":
-        return pa.bool_()
+        return pa.uint8()
     return pa.string()
 
 

@@ -153,7 +153,7 @@ def execute(
     started = time.perf_counter()
     etag = last_modified = None
     try:
-        with read_only_connection(url, timeout) as conn:
+        with read_only_connection(url, timeout, max_rows) as conn:
             if etag_salt is not None:
                 stamp, last_modified = _load_stamp(conn, url)
                 etag = etag_for(stamp, etag_salt)
