@@ -137,3 +137,15 @@ def clickhouse_url(clickhouse_server):
 
     yield clickhouse_server.url(_clickhouse_database(clickhouse_server))
     close_readers()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory):
+    """Two ClickHouse servers of our own, the two shards of the cluster ``crumby_test``."""
+    from tests.clickhouse_server import start
+
+    folder = tmp_path_factory.mktemp("clickhouse-cluster")
+    servers = start([folder / "shard1", folder / "shard2"])
+    yield servers
+    for server in servers:
+        server.stop()

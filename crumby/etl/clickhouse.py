@@ -104,7 +104,7 @@ def stored_hit_ids(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> set[
     found = ch.query(
         conn,
         f"SELECT hit_id FROM {table.name} WHERE datetime >= %(low)s AND datetime <= %(high)s "
-        "AND hit_id IN (SELECT hit_id FROM _crumby_batch)",
+        "AND hit_id GLOBAL IN (SELECT hit_id FROM _crumby_batch)",
         {
             "low": pc.min(times).as_py().replace(microsecond=0),
             "high": pc.max(times).as_py().replace(microsecond=0) + timedelta(seconds=1),
@@ -160,7 +160,7 @@ def stored_page_views(conn: sa.Connection, session_ids: list[str], batch_start: 
     external = ("_crumby_batch", [("session_id", "String")], [(s,) for s in session_ids])
     begun = ch.query(
         conn,
-        "SELECT min(started) FROM sessions WHERE session_id IN (SELECT session_id FROM _crumby_batch)",
+        "SELECT min(started) FROM sessions WHERE session_id GLOBAL IN (SELECT session_id FROM _crumby_batch)",
         external=external,
     )[0][0]
     begun = begun.replace(tzinfo=None) if begun else None
@@ -169,7 +169,7 @@ def stored_page_views(conn: sa.Connection, session_ids: list[str], batch_start: 
     found = ch.query(
         conn,
         f"SELECT {names} FROM {visits.name} WHERE datetime >= %(low)s "
-        "AND session_id IN (SELECT session_id FROM _crumby_batch)",
+        "AND session_id GLOBAL IN (SELECT session_id FROM _crumby_batch)",
         {"low": low.replace(microsecond=0) - timedelta(seconds=1)},
         external=external,
         columnar=True,
@@ -199,7 +199,7 @@ class ClickHouseRun(_Run):
     load_salts = staticmethod(day_salts)
 
     def _ready_store(self) -> int:
-        ch.ensure_schema(self.engine)
+        ch.ensure_schema(self.engine, str(self.settings.get("CLICKHOUSE_CLUSTER") or ""))
         with self.engine.connect() as conn:
             return close_abandoned(conn)
 

@@ -14,14 +14,15 @@ columns: browser, country, channel...), milliseconds (``DateTime64``) from
 20.1; older servers (Debian's 18.16) keep whole seconds and plain text.
 
 On a cluster (``CLICKHOUSE_CLUSTER``, or ``?cluster=`` in the URL) each table
-is made ``ON CLUSTER`` as a local table (``<name>_local``) on every shard, with
-a ``Distributed`` table of the contract's name over them, sharded by visitor so
-that a visit lives on one shard. Bookkeeping tables are small: they live whole
-on every shard's ``Distributed`` twin with one shard written (the first).
+is made on every host as a local table (``<name>_local``), with a
+``Distributed`` table of the contract's name over them, sharded by visitor so
+that a visit lives on one shard. The bookkeeping tables are small: their
+Distributed tables send every row to the first shard.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import weakref
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from .bookkeeping import files, loads, salts, schema_versions
 from .bookkeeping import sessions as session_state
 from .days import utcnow
+from .engine import StoreError
 from .schema import calendar, events, sessions, visits
 
 # Text columns with few distinct values: LowCardinality where the server has it.
@@ -118,20 +120,12 @@ class Server:
     def time_type(self) -> str:
         return "DateTime64(3, 'UTC')" if self.milliseconds else "DateTime('UTC')"
 
-    def on_cluster(self) -> str:
-        return f" ON CLUSTER {quote(self.cluster)}" if self.cluster else ""
-
 
 def quote(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 _servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def cluster_name(engine: sa.Engine, settings_cluster: str = "") -> str:
-    """The cluster the store spreads over: the URL's ``cluster`` parameter, else CLICKHOUSE_CLUSTER."""
-    return str(engine.url.query.get("cluster") or settings_cluster or "")
 
 
 def server(conn: sa.Connection) -> Server:
@@ -141,7 +135,7 @@ def server(conn: sa.Connection) -> Server:
     if known is None:
         text = query(conn, "SELECT version()")[0][0] or "0"
         version = tuple(int(part) for part in re.findall(r"\d+", text)[:3])
-        known = Server(version, cluster_name(engine, getattr(engine, "crumby_cluster", "")))
+        known = Server(version)
         _servers[engine] = known
     return known
 
@@ -183,32 +177,29 @@ def _merge_tree(order_by: str, partition: str | None, version: str = "") -> str:
     return f"{engine} ORDER BY {order_by}"
 
 
-def _distributed(name: str, local: str, shard_key: str, features: Server) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {quote(name)}{features.on_cluster()} AS {quote(local)} "
-        f"ENGINE = Distributed({quote(features.cluster)}, currentDatabase(), {quote(local)}, {shard_key})"
-    )
+def table_statements(features: Server, database: str = "") -> list[str]:
+    """CREATE statements for every table and view of a ClickHouse store (idempotent).
 
-
-def table_statements(features: Server) -> list[str]:
-    """CREATE statements for every table and view of a ClickHouse store (idempotent)."""
+    On a cluster (``features.cluster``), for each host: the local tables (``<name>_local``) and,
+    under the contract's names, ``Distributed`` tables over every shard's local tables.
+    """
     statements = []
     layout = [*LAYOUT, (_session_rows_table(), "session_id", None)]
     for table, order_by, partition in layout:
         version = "version" if table.name == SESSION_ROWS else ""
         local = f"{table.name}_local" if features.cluster else table.name
         statements.append(
-            f"CREATE TABLE IF NOT EXISTS {quote(local)}{features.on_cluster()} "
+            f"CREATE TABLE IF NOT EXISTS {quote(local)} "
             f"{_columns(table.name, table, features)} {_merge_tree(order_by, partition, version)}"
         )
         if features.cluster:
             key = SHARD_KEY.get(table.name) or (SESSION_SHARD_KEY if table.name == SESSION_ROWS else "0")
-            statements.append(_distributed(table.name, local, key, features))
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {quote(table.name)} AS {quote(local)} ENGINE = Distributed("
+                f"{quote(features.cluster)}, {quote(database)}, {quote(local)}, {key})"
+            )
     columns = ", ".join(quote(c.name) for c in sessions.columns)
-    statements.append(
-        f"CREATE VIEW IF NOT EXISTS sessions{features.on_cluster()} AS "
-        f"SELECT {columns} FROM {SESSION_ROWS} FINAL"
-    )
+    statements.append(f"CREATE VIEW IF NOT EXISTS sessions AS SELECT {columns} FROM {SESSION_ROWS} FINAL")
     return statements
 
 
@@ -226,12 +217,28 @@ def _session_rows_table() -> sa.Table:
 MIGRATIONS = ((1, "ClickHouse: contract 3 tables, the visits' rows and ETL bookkeeping"),)
 
 
-def ensure_schema(engine: sa.Engine) -> int:
-    """Create the store's tables on ClickHouse when missing; returns the schema version."""
+def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
+    """Create the store's tables on ClickHouse when missing; returns the schema version.
+
+    ``cluster`` (or the URL's ``?cluster=``) names a cluster of the server's
+    ``remote_servers``: the tables are then made on each of its hosts, so no
+    distributed DDL (and no Keeper) is needed for it.
+    """
+    cluster = getattr(engine, "crumby_cluster", "") or cluster
     with engine.connect() as conn:
-        features = server(conn)
-        for statement in table_statements(features):
-            query(conn, statement)
+        features = dataclasses.replace(server(conn), cluster=cluster)
+        if cluster:
+            database = engine.url.database or "default"
+            for host in cluster_hosts(conn, engine, cluster):
+                host.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+                host.disconnect()
+                host.connection.database = database
+                for statement in table_statements(features, database):
+                    host.execute(statement)
+                host.disconnect()
+        else:
+            for statement in table_statements(features):
+                query(conn, statement)
         applied = query(conn, "SELECT max(version) FROM _crumby_schema")[0][0] or 0
         for number, description in MIGRATIONS:
             if number > applied:
@@ -243,6 +250,27 @@ def ensure_schema(engine: sa.Engine) -> int:
                 )
                 applied = number
         return applied
+
+
+def cluster_hosts(conn: sa.Connection, engine: sa.Engine, cluster: str) -> list:
+    """A client on each host (every replica of every shard) of ``cluster``, as the server lists them."""
+    from clickhouse_driver import Client
+
+    hosts = query(
+        conn, "SELECT host_address, port FROM system.clusters WHERE cluster = %(name)s", {"name": cluster}
+    )
+    if not hosts:
+        raise StoreError(
+            f"the ClickHouse server knows no cluster {cluster!r}: name one of its remote_servers "
+            "in CLICKHOUSE_CLUSTER (or the URL's ?cluster=)"
+        )
+    url = engine.url
+    return [
+        Client(
+            host, port=port, user=url.username or "default", password=url.password or "", database="default"
+        )
+        for host, port in hosts
+    ]
 
 
 def client(engine: sa.Engine):

@@ -106,6 +106,14 @@ def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
         kwargs["pool_recycle"] = 3600
     else:
         kwargs["pool_pre_ping"] = True
+    cluster = ""
+    if backend == "clickhouse":
+        # ``?cluster=`` names the store's cluster (crumby's, not a server setting); writes through its
+        # Distributed tables reach the shards before they return, so no checkpoint gets ahead of rows.
+        cluster = parsed.query.get("cluster") or ""
+        parsed = parsed.difference_update_query(["cluster"])
+        if cluster:
+            parsed = parsed.update_query_dict({"insert_distributed_sync": "1"})
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
@@ -115,6 +123,7 @@ def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
         ) from None
     if backend == "duckdb" and parsed.database and parsed.database != ":memory:":
         _take_turns_with_readers(engine, parsed.database)
+    engine.crumby_cluster = cluster
     return engine
 
 

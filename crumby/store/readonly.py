@@ -170,7 +170,11 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
 
 def _prepare_clickhouse(conn: sa.Connection, timeout: float, max_rows: int | None) -> None:
     """The limits go with every query of the connection (the native protocol keeps no session)."""
-    settings: dict = {"max_execution_time": max(math.ceil(timeout), 1), "join_use_nulls": 1}
+    settings: dict = {
+        "max_execution_time": max(math.ceil(timeout), 1),
+        "join_use_nulls": 1,  # a row a LEFT JOIN did not find is NULL, as on the other databases
+        "distributed_product_mode": "global",  # on a cluster, a JOIN or IN of two sharded tables
+    }
     if max_rows:
         settings.update(max_result_rows=max_rows + 1, result_overflow_mode="break")
     settings["readonly"] = 1  # last: the server refuses any setting after it
