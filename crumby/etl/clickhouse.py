@@ -35,11 +35,12 @@ import sqlalchemy as sa
 
 from ..hits import HIT_TYPES
 from ..store import clickhouse as ch
-from ..store.bookkeeping import loads, salts
+from ..store.bookkeeping import files, loads, salts
 from ..store.bookkeeping import sessions as session_state
 from ..store.schema import events, visits
 from .abandoned import ABANDONED
 from .pipeline import _Run
+from .reprocess import _Reprocess
 from .rollup import PAGE_VIEW_COLUMNS, summarise
 from .rows import batch_rows, split_by_type
 from .sessions import STATE_COLUMNS
@@ -225,3 +226,85 @@ class ClickHouseRun(_Run):
             state = pa.table({name: pa.array(new_state[name].tolist()) for name in STATE_COLUMNS})
             write_arrow(conn, session_state.name, state)
         return counts[0], counts[1]
+
+
+def mark_expired(conn: sa.Connection, name: str, expired: str) -> None:
+    """A file's checkpoint written again, marked expired by retention."""
+    names = [c.name for c in files.columns]
+    found = ch.query(
+        conn, f"SELECT {', '.join(names)} FROM {files.name} FINAL WHERE name = %(n)s", {"n": name}
+    )
+    if found:
+        row = {**dict(zip(names, found[0], strict=True)), "expired": expired}
+        ch.insert_rows(conn, files.name, names, [tuple(row[n] for n in names)])
+
+
+def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
+    """Rows before ``start`` go, and each visit that began before it goes whole (see retention.py).
+
+    Months wholly before ``start`` are dropped by partition (no rows rewritten);
+    the rest by ``ALTER TABLE ... DELETE``, waited for. TTL is not used: it would
+    cut a visit at midnight and leave page views without their visit.
+    """
+    begun = [
+        row[0]
+        for row in ch.query(
+            conn,
+            "SELECT session_id FROM sessions WHERE started < %(start)s AND ended >= %(start)s",
+            {"start": start},
+        )
+    ]
+    counted = ch.query(
+        conn,
+        "SELECT (SELECT count() FROM visits WHERE datetime < %(start)s OR (datetime >= %(start)s "
+        "AND session_id IN %(begun)s)) + (SELECT count() FROM events WHERE datetime < %(start)s)",
+        {"start": start, "begun": tuple(begun) or ("",)},
+    )[0][0]
+    if not counted:
+        return 0
+    month = start.year * 100 + start.month
+    deletes = {
+        visits.name: ("datetime < %(start)s OR session_id IN %(begun)s", "datetime"),
+        events.name: ("datetime < %(start)s", "datetime"),
+        ch.SESSION_ROWS: ("started < %(start)s", None),
+        "calendar": ("datetime < %(start)s", None),
+    }
+    params = {"start": start, "begun": tuple(begun) or ("",)}
+    for host, suffix in ch.writers(conn):
+        for table, (where, partitioned) in deletes.items():
+            local = ch.quote(table + suffix)
+            if partitioned:
+                for (partition,) in host.execute(
+                    "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+                    "AND table = %(t)s AND active",
+                    {"t": table + suffix},
+                ):
+                    if int(partition) < month:
+                        host.execute(f"ALTER TABLE {local} DROP PARTITION {int(partition)}")
+            host.execute(f"ALTER TABLE {local} DELETE WHERE {where}", params)
+        ch.wait_for_mutations(host)
+    return int(counted)
+
+
+class ClickHouseReprocess(_Reprocess, ClickHouseRun):
+    """``--reprocess`` on ClickHouse: each hit's row written again under its key, then merged away.
+
+    The new row has the old one's key (site, time, hit id), so merging the
+    partition (``OPTIMIZE ... FINAL``) keeps only the newer. A run stopped
+    before the merge leaves both until reprocessing the range again.
+    """
+
+    def _swap(self, conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+        write_arrow(conn, table.name, rows)
+        months = {when.year * 100 + when.month for when in rows.column("datetime").to_pylist()}
+        for host, suffix in ch.writers(conn):
+            for month in sorted(months):
+                host.execute(f"OPTIMIZE TABLE {ch.quote(table.name + suffix)} PARTITION {month} FINAL")
+        return rows.num_rows
+
+    def _rebuild(self, conn: sa.Connection, session_ids: list[str]) -> None:
+        if session_ids:
+            start = self.low - timedelta(days=1)
+            rows = summarise(stored_page_views(conn, session_ids, start), self.report.load_id)
+            version = pa.array([time.time_ns()] * rows.num_rows, pa.int64())
+            write_arrow(conn, ch.SESSION_ROWS, rows.append_column("version", version))

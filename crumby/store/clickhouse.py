@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import weakref
 from dataclasses import dataclass
 
@@ -271,6 +272,30 @@ def cluster_hosts(conn: sa.Connection, engine: sa.Engine, cluster: str) -> list:
         )
         for host, port in hosts
     ]
+
+
+def writers(conn: sa.Connection) -> list[tuple[object, str]]:
+    """(client, table name suffix) for each host whose tables an ALTER must change: the one
+    server, or on a cluster every host's local tables."""
+    engine = conn.engine
+    cluster = getattr(engine, "crumby_cluster", "")
+    if not cluster:
+        return [(client(engine), "")]
+    hosts = cluster_hosts(conn, engine, cluster)
+    for host in hosts:
+        host.connection.database = engine.url.database or "default"
+    return [(host, "_local") for host in hosts]
+
+
+def wait_for_mutations(host, seconds: float = 600) -> None:
+    """Until the server has applied every ALTER ... DELETE of this database (they run in the background)."""
+    deadline = time.monotonic() + seconds
+    while host.execute(
+        "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done"
+    )[0][0]:
+        if time.monotonic() > deadline:
+            raise StoreError("ClickHouse has not finished deleting old rows; look at system.mutations")
+        time.sleep(0.1)
 
 
 def client(engine: sa.Engine):
