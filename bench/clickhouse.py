@@ -59,23 +59,29 @@ def database(server, name: str) -> str:
 def arrow_batches(source: Path, sql: str):
     conn = duckdb.connect(str(source), read_only=True)
     try:
-        yield from conn.execute(sql).fetch_record_batch(BATCH_ROWS)
+        result = conn.execute(sql)
+        reader = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch  # DuckDB 2 or 1
+        yield from reader(BATCH_ROWS)
     finally:
         conn.close()
 
 
-def copy_store(source: Path, url: str, chdb: ChdbStore) -> tuple[int, float]:
-    """The DuckDB store's rows into ClickHouse (timed: the ETL's writer) and chDB; (hits, seconds)."""
+def copy_store(source: Path, url: str, chdb: ChdbStore) -> tuple[int, float, float]:
+    """The DuckDB store's rows into ClickHouse (timed: the ETL's writer) and chDB.
+
+    Returns the hits, the writer's wall seconds and its own CPU seconds (the server's are apart).
+    """
     engine = create_engine(url)
     ensure_schema(engine)
-    hits, seconds = 0, 0.0
+    hits, seconds, cpu = 0, 0.0, 0.0
     with engine.connect() as conn:
         for table in COPIED:
             for batch in arrow_batches(source, f"SELECT * FROM {table}"):
                 rows = pa.Table.from_batches([batch])
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 write_arrow(conn, table, rows)
                 seconds += time.perf_counter() - started
+                cpu += time.process_time() - used
                 hits += rows.num_rows if table != "calendar" else 0
                 chdb.insert(table, rows)
         for batch in arrow_batches(source, "SELECT *, CAST(1 AS BIGINT) AS version FROM sessions"):
@@ -83,7 +89,7 @@ def copy_store(source: Path, url: str, chdb: ChdbStore) -> tuple[int, float]:
             write_arrow(conn, SESSION_ROWS, rows)
             chdb.insert(SESSION_ROWS, rows)
     engine.dispose()
-    return hits, seconds
+    return hits, seconds, cpu
 
 
 def p50_ms(action, runs: int) -> float | None:
@@ -128,8 +134,19 @@ def main() -> None:
             store.with_suffix(".partial").rename(store)
         chdb = ChdbStore(args.workdir / f"chdb-{time.time_ns()}")
         url = database(server, "crumby_bench_reports")
-        hits, seconds = copy_store(store, url, chdb)
-        print(f"stored rows into ClickHouse: {hits:,} hits in {seconds:.1f} s, {hits / seconds:,.0f} hits/s")
+        hits, seconds, cpu = copy_store(store, url, chdb)
+        print(
+            f"stored rows into ClickHouse: {hits:,} hits in {seconds:.1f} s, {hits / seconds:,.0f} hits/s "
+            f"(the writer's CPU {cpu:.1f} s: {hits / cpu:,.0f} hits per CPU second)"
+        )
+        on_disk = Client("127.0.0.1", port=server.tcp_port).execute(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'crumby_bench_reports'"
+        )[0][0]
+        duck_bytes = store.stat().st_size
+        print(
+            f"bytes per hit: ClickHouse {on_disk / hits:.0f} (merged so far), "
+            f"DuckDB {duck_bytes / hits:.0f} (with its daily figures)"
+        )
 
         duck_url = f"duckdb:///{store}"
         window = {
