@@ -20,6 +20,7 @@ Starts a ClickHouse server of its own (the machine's clickhouse-server, in
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -59,8 +60,8 @@ def database(server, name: str) -> str:
 def arrow_batches(source: Path, sql: str):
     conn = duckdb.connect(str(source), read_only=True)
     try:
-        result = conn.execute(sql)
-        reader = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch  # DuckDB 2 or 1
+        relation = conn.sql(sql)
+        reader = getattr(relation, "to_arrow_reader", None) or relation.record_batch  # DuckDB 2 or 1
         yield from reader(BATCH_ROWS)
     finally:
         conn.close()
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="runs of each report")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-clickhouse"))
     args = parser.parse_args()
+    logging.getLogger("crumby.queries.run").setLevel(logging.ERROR)  # 18.16's refusals, shown as "-"
     args.workdir.mkdir(parents=True, exist_ok=True)
     (server,) = start([args.workdir / f"server-{time.time_ns()}"])
     try:
