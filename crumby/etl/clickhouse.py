@@ -156,8 +156,28 @@ def write_sessions(conn: sa.Connection, batch: pa.Table, load_id: int | None) ->
     if continued:
         whole = stored_page_views(conn, continued, pc.min(page_views.column("datetime")).as_py())
         rows = pa.concat_tables([rows, summarise(whole, load_id)], promote_options="permissive")
+    return replace_sessions(conn, rows)
+
+
+def replace_sessions(conn: sa.Connection, rows: pa.Table) -> int:
+    """``rows`` (of ``sessions``) written as the visits' newest versions; the versions stored before
+    are listed as superseded after. Between the two a visit shows twice, until the batch is done
+    again: its checkpoint comes later still."""
+    if not rows.num_rows:
+        return 0
+    stored = ch.query(
+        conn,
+        f"SELECT session_id, version FROM {ch.SESSION_ROWS} "
+        f"WHERE session_id GLOBAL IN (SELECT session_id FROM _crumby_batch) AND {ch.CURRENT_VERSIONS}",
+        external=(
+            "_crumby_batch",
+            [("session_id", "String")],
+            [(s,) for s in rows.column("session_id").to_pylist()],
+        ),
+    )
     version = pa.array([time.time_ns()] * rows.num_rows, pa.int64())
     write_arrow(conn, ch.SESSION_ROWS, rows.append_column("version", version))
+    ch.insert_rows(conn, ch.SUPERSEDED, ["session_id", "version"], [tuple(row) for row in stored])
     return rows.num_rows
 
 
@@ -310,6 +330,6 @@ class ClickHouseReprocess(_Reprocess, ClickHouseRun):
     def _rebuild(self, conn: sa.Connection, session_ids: list[str]) -> None:
         if session_ids:
             start = self.low - timedelta(days=1)
-            rows = summarise(stored_page_views(conn, session_ids, start), self.report.load_id)
-            version = pa.array([time.time_ns()] * rows.num_rows, pa.int64())
-            write_arrow(conn, ch.SESSION_ROWS, rows.append_column("version", version))
+            replace_sessions(
+                conn, summarise(stored_page_views(conn, session_ids, start), self.report.load_id)
+            )
