@@ -12,7 +12,8 @@ idempotence instead:
 2. each visit of the batch is written as a new version of its ``sessions``
    row: visits that begin in the batch from the batch's page views, visits
    that continue one stored before from all their stored page views, so a
-   replay writes the same rows again;
+   replay writes the same rows again; the versions it replaces are then
+   listed as superseded, and reports no longer see them;
 3. the session state, the calendar and then the file checkpoints follow: a
    run that dies before the checkpoint only makes the next run do the batch
    again, to the same end.
