@@ -39,6 +39,7 @@ SUPPORTED_BACKENDS = {
     "sqlite": "sqlite:////var/lib/crumby/crumby.sqlite",
     "postgresql": "postgresql://user:password@host/database",
     "mysql": "mysql://user:password@host/database (MariaDB too)",
+    "clickhouse": "clickhouse://user:password@host:9000/database",
 }
 
 
