@@ -5,7 +5,7 @@ Also: the API's index and OpenAPI file list each report's filters.
 
 from __future__ import annotations
 
-from conftest import make_settings
+from conftest import make_settings, reader_url
 
 from crumby.queries import find_templates
 from crumby.serve.app import create_app
@@ -14,7 +14,7 @@ from crumby.store.readonly import close_readers
 
 
 def test_an_unloaded_store_answers_no_data_loaded_yet(store_url, tmp_path):
-    app = create_app(make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url))
+    app = create_app(make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=reader_url(store_url)))
     try:
         client = app.test_client()
         for template in find_templates(visibility="public"):

@@ -21,6 +21,7 @@ _ADD = {
     },
     "postgresql": {"day": "{0} + {1} * INTERVAL '1 day'", "hour": "{0} + {1} * INTERVAL '1 hour'"},
     "mysql": {"day": "DATE_ADD({0}, INTERVAL {1} DAY)", "hour": "DATE_ADD({0}, INTERVAL {1} HOUR)"},
+    "clickhouse": {"day": "addDays({0}, {1})", "hour": "addHours({0}, {1})"},
 }
 _DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS n" for d in range(10)) + ")"
 

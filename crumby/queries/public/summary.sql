@@ -39,7 +39,7 @@ WITH hits AS (
   FROM visits v
   WHERE {{ hit_filter('v', since='p0') }}
 ),
-sessions AS (
+visit_views AS (
   SELECT period, session_id, COUNT(*) AS views,
          {{ epoch('MAX(datetime)') }} - {{ epoch('MIN(datetime)') }} AS duration
   FROM hits
@@ -51,7 +51,7 @@ per_visit AS (
          {{ as_int('SUM(views)') }} AS pageviews,
          {{ as_int('SUM(CASE WHEN views = 1 THEN 1 ELSE 0 END)') }} AS bounces,
          {{ as_int('SUM(duration)') }} AS duration
-  FROM sessions
+  FROM visit_views
   GROUP BY period
 ),
 per_visitor AS (
