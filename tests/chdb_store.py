@@ -41,9 +41,10 @@ class ChdbStore:
 
     def run(self, query: RenderedQuery) -> list[list]:
         """A rendered report, its values written in as ClickHouse literals (a test's own values only)."""
-        sql = query.sql
-        for name in sorted(query.bound_values(), key=len, reverse=True):
-            sql = re.sub(rf":{name}\b", literal(query.values[name]), sql)
+        names = sorted(query.bound_values(), key=len, reverse=True)
+        # one pass, so that a value holding ":t0" is not written into again
+        pattern = re.compile(":(" + "|".join(map(re.escape, names)) + r")\b") if names else None
+        sql = pattern.sub(lambda m: literal(query.values[m.group(1)]), query.sql) if pattern else query.sql
         return self.query_rows(sql)
 
     def close(self) -> None:

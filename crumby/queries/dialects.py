@@ -93,6 +93,7 @@ _CONTAINS = {
     "sqlite": "instr({0}, {1}) > 0",
     "postgresql": "strpos({0}, {1}) > 0",
     "mysql": "LOCATE(CAST({1} AS BINARY), CAST({0} AS BINARY)) > 0",
+    "clickhouse": "position({0}, {1}) > 0",
 }
 # A text against a goal's page pattern, as goal_pattern() writes it for the dialect: case and all.
 _MATCHES = {
@@ -100,6 +101,7 @@ _MATCHES = {
     "sqlite": "{0} GLOB {1}",
     "postgresql": "{0} LIKE {1}",
     "mysql": "{0} COLLATE utf8mb4_bin LIKE {1}",
+    "clickhouse": "{0} LIKE {1}",
 }
 _JSON_TEXT = {
     "duckdb": "json_extract_string({0}, '$.' || {1})",
