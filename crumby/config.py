@@ -61,9 +61,17 @@ SETTINGS: tuple[Setting, ...] = (
         "duckdb:///{DATA_DIR}/crumby.duckdb",
         "str",
         "Where the ETL loads and the reports read: a DuckDB file (default) or any "
-        "SQLAlchemy URL (postgresql://, mysql+pymysql://, sqlite:///, clickhouse://).",
+        "SQLAlchemy URL (postgresql://, mysql+pymysql://, sqlite:///, clickhouse://user:pw@host:9000/db).",
         secret=True,
         legacy=True,
+    ),
+    Setting(
+        "CLICKHOUSE_CLUSTER",
+        "",
+        "str",
+        "For a ClickHouse store spread over shards: the cluster's name in the servers' remote_servers "
+        "(or ?cluster= in the store URL). The ETL makes the tables on each of its hosts, with "
+        "Distributed tables over them sharded by visitor. Empty: one ClickHouse node.",
     ),
     Setting(
         "GEOIP2_DATABASE_NAME",
@@ -209,7 +217,8 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "str",
         "Where users, API tokens and failed logins are kept (any SQLAlchemy URL). Empty: the store "
-        "itself, or DATA_DIR/auth.sqlite when the store is DuckDB (the report server opens it read-only).",
+        "itself, or DATA_DIR/auth.sqlite when the store is DuckDB (the report server opens it read-only) "
+        "or ClickHouse.",
         secret=True,
     ),
     Setting(

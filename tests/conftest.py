@@ -136,3 +136,42 @@ def store_url(request, tmp_path):
         yield request.getfixturevalue("postgres_url")
     else:
         yield request.getfixturevalue("mariadb_url")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory):
+    """A real ClickHouse server of our own (clickhouse-server must be installed: the test fails if not)."""
+    from tests.clickhouse_server import start
+
+    (server,) = start([tmp_path_factory.mktemp("clickhouse")])
+    yield server
+    server.stop()
+
+
+def _clickhouse_database(server) -> str:
+    from clickhouse_driver import Client
+
+    name = f"crumby_test_{uuid.uuid4().hex[:10]}"
+    Client("127.0.0.1", port=server.tcp_port).execute(f"CREATE DATABASE {name}")
+    return name
+
+
+@pytest.fixture
+def clickhouse_url(clickhouse_server):
+    """A fresh, empty database on the test's ClickHouse server."""
+    from crumby.store.readonly import close_readers
+
+    yield clickhouse_server.url(_clickhouse_database(clickhouse_server))
+    close_readers()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory):
+    """Two ClickHouse servers of our own, the two shards of the cluster ``crumby_test``."""
+    from tests.clickhouse_server import start
+
+    folder = tmp_path_factory.mktemp("clickhouse-cluster")
+    servers = start([folder / "shard1", folder / "shard2"])
+    yield servers
+    for server in servers:
+        server.stop()

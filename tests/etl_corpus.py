@@ -188,11 +188,14 @@ def checkpoints(url: str) -> dict[str, tuple]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    files.c.name, files.c.loaded_bytes, files.c.lines, files.c.rejected, files.c.expired
+            query = sa.select(
+                files.c.name, files.c.loaded_bytes, files.c.lines, files.c.rejected, files.c.expired
+            )
+            if backend_name(url) == "clickhouse":  # each file's newest row
+                query = sa.text(
+                    f"SELECT name, loaded_bytes, lines, rejected, expired FROM {files.name} FINAL"
                 )
-            ).all()
+            rows = conn.execute(query).all()
     finally:
         engine.dispose()
     return {row[0]: tuple(row[1:]) for row in rows}
@@ -208,8 +211,20 @@ def another_store(like_url: str, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{folder / 'other.sqlite'}"
     elif backend == "postgresql":
         yield from _server_database(PG_ADMIN_URL, "PostgreSQL", "see tests/conftest.py")
+    elif backend == "clickhouse":
+        yield _clickhouse_sibling(like_url)
     else:
         yield from _server_database(MYSQL_ADMIN_URL, "MariaDB", "see tests/conftest.py")
+
+
+def _clickhouse_sibling(like_url: str) -> str:
+    """A new database on the same ClickHouse server."""
+    from clickhouse_driver import Client
+
+    url = sa.engine.make_url(like_url)
+    name = f"crumby_test_{os.urandom(5).hex()}"
+    Client(url.host, port=url.port).execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def summary_numbers(line: str) -> dict:

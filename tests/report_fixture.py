@@ -175,3 +175,37 @@ def store_counts(url: str) -> dict[str, int]:
             }
     finally:
         engine.dispose()
+
+
+def clickhouse_fixture_rows() -> dict:
+    """The fixture's rows per ClickHouse table (Arrow), its visits summed into versioned ``sessions`` rows."""
+    import pyarrow as pa
+
+    from crumby.etl.load import to_arrow
+    from crumby.etl.rollup import PAGE_VIEW_COLUMNS, summarise
+    from crumby.store.clickhouse import SESSION_ROWS
+
+    visit_rows, event_rows, calendar_rows = build_rows()
+    tables = {}
+    for table, rows in ((visits, visit_rows), (events, event_rows), (calendar, calendar_rows)):
+        columns = {c.name: [row.get(c.name) for row in rows] for c in table.columns}
+        tables[table.name] = to_arrow(table, columns, len(rows))
+    page_views = tables["visits"].select(list(PAGE_VIEW_COLUMNS))
+    summed = summarise(page_views)
+    tables[SESSION_ROWS] = summed.append_column("version", pa.array([1] * summed.num_rows, pa.int64()))
+    return tables
+
+
+def load_clickhouse_fixture(url: str) -> str:
+    """The same rows in a ClickHouse store, as the ETL writes them there; returns the URL."""
+    from crumby.etl.clickhouse import write_arrow
+
+    engine = create_engine(url)
+    try:
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            for name, rows in clickhouse_fixture_rows().items():
+                write_arrow(conn, name, rows)
+    finally:
+        engine.dispose()
+    return url

@@ -206,3 +206,17 @@ def test_a_compressed_log_can_still_be_reprocessed(tmp_path, store_url, settings
             assert row[1:3] == before[hit_id][1:3] and row[3] == report.load_id and row[4] is None
         else:
             assert row == before[hit_id]
+
+
+def test_rows_past_row_retention_leave_a_clickhouse_store(tmp_path, clickhouse_url, settings_for):
+    """Deleted there by whole months and ALTER TABLE ... DELETE, visits whole, as on the other stores."""
+    test_rows_past_row_retention_leave_the_store_and_the_calendar_follows(
+        tmp_path, clickhouse_url, settings_for
+    )
+
+
+def test_a_compressed_log_can_still_be_reprocessed_into_clickhouse(tmp_path, clickhouse_url, settings_for):
+    test_a_compressed_log_can_still_be_reprocessed(tmp_path, clickhouse_url, settings_for)
+    # each hit once: the reprocessed row replaced the old one under its key
+    ((rows, hits),) = query(clickhouse_url, "SELECT count(), uniqExact(hit_id) FROM visits")
+    assert rows == hits > 400

@@ -207,3 +207,29 @@ def test_a_template_of_ones_own_declares_its_filters(tmp_path):
     own.write_text("-- title: Mine\nSELECT COUNT(*) AS n FROM visits v WHERE {{ hit_filter('v') }}\n")
     with pytest.raises(ParameterError, match="takes no filters"):
         prepare(parse_template(own, "public", builtin=False), {"f": ["country:is:DE"]}, "duckdb")
+
+
+def test_current_clickhouse_matches_duckdb(duckdb_results, tmp_path):
+    """The same filtered reports, rendered for ClickHouse, on a current release (chDB)."""
+    from chdb_store import ChdbStore
+    from report_fixture import clickhouse_fixture_rows
+
+    from crumby.queries.run import plain_value
+
+    store = ChdbStore(tmp_path / "chdb")
+    try:
+        for name, rows in clickhouse_fixture_rows().items():
+            store.insert(name, rows)
+        templates = {f"{t.visibility}/{t.name}": t for t in find_templates()}
+        answers = [
+            [
+                [plain_value(v) for v in row]
+                for row in store.run(
+                    prepare(templates[key], {**RANGE, "f": filters}, "clickhouse", goals=GOALS)
+                )
+            ]
+            for key, filters in CASES
+        ]
+    finally:
+        store.close()
+    _assert_same(duckdb_results, answers, "ClickHouse (chDB)")

@@ -1,8 +1,9 @@
 """Where auth state lives, and its tables: ``users`` and the ``_crumby_`` tables for logins.
 
 AUTH_DATABASE_URI names the database. Empty means the store itself, except
-a DuckDB store: the report server opens DuckDB read-only, so logins and
-tokens then live in a SQLite file (WAL mode) in DATA_DIR.
+a DuckDB store (the report server opens DuckDB read-only) or a ClickHouse one
+(no transactions, no unique keys): logins and tokens then live in a SQLite
+file (WAL mode) in DATA_DIR.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def auth_database_url(settings: Mapping[str, Any]) -> str:
     if explicit:
         return explicit
     store = str(settings["SQLALCHEMY_DATABASE_URI"])
-    if backend_name(store) == "duckdb":
+    if backend_name(store) in ("duckdb", "clickhouse"):
         return f"sqlite:///{Path(settings['DATA_DIR']) / 'auth.sqlite'}"
     return store
 

@@ -215,12 +215,16 @@ def save_checkpoints(conn: sa.Connection, rows: list[dict]) -> None:
     """Record how far each file is loaded (same transaction as its rows: that is the exactly-once)."""
     if not rows:
         return
-    conn.execute(checkpoints.delete().where(checkpoints.c.name.in_([r["name"] for r in rows])))
+    if backend_name(conn.engine) != "clickhouse":  # where a checkpoint's new row replaces the old
+        conn.execute(checkpoints.delete().where(checkpoints.c.name.in_([r["name"] for r in rows])))
     conn.execute(checkpoints.insert(), rows)
 
 
 def load_checkpoints(conn: sa.Connection) -> dict[str, dict]:
-    return {row.name: row._asdict() for row in conn.execute(sa.select(checkpoints))}
+    query = sa.select(checkpoints)
+    if backend_name(conn.engine) == "clickhouse":  # each file's newest row
+        query = sa.text(f"SELECT * FROM {checkpoints.name} FINAL")
+    return {row.name: row._asdict() for row in conn.execute(query)}
 
 
 def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: datetime) -> None:

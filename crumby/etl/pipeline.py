@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from ..config import ensure_folder
 from ..hits import HIT_TYPES
 from ..store.bookkeeping import loads
 from ..store.days import as_day, utcnow
-from ..store.engine import StoreError, create_engine, driver_errors, is_data_error
+from ..store.engine import StoreError, backend_name, create_engine, driver_errors, is_data_error
 from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
 from ..store.stale_days import mark_stale
@@ -130,7 +130,10 @@ def run(
     with lock:
         engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"], echo=settings["SQLALCHEMY_ECHO"])
         try:
-            report = _Run(settings, engine, dry_run, progress, batch_bytes, enricher).load()
+            run_class = _Run
+            if backend_name(engine) == "clickhouse":
+                from .clickhouse import ClickHouseRun as run_class
+            report = run_class(settings, engine, dry_run, progress, batch_bytes, enricher).load()
             if not dry_run:
                 try:
                     report.retention = apply_retention(settings, engine)
@@ -298,9 +301,7 @@ class _Run:
         abandoned = 0
         try:
             if not self.dry_run:
-                ensure_schema(self.engine)
-                ensure_built(self.engine)
-                abandoned = close_abandoned_loads(self.engine)
+                abandoned = self._ready_store()
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None
             try:
@@ -333,7 +334,7 @@ class _Run:
             if not self.dry_run:
                 # Summed before the load is marked done: a finished load moves the reports' ETag, so an
                 # answer cached under it must already see this load's daily figures.
-                summed = refresh_daily_figures(self.engine)
+                summed = self._sum_days()
                 if (summed or abandoned) and self.report.load_id is None:
                     # A stopped run's committed batches, or days it left to sum: the store changed since
                     # the last finished load, so the ETag must move too.
@@ -344,6 +345,16 @@ class _Run:
         self.report.files = len(self.report.file_names)
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _ready_store(self) -> int:
+        """Tables made or upgraded, the aggregated store built; returns how many dead runs' loads closed."""
+        ensure_schema(self.engine)
+        ensure_built(self.engine)
+        return close_abandoned_loads(self.engine)
+
+    def _sum_days(self) -> int:
+        """Sum the daily figures of the days this run changed; returns how many."""
+        return refresh_daily_figures(self.engine)
 
     def _plan(self) -> Iterator[tuple[LogFile, int, int | None]]:
         """(file, first byte, last byte or None) of what is new."""
@@ -550,17 +561,26 @@ class _Run:
             self.marks[name] = mark
         return list(rows.values())
 
-    def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
-        """Visitors, sessions, then the rows; returns (visits, events) inserted."""
+    # How the kept session state and the daily salts are read (ClickHouse reads its own way).
+    load_state = staticmethod(load_state)
+    load_salts = staticmethod(load_salts)
+
+    def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+        """Visitor and session ids of a batch's hits; the new session state and when older state may go."""
         settings = self.settings
         hashed = needs_hash(hits, settings["COOKIELESS"])
-        day_salts = load_salts(conn, days_of(hits.loc[hashed, "datetime"]) if hashed.any() else [])
+        day_salts = self.load_salts(conn, days_of(hits.loc[hashed, "datetime"]) if hashed.any() else [])
         hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
         timeout = int(settings["SESSION_TIMEOUT"])
         earliest = pd.Timestamp(hits["datetime"].min()).to_pydatetime()
-        state = load_state(conn, earliest - timedelta(minutes=timeout))
+        state = self.load_state(conn, earliest - timedelta(minutes=timeout))
         session_ids, new_state = assign_sessions(hits, state, timeout)
-        hits = hits.assign(session_id=session_ids)
+        forget_before = earliest - STATE_KEEP - timedelta(minutes=timeout)
+        return hits.assign(session_id=session_ids), new_state, forget_before
+
+    def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
+        """Visitors, sessions, then the rows; returns (visits, events) inserted."""
+        hits, new_state, forget_before = self._assign(conn, hits)
         ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
         tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
         for table, _, rows in tables:
@@ -572,7 +592,7 @@ class _Run:
             update_rollup(conn, batch, first_id=int(ids[visit_rows[0]]), load_id=self.report.load_id)
         if any(counts):
             mark_stale(conn, hits["datetime"].dt.date.unique())
-        save_session_state(conn, new_state, earliest - STATE_KEEP - timedelta(minutes=timeout))
+        save_session_state(conn, new_state, forget_before)
         return counts[0], counts[1]
 
     def _finish(self) -> None:
@@ -585,14 +605,14 @@ class _Run:
             if last_day is not None:
                 extend_calendar(conn, as_day(last_day))
             if report.load_id is not None:
-                conn.execute(
-                    loads.update()
-                    .where(loads.c.id == report.load_id)
-                    .values(
-                        status="done",
-                        finished_at=utcnow(),
-                        files=len(report.file_names),
-                        hits=report.hits,
-                        rejected=report.rejected,
-                    )
+                self._close_load(
+                    conn,
+                    status="done",
+                    finished_at=utcnow(),
+                    files=len(report.file_names),
+                    hits=report.hits,
+                    rejected=report.rejected,
                 )
+
+    def _close_load(self, conn: sa.Connection, **values) -> None:
+        conn.execute(loads.update().where(loads.c.id == self.report.load_id).values(**values))

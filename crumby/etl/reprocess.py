@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..config import ensure_folder
-from ..store.engine import create_engine
+from ..store.engine import backend_name, create_engine
 from ..store.schema import events, visits
 from ..store.stale_days import mark_stale
 from .enrich import Enricher, anonymise_ips
@@ -51,7 +51,10 @@ def reprocess(
     with RunLock(data_dir / "etl.lock"):
         engine = store or create_engine(settings["SQLALCHEMY_DATABASE_URI"], echo=settings["SQLALCHEMY_ECHO"])
         try:
-            return _Reprocess(settings, engine, first, last, progress, batch_bytes, enricher).load()
+            run_class = _Reprocess
+            if backend_name(engine) == "clickhouse":
+                from .clickhouse import ClickHouseReprocess as run_class
+            return run_class(settings, engine, first, last, progress, batch_bytes, enricher).load()
         finally:
             if store is None:
                 engine.dispose()
@@ -136,7 +139,6 @@ class _Reprocess(_Run):
             kept = kept[found]
             hits.loc[hits.index[rows], "visitor_id"] = kept["visitor_id"].to_numpy(object)
             hits.loc[hits.index[rows], "session_id"] = kept["session_id"].to_numpy(object)
-            replace_hits(conn, table, kept["hit_id"].tolist())
             arrow = table_rows(
                 table,
                 hits,
@@ -145,12 +147,21 @@ class _Reprocess(_Run):
                 load_id=self.report.load_id,
                 stored_ips=stored_ips,
             )
-            inserted = insert_hits(conn, table, arrow)
+            inserted = self._swap(conn, table, arrow)
             self.report.hits += inserted
             mark_stale(conn, picked["datetime"].iloc[found].dt.date.unique())
             if table is visits:
-                rebuild(conn, kept["session_id"].dropna().tolist(), self.report.load_id)
+                self._rebuild(conn, kept["session_id"].dropna().tolist())
                 self.report.visits += inserted
             else:
                 self.report.events += inserted
             self.report.bots += int(picked["is_bot"].iloc[found].fillna(False).astype(bool).sum())
+
+    def _swap(self, conn: sa.Connection, table: sa.Table, rows) -> int:
+        """The stored rows of these hits replaced by ``rows``; returns how many went in."""
+        replace_hits(conn, table, rows.column("hit_id").to_pylist())
+        return insert_hits(conn, table, rows)
+
+    def _rebuild(self, conn: sa.Connection, session_ids: list[str]) -> None:
+        """The ``sessions`` rows of these visits made anew from their page views."""
+        rebuild(conn, session_ids, self.report.load_id)

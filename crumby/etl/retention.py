@@ -32,6 +32,7 @@ from ..config import ConfigError
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import stale_days
 from ..store.days import as_day, midnight, utcnow
+from ..store.engine import backend_name
 from ..store.schema import HIT_TABLES, calendar, document_days, origin_days, sessions, visits
 from . import visitor_days
 from .daily import sum_day
@@ -161,6 +162,11 @@ def _finish(
 
 def _mark(engine: sa.Engine, name: str, expired: str) -> None:
     with engine.begin() as conn:
+        if backend_name(engine) == "clickhouse":  # where the checkpoint's new row replaces it
+            from .clickhouse import mark_expired
+
+            mark_expired(conn, name, expired)
+            return
         conn.execute(checkpoints.update().where(checkpoints.c.name == name).values(expired=expired))
 
 
@@ -238,6 +244,14 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
     """
     start = midnight(before)
     deleted = 0
+    if backend_name(engine) == "clickhouse":
+        from .clickhouse import delete_old_rows as delete_on_clickhouse
+
+        with engine.connect() as conn:
+            deleted = delete_on_clickhouse(conn, start)
+            if deleted:
+                record_load(conn, "retention", "done", finished_at=utcnow())
+        return deleted
     with engine.begin() as conn:
         for table in HIT_TABLES:
             result = conn.execute(table.delete().where(table.c.datetime < start))

@@ -1,4 +1,4 @@
-"""The few SQL fragments that differ between DuckDB, SQLite, PostgreSQL and MySQL/MariaDB.
+"""The few SQL fragments that differ between DuckDB, SQLite, PostgreSQL, MySQL/MariaDB and ClickHouse.
 
 Templates call these as Jinja functions (``{{ day('v.datetime') }}``) so the
 same file returns the same rows everywhere. Their arguments are column
@@ -20,19 +20,21 @@ from typing import Any
 
 from ..store.engine import EXACT_COLLATIONS
 
-DIALECTS = ("duckdb", "sqlite", "postgresql", "mysql")
+DIALECTS = ("duckdb", "sqlite", "postgresql", "mysql", "clickhouse")
 
 _DAY = {
     "duckdb": "strftime({0}, '%Y-%m-%d')",
     "sqlite": "strftime('%Y-%m-%d', {0})",
     "postgresql": "to_char({0}, 'YYYY-MM-DD')",
     "mysql": "DATE_FORMAT({0}, '%Y-%m-%d')",
+    "clickhouse": "formatDateTime({0}, '%Y-%m-%d')",
 }
 _HOUR = {
     "duckdb": "strftime({0}, '%Y-%m-%d %H:00')",
     "sqlite": "strftime('%Y-%m-%d %H:00', {0})",
     "postgresql": "to_char({0}, 'YYYY-MM-DD HH24:00')",
     "mysql": "DATE_FORMAT({0}, '%Y-%m-%d %H:00')",
+    "clickhouse": "formatDateTime({0}, '%Y-%m-%d %H:00')",
 }
 # Cheap values to group by before the labels above are made, once per group: a date, an hour.
 _DAY_KEY = {
@@ -40,33 +42,50 @@ _DAY_KEY = {
     "sqlite": "date({0})",
     "postgresql": "CAST({0} AS DATE)",
     "mysql": "DATE({0})",
+    "clickhouse": "toDate({0})",
 }
 _HOUR_KEY = {
     "duckdb": "date_trunc('hour', {0})",
     "sqlite": "strftime('%Y-%m-%d %H:00:00', {0})",
     "postgresql": "date_trunc('hour', {0})",
     "mysql": "DATE_FORMAT({0}, '%Y-%m-%d %H:00:00')",
+    "clickhouse": "toStartOfHour({0})",
 }
 _EPOCH = {
     "duckdb": "CAST(epoch(date_trunc('second', {0})) AS BIGINT)",
     "sqlite": "CAST(strftime('%s', {0}) AS INTEGER)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM date_trunc('second', {0})) AS BIGINT)",
     "mysql": "(TO_SECONDS({0}) - 62167219200)",
+    "clickhouse": "toInt64(toUnixTimestamp({0}))",
 }
 _IDIV = {
     "duckdb": "(({0}) // ({1}))",
     "sqlite": "(({0}) / ({1}))",
     "postgresql": "(({0}) / ({1}))",
     "mysql": "(({0}) DIV ({1}))",
+    "clickhouse": "intDivOrZero({0}, {1})",  # only ever by NULLIF(x, 0): NULL, not an error, for none
 }
-_FLOAT = {"duckdb": "DOUBLE", "sqlite": "REAL", "postgresql": "DOUBLE PRECISION", "mysql": "DOUBLE"}
-_BIGINT = {"duckdb": "BIGINT", "sqlite": "INTEGER", "postgresql": "BIGINT", "mysql": "SIGNED"}
+_FLOAT = {
+    "duckdb": "DOUBLE",
+    "sqlite": "REAL",
+    "postgresql": "DOUBLE PRECISION",
+    "mysql": "DOUBLE",
+    "clickhouse": "Nullable(Float64)",
+}
+_BIGINT = {
+    "duckdb": "BIGINT",
+    "sqlite": "INTEGER",
+    "postgresql": "BIGINT",
+    "mysql": "SIGNED",
+    "clickhouse": "Nullable(Int64)",
+}
 # Text compared by code point, with the store's byte-for-byte collations (PostgreSQL's "C" quoted).
 _TEXT_ORDER = {
     "duckdb": "{0}",
     "sqlite": "{0}",
     "postgresql": '{{0}} COLLATE "{}"'.format(EXACT_COLLATIONS["postgresql"]),
     "mysql": "{{0}} COLLATE {}".format(EXACT_COLLATIONS["mysql"]),
+    "clickhouse": "{0}",
 }
 # Whether the text {1} occurs in the column {0}, case and all (MySQL's default collation would ignore case).
 _CONTAINS = {
@@ -74,6 +93,7 @@ _CONTAINS = {
     "sqlite": "instr({0}, {1}) > 0",
     "postgresql": "strpos({0}, {1}) > 0",
     "mysql": "LOCATE(CAST({1} AS BINARY), CAST({0} AS BINARY)) > 0",
+    "clickhouse": "position({0}, {1}) > 0",
 }
 # A text against a goal's page pattern, as goal_pattern() writes it for the dialect: case and all.
 _MATCHES = {
@@ -81,12 +101,14 @@ _MATCHES = {
     "sqlite": "{0} GLOB {1}",
     "postgresql": "{0} LIKE {1}",
     "mysql": "{0} COLLATE utf8mb4_bin LIKE {1}",
+    "clickhouse": "{0} LIKE {1}",
 }
 _JSON_TEXT = {
     "duckdb": "json_extract_string({0}, '$.' || {1})",
     "sqlite": "json_extract({0}, '$.' || {1})",
     "postgresql": "(CAST({0} AS json) ->> CAST({1} AS TEXT))",
     "mysql": "JSON_UNQUOTE(JSON_EXTRACT({0}, CONCAT('$.', {1})))",
+    "clickhouse": "JSONExtractString({0}, {1})",
 }
 
 

@@ -21,6 +21,7 @@ _ADD = {
     },
     "postgresql": {"day": "{0} + {1} * INTERVAL '1 day'", "hour": "{0} + {1} * INTERVAL '1 hour'"},
     "mysql": {"day": "DATE_ADD({0}, INTERVAL {1} DAY)", "hour": "DATE_ADD({0}, INTERVAL {1} HOUR)"},
+    "clickhouse": {"day": "addDays({0}, {1})", "hour": "addHours({0}, {1})"},
 }
 _DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS n" for d in range(10)) + ")"
 
@@ -45,7 +46,8 @@ def periods_function(values: Mapping[str, Any], dialect: str, functions: Mapping
         levels = max(1, len(str(count - 1)))
         number = " + ".join(f"{10**i} * d{i}.n" if i else "d0.n" for i in range(levels))
         digits = " CROSS JOIN ".join(f"{_DIGITS} d{i}" for i in range(levels))
-        start = functions[f"{kind}_key"](":t0")
+        # ClickHouse takes a bound time for a text until told: toDateTime() reads either
+        start = functions[f"{kind}_key"]("toDateTime(:t0)" if dialect == "clickhouse" else ":t0")
         label = functions[kind](_ADD[dialect][kind].format(start, "k.n"))
         return (
             f"SELECT {label} AS period FROM (SELECT {number} AS n FROM {digits}) k WHERE k.n < {int(count)}"

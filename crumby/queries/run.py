@@ -193,7 +193,7 @@ def execute(
     started = time.perf_counter()
     etag = last_modified = None
     try:
-        with read_only_connection(url, timeout) as conn:
+        with read_only_connection(url, timeout, max_rows) as conn:
             if etag_salt is None:
                 _require_tables(conn, url)
             else:

@@ -1,7 +1,8 @@
-"""One way to reach the store on every backend: DuckDB, SQLite, PostgreSQL, MySQL/MariaDB.
+"""One way to reach the store on every backend: DuckDB, SQLite, PostgreSQL, MySQL/MariaDB, ClickHouse.
 
-Plain ``postgresql://`` and ``mysql://`` URLs are mapped to the drivers crumby
-ships with (psycopg 3, PyMySQL). DuckDB allows one writer *or* many readers
+Plain ``postgresql://``, ``mysql://`` and ``clickhouse://`` URLs are mapped to
+the drivers crumby ships with (psycopg 3, PyMySQL, clickhouse-driver's native
+protocol; ``clickhouse+http://`` speaks HTTP). DuckDB allows one writer *or* many readers
 across processes, so its engine keeps no pool: every ``connect()`` opens the
 file and closing the connection releases it, which lets the report server read
 between two ETL batches. A writing DuckDB engine first asks the report
@@ -28,6 +29,7 @@ DRIVER_FOR = {
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
     "mariadb+pymysql": "mysql+pymysql",
+    "clickhouse": "clickhouse+native",
 }
 
 # The backends crumby stores in (SQLAlchemy's backend names, after DRIVER_FOR), each with an example
@@ -37,6 +39,7 @@ SUPPORTED_BACKENDS = {
     "sqlite": "sqlite:////var/lib/crumby/crumby.sqlite",
     "postgresql": "postgresql://user:password@host/database",
     "mysql": "mysql://user:password@host/database (MariaDB too)",
+    "clickhouse": "clickhouse://user:password@host:9000/database",
 }
 
 
@@ -92,7 +95,7 @@ def _masked(url: str | URL) -> str:
 
 
 def backend_name(engine_or_url: sa.Engine | str | URL) -> str:
-    """``duckdb``, ``sqlite``, ``postgresql`` or ``mysql`` (MariaDB included)."""
+    """``duckdb``, ``sqlite``, ``postgresql``, ``mysql`` (MariaDB included) or ``clickhouse``."""
     url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else normalise_url(engine_or_url)
     name = url.get_backend_name()
     return "mysql" if name == "mariadb" else name
@@ -147,6 +150,14 @@ def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
         kwargs["pool_recycle"] = 3600
     else:
         kwargs["pool_pre_ping"] = True
+    cluster = ""
+    if backend == "clickhouse":
+        # ``?cluster=`` names the store's cluster (crumby's, not a server setting); writes through its
+        # Distributed tables reach the shards before they return, so no checkpoint gets ahead of rows.
+        cluster = parsed.query.get("cluster") or ""
+        parsed = parsed.difference_update_query(["cluster"])
+        if cluster:
+            parsed = parsed.update_query_dict({"insert_distributed_sync": "1"})
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
@@ -156,6 +167,7 @@ def create_engine(url: str | URL, *, echo: bool = False) -> sa.Engine:
         ) from None
     if backend == "duckdb" and parsed.database and parsed.database != ":memory:":
         _take_turns_with_readers(engine, parsed.database)
+    engine.crumby_cluster = cluster
     return engine
 
 

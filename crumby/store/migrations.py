@@ -270,6 +270,10 @@ def current_version(conn: sa.Connection) -> int:
 
 def ensure_schema(engine: sa.Engine) -> int:
     """Create or upgrade the store's tables; returns the schema version now in place."""
+    if backend_name(engine) == "clickhouse":
+        from . import clickhouse
+
+        return clickhouse.ensure_schema(engine)
     try:
         with engine.begin() as conn:
             version = current_version(conn)

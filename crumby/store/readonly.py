@@ -18,11 +18,15 @@ can change the store or outlive its time limit:
 - MySQL/MariaDB: a read-only transaction with ``max_statement_time``
   (``max_execution_time`` on MySQL). A user with the FILE privilege is
   refused: ``LOAD_FILE`` reads server files inside a read-only transaction.
+- ClickHouse: every query sent with ``readonly=1`` (after the other settings,
+  which it then locks: a template's own ``SETTINGS`` cannot lift the limits),
+  ``max_execution_time`` and a cap on the rows returned.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import sqlite3
 import threading
@@ -194,6 +198,19 @@ def _prepare_postgresql(reader: _Reader, conn: sa.Connection, timeout: float) ->
     conn.exec_driver_sql("; ".join(settings))  # one round trip: every report request pays it
 
 
+def _prepare_clickhouse(conn: sa.Connection, timeout: float, max_rows: int | None) -> None:
+    """The limits go with every query of the connection (the native protocol keeps no session)."""
+    settings: dict = {
+        "max_execution_time": max(math.ceil(timeout), 1),
+        "join_use_nulls": 1,  # a row a LEFT JOIN did not find is NULL, as on the other databases
+        "distributed_product_mode": "global",  # on a cluster, a JOIN or IN of two sharded tables
+    }
+    if max_rows:
+        settings.update(max_result_rows=max_rows + 1, result_overflow_mode="break")
+    settings["readonly"] = 1  # last: the server refuses any setting after it
+    conn.execution_options(settings=settings)
+
+
 def _prepare_mysql(reader: _Reader, conn: sa.Connection, timeout: float) -> None:
     if not reader.flavour:
         version = conn.exec_driver_sql("SELECT VERSION()").scalar() or ""
@@ -222,8 +239,12 @@ def _global_grants(conn: sa.Connection) -> list[str]:
 
 
 @contextlib.contextmanager
-def read_only_connection(url: str | URL, timeout: float) -> Iterator[sa.Connection]:
+def read_only_connection(
+    url: str | URL, timeout: float, max_rows: int | None = None
+) -> Iterator[sa.Connection]:
     """A connection that can only read, whose statements stop after ``timeout`` seconds.
+
+    ``max_rows`` lets a server that can stop early (ClickHouse) send no more than one row beyond it.
 
     Raises QueryTimeout when a statement is stopped, StoreBusy when a DuckDB
     writer keeps the file for the whole time limit. Nothing is ever committed.
@@ -261,8 +282,13 @@ def read_only_connection(url: str | URL, timeout: float) -> Iterator[sa.Connecti
             _prepare_postgresql(reader, conn, remaining)
         elif reader.backend == "mysql":
             _prepare_mysql(reader, conn, remaining)
+        elif reader.backend == "clickhouse":
+            _prepare_clickhouse(conn, remaining, max_rows)
         try:
-            yield conn
+            try:
+                yield conn
+            except _unwrapped_errors(reader.backend) as exc:  # ClickHouse's dialect raises its own
+                raise sa.exc.DBAPIError(None, None, getattr(exc, "orig", exc)) from None
         except sa.exc.DBAPIError as exc:
             if expired.is_set() or _is_timeout(reader.backend, exc):
                 raise QueryTimeout(f"the query was stopped after {timeout:g} s") from None
@@ -276,12 +302,24 @@ def read_only_connection(url: str | URL, timeout: float) -> Iterator[sa.Connecti
             conn.close()
 
 
+def _unwrapped_errors(backend: str) -> tuple[type[Exception], ...]:
+    """Errors a dialect raises as they are, not as SQLAlchemy's (clickhouse-sqlalchemy's)."""
+    if backend != "clickhouse":
+        return ()
+    from clickhouse_driver.errors import Error
+    from clickhouse_sqlalchemy.exceptions import DatabaseException
+
+    return (DatabaseException, Error)
+
+
 def _is_timeout(backend: str, exc: sa.exc.DBAPIError) -> bool:
     text = str(exc.orig).lower()
     if backend == "postgresql":
         return "statement timeout" in text
     if backend == "mysql":
         return "max_statement_time" in text or "maximum statement execution time" in text
+    if backend == "clickhouse":
+        return "timeout exceeded" in text
     return "interrupt" in text
 
 

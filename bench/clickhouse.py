@@ -1,0 +1,180 @@
+"""Benchmark: ClickHouse as the store, beside DuckDB, in the same run.
+
+    python bench/clickhouse.py --hits 10000000 --etl-hits 200000
+
+Starts a ClickHouse server of its own (the machine's clickhouse-server, in
+--workdir, on free ports) and measures:
+
+- etl:     ``crumby etl`` end to end over the same raw-log corpus, into DuckDB and
+           into ClickHouse (hits/s and CPU seconds of the run);
+- stored:  the rows of a HITS-hit store (built as bench/queries.py builds it)
+           written into ClickHouse by the ETL's own writer (crumby.etl.clickhouse:
+           native blocks of an ETL batch's size), the ETL's Python work aside (hits/s);
+- reports: each built-in report over the store's last 30 days, p50 of --runs
+           runs: DuckDB, the ClickHouse server (as the report API runs it:
+           read-only connection, limits), and a current ClickHouse release in
+           process (chDB) over the same rows. A report the server's SQL cannot
+           parse (Debian's 18.16 is old) shows as "-".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
+
+from chdb_store import ChdbStore  # noqa: E402
+from clickhouse_driver import Client  # noqa: E402
+from etl import corpus, etl  # noqa: E402
+from queries import DAYS, START, build_duckdb  # noqa: E402
+
+from crumby.etl.clickhouse import write_arrow  # noqa: E402
+from crumby.queries import find_templates  # noqa: E402
+from crumby.queries.run import QueryFailed, execute, prepare  # noqa: E402
+from crumby.store.clickhouse import SESSION_ROWS  # noqa: E402
+from crumby.store.engine import create_engine  # noqa: E402
+from crumby.store.migrations import ensure_schema  # noqa: E402
+from crumby.store.readonly import close_readers  # noqa: E402
+from tests.clickhouse_server import start  # noqa: E402
+
+BATCH_ROWS = 60_000  # about one ETL batch (32 MB of raw lines)
+COPIED = ("visits", "events", "calendar")
+
+
+def database(server, name: str) -> str:
+    Client("127.0.0.1", port=server.tcp_port).execute(f"DROP DATABASE IF EXISTS {name}")
+    Client("127.0.0.1", port=server.tcp_port).execute(f"CREATE DATABASE {name}")
+    return server.url(name)
+
+
+def arrow_batches(source: Path, sql: str):
+    conn = duckdb.connect(str(source), read_only=True)
+    try:
+        relation = conn.sql(sql)
+        reader = getattr(relation, "to_arrow_reader", None) or relation.record_batch  # DuckDB 2 or 1
+        yield from reader(BATCH_ROWS)
+    finally:
+        conn.close()
+
+
+def copy_store(source: Path, url: str, chdb: ChdbStore) -> tuple[int, float, float]:
+    """The DuckDB store's rows into ClickHouse (timed: the ETL's writer) and chDB.
+
+    Returns the hits, the writer's wall seconds and its own CPU seconds (the server's are apart).
+    """
+    engine = create_engine(url)
+    ensure_schema(engine)
+    hits, seconds, cpu = 0, 0.0, 0.0
+    with engine.connect() as conn:
+        for table in COPIED:
+            for batch in arrow_batches(source, f"SELECT * FROM {table}"):
+                rows = pa.Table.from_batches([batch])
+                started, used = time.perf_counter(), time.process_time()
+                write_arrow(conn, table, rows)
+                seconds += time.perf_counter() - started
+                cpu += time.process_time() - used
+                hits += rows.num_rows if table != "calendar" else 0
+                chdb.insert(table, rows)
+        for batch in arrow_batches(source, "SELECT *, CAST(1 AS BIGINT) AS version FROM sessions"):
+            rows = pa.Table.from_batches([batch])
+            write_arrow(conn, SESSION_ROWS, rows)
+            chdb.insert(SESSION_ROWS, rows)
+    engine.dispose()
+    return hits, seconds, cpu
+
+
+def p50_ms(action, runs: int) -> float | None:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        try:
+            action()
+        except QueryFailed:
+            return None
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hits", type=int, default=10_000_000, help="page views in the report store")
+    parser.add_argument("--etl-hits", type=int, default=200_000, help="hits of the ETL corpus")
+    parser.add_argument("--runs", type=int, default=9, help="runs of each report")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-clickhouse"))
+    args = parser.parse_args()
+    logging.getLogger("crumby.queries.run").setLevel(logging.ERROR)  # 18.16's refusals, shown as "-"
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (server,) = start([args.workdir / f"server-{time.time_ns()}"])
+    try:
+        folder = corpus(args.workdir, args.etl_hits, 7)
+        for name, url in (
+            ("DuckDB", f"duckdb:///{args.workdir / 'etl.duckdb'}"),
+            ("ClickHouse", database(server, "crumby_bench_etl")),
+        ):
+            (args.workdir / "etl.duckdb").unlink(missing_ok=True)
+            measure = etl(folder, args.workdir, url)
+            print(
+                f"etl  {name:<10} {measure.hits:>9,} hits {measure.seconds:6.1f} s "
+                f"{measure.hits / measure.seconds:>9,.0f} hits/s  cpu {measure.cpu_seconds:6.1f} s",
+                flush=True,
+            )
+
+        store = args.workdir / f"store-{args.hits}.duckdb"
+        if not store.exists():
+            print(f"building a {args.hits:,}-hit DuckDB store (once) ...", flush=True)
+            build_duckdb(store.with_suffix(".partial"), args.hits)
+            store.with_suffix(".partial").rename(store)
+        chdb = ChdbStore(args.workdir / f"chdb-{time.time_ns()}")
+        url = database(server, "crumby_bench_reports")
+        hits, seconds, cpu = copy_store(store, url, chdb)
+        print(
+            f"stored rows into ClickHouse: {hits:,} hits in {seconds:.1f} s, {hits / seconds:,.0f} hits/s "
+            f"(the writer's CPU {cpu:.1f} s: {hits / cpu:,.0f} hits per CPU second)"
+        )
+        on_disk = Client("127.0.0.1", port=server.tcp_port).execute(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'crumby_bench_reports'"
+        )[0][0]
+        duck_bytes = store.stat().st_size
+        print(
+            f"bytes per hit: ClickHouse {on_disk / hits:.0f} (merged so far), "
+            f"DuckDB {duck_bytes / hits:.0f} (with its daily figures)"
+        )
+
+        duck_url = f"duckdb:///{store}"
+        window = {
+            "t0": (START + timedelta(days=DAYS - 30)).isoformat(),
+            "t1": (START + timedelta(days=DAYS)).isoformat(),
+        }
+        print(f"\nreport p50 over 30 days of {args.hits:,} hits, ms ({args.runs} runs each)")
+        print(f"{'report':<28}{'DuckDB':>9}{'CH 18.16':>10}{'CH ' + '.'.join(map(str, chdb.version)):>12}")
+        for template in find_templates():
+            raw = {**window, **({"prop": "plan"} if template.name == "event_props" else {})}
+            duck_query, ch_query = prepare(template, raw, "duckdb"), prepare(template, raw, "clickhouse")
+            times = [
+                p50_ms(lambda q=duck_query: execute(q, duck_url), args.runs),
+                p50_ms(lambda q=ch_query: execute(q, url), args.runs),
+                p50_ms(lambda q=ch_query: chdb.run(q), args.runs),
+            ]
+            cells = "".join(
+                f"{t:>{w}.0f}" if t is not None else f"{'-':>{w}}"
+                for t, w in zip(times, (9, 10, 12), strict=True)
+            )
+            print(f"{template.visibility + '/' + template.name:<28}{cells}", flush=True)
+        close_readers()
+        chdb.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
