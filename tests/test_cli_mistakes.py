@@ -46,9 +46,7 @@ def test_an_unreadable_store_url(tmp_path, url):
     assert "secret" not in message
 
 
-@pytest.mark.parametrize(
-    "url", ["oracle://scott:tiger@db/orcl", "mssql://h/d", "firebird://h/d"]
-)
+@pytest.mark.parametrize("url", ["oracle://scott:tiger@db/orcl", "mssql://h/d", "firebird://h/d"])
 def test_a_backend_crumby_does_not_support(tmp_path, url):
     process = run_etl(etl_env(tmp_path, url, _logs(tmp_path)))
     message = assert_one_line(process, "crumby does not support the", "duckdb:///", "postgresql://")
