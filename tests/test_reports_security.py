@@ -21,7 +21,13 @@ from crumby.queries import find_templates
 from crumby.queries.dialects import DIALECTS
 from crumby.queries.run import prepare
 from crumby.serve.app import create_app
-from crumby.store.readonly import REPORT_WORK_MEM_MB, QueryTimeout, close_readers, read_only_connection
+from crumby.store.readonly import (
+    REPORT_PARALLEL_COSTS,
+    REPORT_WORK_MEM_MB,
+    QueryTimeout,
+    close_readers,
+    read_only_connection,
+)
 
 HOSTILE_TEXT = (
     "'; DROP TABLE visits; --",
@@ -201,6 +207,8 @@ def test_postgresql_reports_sort_in_memory_without_lowering_a_larger_setting(pos
     with read_only_connection(url, 5) as conn:
         settings = conn.exec_driver_sql("SELECT current_setting('work_mem'), current_setting('jit')").one()
         assert settings == (f"{REPORT_WORK_MEM_MB}MB", "off")
+        for name, value in REPORT_PARALLEL_COSTS.items():  # its sorts split among parallel workers
+            assert conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar() == value
         conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")  # as a role or server setting would give
         conn.exec_driver_sql("SELECT 1").fetchall()
     with read_only_connection(url, 5) as conn:  # the pooled connection is back to the server's default
