@@ -25,7 +25,12 @@ from crumby.queries.filters import OPERATORS
 from crumby.queries.run import prepare
 from crumby.serve.app import create_app
 from crumby.store.engine import create_engine
-from crumby.store.readonly import REPORT_WORK_MEM_MB, QueryTimeout, close_readers, read_only_connection
+from crumby.store.readonly import (
+    REPORT_PARALLEL_COSTS,
+    QueryTimeout,
+    close_readers,
+    read_only_connection,
+)
 
 HOSTILE_TEXT = (
     "'; DROP TABLE visits; --",
@@ -206,22 +211,21 @@ def test_the_read_only_connection_alone_stops_writes_and_escapes(backend, tmp_pa
     assert not (tmp_path / "stolen.csv").exists() and not (tmp_path / "attached.db").exists()
 
 
-def test_postgresql_reports_sort_in_memory_without_lowering_a_larger_setting(postgres_url):
+def test_postgresql_reports_share_their_sorts_among_workers_and_keep_the_servers_work_mem(postgres_url):
     url = load_fixture(postgres_url)
     with read_only_connection(url, 5) as conn:
-        settings = conn.exec_driver_sql("SELECT current_setting('work_mem'), current_setting('jit')").one()
-        assert settings == (f"{REPORT_WORK_MEM_MB}MB", "off")
-        conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")  # as a role or server setting would give
-        conn.exec_driver_sql("SELECT 1").fetchall()
-    with read_only_connection(url, 5) as conn:  # the pooled connection is back to the server's default
-        given = conn.exec_driver_sql("SELECT current_setting('work_mem')").scalar()
-        assert given == f"{REPORT_WORK_MEM_MB}MB"
         conn.rollback()
-        conn.exec_driver_sql("SET work_mem = '1GB'")  # the session's own, larger setting
+        own = conn.exec_driver_sql("SELECT current_setting('parallel_tuple_cost')").scalar()
+        conn.exec_driver_sql("SET work_mem = '7MB'")  # the session's own, as a role or server gives it
         conn.commit()
     with read_only_connection(url, 5) as conn:
-        assert conn.exec_driver_sql("SELECT current_setting('work_mem')").scalar() == "1GB"
+        settings = conn.exec_driver_sql("SELECT current_setting('work_mem'), current_setting('jit')").one()
+        assert settings == ("7MB", "off")
+        for name, value in REPORT_PARALLEL_COSTS.items():  # its sorts split among parallel workers
+            assert conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar() == value
+    with read_only_connection(url, 5) as conn:  # the pooled connection is back to its own costs
         conn.rollback()
+        assert conn.exec_driver_sql("SELECT current_setting('parallel_tuple_cost')").scalar() == own
         conn.exec_driver_sql("RESET work_mem")
         conn.commit()
 

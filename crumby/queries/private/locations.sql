@@ -22,6 +22,6 @@ SELECT {{ label(r.a ~ '.city') }} AS city,
        {{ r.pageviews }} AS views
 FROM {{ r.source }}
 WHERE {{ r.where }}
-GROUP BY {{ label(r.a ~ '.country') }}, {{ label(r.a ~ '.subdivision_1') }}, {{ label(r.a ~ '.city') }}
+GROUP BY {{ label(r.a ~ '.city') }}, {{ label(r.a ~ '.subdivision_1') }}, {{ label(r.a ~ '.country') }}
 ORDER BY clients DESC, views DESC, country, state, city
 LIMIT :limit

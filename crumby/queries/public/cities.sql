@@ -15,6 +15,6 @@ SELECT {{ label(r.a ~ '.country') }} AS country,
        {{ r.pageviews }} AS pageviews
 FROM {{ r.source }}
 WHERE {{ r.where }}
-GROUP BY {{ label(r.a ~ '.country') }}, {{ label(r.a ~ '.city') }}
+GROUP BY {{ label(r.a ~ '.city') }}, {{ label(r.a ~ '.country') }}
 ORDER BY visitors DESC, pageviews DESC, country, city
 LIMIT :limit

@@ -15,7 +15,7 @@ SELECT {{ label(r.a ~ '.site') }} AS site,
        {{ r.visitors }} AS visitors
 FROM {{ r.source }}
 WHERE {{ r.where }}
-GROUP BY {{ label(r.a ~ '.site') }}, {{ label(r.a ~ '.entry_page') }}
+GROUP BY {{ label(r.a ~ '.entry_page') }}, {{ label(r.a ~ '.site') }}
 {% else %}
 WITH ranked AS (
   SELECT v.site, v.page_path, v.visitor_id,
@@ -29,7 +29,7 @@ SELECT {{ label('r.site') }} AS site,
        COUNT(DISTINCT {{ exact('r.visitor_id') }}) AS visitors
 FROM ranked r
 WHERE r.n = 1
-GROUP BY {{ label('r.site') }}, {{ label('r.page_path') }}
+GROUP BY {{ label('r.page_path') }}, {{ label('r.site') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, site, page_path
 LIMIT :limit

@@ -14,6 +14,6 @@ SELECT {{ label(r.a ~ '.subdivision_1') }} AS state,
        {{ r.visitors }} AS users
 FROM {{ r.source }}
 WHERE {{ r.where }}
-GROUP BY {{ label(r.a ~ '.country') }}, {{ label(r.a ~ '.subdivision_1') }}
+GROUP BY {{ label(r.a ~ '.subdivision_1') }}, {{ label(r.a ~ '.country') }}
 ORDER BY users DESC, country, state
 LIMIT :limit

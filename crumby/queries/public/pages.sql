@@ -14,6 +14,6 @@ SELECT {{ label('v.site') }} AS site,
        COUNT(*) AS pageviews
 FROM visits v
 WHERE {{ hit_filter('v') }}
-GROUP BY {{ label('v.site') }}, {{ label('v.page_path') }}
+GROUP BY {{ label('v.page_path') }}, {{ label('v.site') }}
 ORDER BY visitors DESC, pageviews DESC, site, page_path
 LIMIT :limit
