@@ -5,7 +5,7 @@ The three servers run at once, the gunicorn ones with the production settings
 prints (one worker per core); they are driven in rotating rounds, so that noise from
 other work on the machine falls on all alike; the figures are medians over the rounds.
 
-    /work/venv/bin/python bench/collector.py [--rounds 5] [--duration 5] [--connections 20]
+    python bench/collector.py [--rounds 5] [--duration 5] [--connections 20]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``) and nginx (``nginx-light``).  Targets:
 the collector makes at least 0.9x the baseline's hits/s, and nginx at least 10x the

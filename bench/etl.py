@@ -16,7 +16,7 @@ INSERT from Arrow, PostgreSQL by COPY, as the ETL writes them. That is the
 part of the ETL's time the store's own writing takes, whatever the ETL does
 around it.
 
-    /work/venv/bin/python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
+    python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
                                        [--growth] [--cache /tmp/crumby-bench]
 
 Targets: ETL time <= 2x the bare read, peak RSS <= 1 GiB and not growing with

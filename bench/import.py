@@ -9,7 +9,7 @@ its ETL into a fresh DuckDB store, and ``goaccess FILE --log-format=COMBINED -o
 report.json``. The figures are medians of wall time, lines/s and the children's
 CPU seconds.
 
-    /work/venv/bin/python bench/import.py [--lines 1000000] [--rounds 1] [--cache /tmp/crumby-bench-import]
+    python bench/import.py [--lines 1000000] [--rounds 1] [--cache /tmp/crumby-bench-import]
 
 Needs GoAccess (Debian: ``apt-get install goaccess``). Target: crumby's import + etl take at most
 1.5x GoAccess's time.
