@@ -103,6 +103,18 @@ def test_page_views_load_once_with_bots_flagged_and_cookieless_visitors(tmp_path
     assert visits(settings) == rows
 
 
+def test_two_logs_that_begin_alike_keep_each_others_hits(tmp_path):
+    settings = make_settings(tmp_path)
+    check = '192.0.2.1 - - [04/Dec/2026:10:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "balancer-health/1"'
+    one = write(tmp_path / "web1.log", [check, LOG[0]])
+    two = write(tmp_path / "web2.log", [check, LOG[2]])
+    for log in (one, two):
+        assert crumby(settings, "import", str(log), "--site", "example.com").exit_code == 0
+    run(settings)
+    pages = [row[0] for row in visits(settings)]
+    assert "https://example.com/blog/post?id=7" in pages and "https://example.com/about/" in pages
+
+
 def test_the_site_comes_from_the_host_field_of_nginx_json_and_apache_logs(tmp_path):
     settings = make_settings(tmp_path)
     nginx = {

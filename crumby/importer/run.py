@@ -186,7 +186,10 @@ class _Importer:
                 report.unparseable += 1
                 self.rejects.add(source, number, str(exc), raw)
                 continue
-            hit_id = hashlib.blake2b(id_prefix + str(number).encode(), digest_size=16).hexdigest()
+            # The line's own bytes too: two logs that begin with the same line (two servers' first
+            # health check from a balancer) must not share the ids of their later, different lines.
+            key = id_prefix + str(number).encode() + b":" + raw
+            hit_id = hashlib.blake2b(key, digest_size=16).hexdigest()
             out.append(_encode(self._hit(request, host, hit_id, ts)) + "\n")
         report.lines += number - mark.line
         report.hits += len(out)
