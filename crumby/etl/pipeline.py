@@ -69,8 +69,6 @@ MAX_PASSES = 3  # rescans for files that grew or appeared during the run
 # them straight into the store file as they come, instead of into its log at the commit and again
 # at the checkpoint after it (that doubled the time DuckDB spent writing).
 BATCHES_PER_TRANSACTION = 4
-# Refused batches a run goes back for (each sets at least one hit aside) before it gives up.
-MAX_REDOS = 100
 
 __all__ = ["BATCHES_PER_TRANSACTION", "DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
 
@@ -305,7 +303,7 @@ class _Run:
             self.marks = _checkpoints(self.engine)
             own_enricher = self.enricher is None
             try:
-                passes = redos = 0
+                passes = 0
                 while passes < MAX_PASSES:
                     batches = self._iter_batches()
                     first = next(batches, None)
@@ -318,13 +316,7 @@ class _Run:
                         self._committed()
                     try:
                         self._load_batches(itertools.chain([first], batches))
-                    except _Refused:
-                        redos += 1
-                        if redos > MAX_REDOS:
-                            raise StoreError(
-                                f"the store refused rows of more than {MAX_REDOS} batches; see the rejects "
-                                f"file in {self.settings['REJECTS_DIR']} and run crumby etl again"
-                            ) from None
+                    except _Refused:  # each time, at least one more hit is set aside: this ends
                         self._rewind()
                         continue
                     passes += 1
@@ -525,8 +517,9 @@ class _Run:
                     search(half, failure_of_half)
 
         search(np.arange(len(hits)), error)
-        if not found or len(found) == len(hits) > 1:
-            raise store_failure(self.engine, error)  # no hit to blame, or every one: the store, not the data
+        if not found or len(found) == len(hits) > 1 or found.keys() <= self.refused.keys():
+            # no hit to blame, every one, or none not blamed before: the store, not the data
+            raise store_failure(self.engine, error)
         self.refused = {
             **self.refused,
             **found,
