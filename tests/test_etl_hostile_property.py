@@ -162,6 +162,9 @@ def hits(draw, hit_id: str) -> Hit:
     return Hit(fields, good=not wrong, ascii_only=draw(st.booleans()))
 
 
+JSON_WHITESPACE = b" \t\r"
+
+
 @dataclass(repr=False)
 class LogFile:
     """One finished hour's raw log, and what a load must make of it."""
@@ -194,8 +197,8 @@ def log_files(draw) -> LogFile:
     result = LogFile(data)
     offset = 0
     for line in data.split(b"\n"):
-        if line in good_lines:
-            result.good_ids.append(good_lines[line])
+        if line.strip(JSON_WHITESPACE) in good_lines:  # JSON allows blanks around a value (a CRLF's \r)
+            result.good_ids.append(good_lines[line.strip(JSON_WHITESPACE)])
         elif offset < len(data):  # the empty piece after the last newline is no line
             result.bad_offsets.append(offset)
         offset += len(line) + 1
