@@ -13,13 +13,16 @@ Starts a ClickHouse server of its own (the machine's clickhouse-server, in
 - reports: each built-in report over the store's last 30 days, p50 of --runs
            runs: DuckDB, the ClickHouse server (as the report API runs it:
            read-only connection, limits), and a current ClickHouse release in
-           process (chDB) over the same rows. A report the server's SQL cannot
-           parse (Debian's 18.16 is old) shows as "-".
+           process (chDB) over the same rows, exact and with approximate
+           distinct counts (``count_distinct_implementation = uniq``). A report
+           the server's SQL cannot parse (Debian's 18.16 is old) shows as "-",
+           one stopped after --timeout seconds as "inf".
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import statistics
 import sys
@@ -44,7 +47,7 @@ from crumby.queries.run import QueryFailed, execute, prepare  # noqa: E402
 from crumby.store.clickhouse import SESSION_ROWS  # noqa: E402
 from crumby.store.engine import create_engine  # noqa: E402
 from crumby.store.migrations import ensure_schema  # noqa: E402
-from crumby.store.readonly import close_readers  # noqa: E402
+from crumby.store.readonly import QueryTimeout, close_readers  # noqa: E402
 from tests.clickhouse_server import start  # noqa: E402
 
 BATCH_ROWS = 60_000  # about one ETL batch (32 MB of raw lines)
@@ -93,7 +96,13 @@ def copy_store(source: Path, url: str, chdb: ChdbStore) -> tuple[int, float, flo
     return hits, seconds, cpu
 
 
+def approximate(query):
+    """The report with its distinct counts approximate (``uniq``), as a server profile may set them."""
+    return dataclasses.replace(query, sql=query.sql + "\nSETTINGS count_distinct_implementation = 'uniq'")
+
+
 def p50_ms(action, runs: int) -> float | None:
+    """The median wall time of ``runs`` runs; None when the server cannot run it, inf when it times out."""
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -101,6 +110,8 @@ def p50_ms(action, runs: int) -> float | None:
             action()
         except QueryFailed:
             return None
+        except QueryTimeout:
+            return float("inf")
         samples.append(time.perf_counter() - started)
     return statistics.median(samples) * 1000
 
@@ -110,17 +121,19 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=10_000_000, help="page views in the report store")
     parser.add_argument("--etl-hits", type=int, default=200_000, help="hits of the ETL corpus")
     parser.add_argument("--runs", type=int, default=9, help="runs of each report")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds a report may take")
+    parser.add_argument("--no-etl", action="store_true", help="skip the end-to-end ETL runs")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-clickhouse"))
     args = parser.parse_args()
     logging.getLogger("crumby.queries.run").setLevel(logging.ERROR)  # 18.16's refusals, shown as "-"
     args.workdir.mkdir(parents=True, exist_ok=True)
     (server,) = start([args.workdir / f"server-{time.time_ns()}"])
     try:
-        folder = corpus(args.workdir, args.etl_hits, 7)
+        folder = corpus(args.workdir, args.etl_hits, 7) if not args.no_etl else None
         for name, url in (
             ("DuckDB", f"duckdb:///{args.workdir / 'etl.duckdb'}"),
             ("ClickHouse", database(server, "crumby_bench_etl")),
-        ):
+        )[: 0 if args.no_etl else 2]:
             (args.workdir / "etl.duckdb").unlink(missing_ok=True)
             measure = etl(folder, args.workdir, url)
             print(
@@ -156,18 +169,21 @@ def main() -> None:
             "t1": (START + timedelta(days=DAYS)).isoformat(),
         }
         print(f"\nreport p50 over 30 days of {args.hits:,} hits, ms ({args.runs} runs each)")
-        print(f"{'report':<28}{'DuckDB':>9}{'CH 18.16':>10}{'CH ' + '.'.join(map(str, chdb.version)):>12}")
+        current = "CH " + ".".join(map(str, chdb.version))
+        print(f"{'report':<28}{'DuckDB':>9}{'CH 18.16':>10}{current:>12}{current + ' uniq':>16}")
         for template in find_templates():
             raw = {**window, **({"prop": "plan"} if template.name == "event_props" else {})}
             duck_query, ch_query = prepare(template, raw, "duckdb"), prepare(template, raw, "clickhouse")
+            rough_query = approximate(ch_query)
             times = [
-                p50_ms(lambda q=duck_query: execute(q, duck_url), args.runs),
-                p50_ms(lambda q=ch_query: execute(q, url), args.runs),
+                p50_ms(lambda q=duck_query: execute(q, duck_url, timeout=args.timeout), args.runs),
+                p50_ms(lambda q=ch_query: execute(q, url, timeout=args.timeout), args.runs),
                 p50_ms(lambda q=ch_query: chdb.run(q), args.runs),
+                p50_ms(lambda q=rough_query: chdb.run(q), args.runs),
             ]
             cells = "".join(
                 f"{t:>{w}.0f}" if t is not None else f"{'-':>{w}}"
-                for t, w in zip(times, (9, 10, 12), strict=True)
+                for t, w in zip(times, (9, 10, 12, 16), strict=True)
             )
             print(f"{template.visibility + '/' + template.name:<28}{cells}", flush=True)
         close_readers()

@@ -130,18 +130,7 @@ def insert_new_hits(conn: sa.Connection, table: sa.Table, batch: pa.Table, kind:
 
 def write_arrow(conn: sa.Connection, table: str, rows: pa.Table) -> None:
     """``rows`` into ``table`` as one native block."""
-    ticks = 1000 if ch.server(conn).milliseconds else 1_000_000  # microseconds per stored tick
-    ch.insert_columns(conn, table, {name: _values(rows.column(name), ticks) for name in rows.column_names})
-
-
-def _values(column: pa.ChunkedArray, ticks: int) -> list:
-    """A column as the driver takes it fastest: times as whole ticks since 1970 (no per-value time zone)."""
-    if pa.types.is_boolean(column.type):
-        return pc.cast(column, pa.uint8()).to_pylist()
-    if pa.types.is_timestamp(column.type):
-        micros = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
-        return pc.divide(pc.subtract(micros, pc.if_else(pc.less(micros, 0), ticks - 1, 0)), ticks).to_pylist()
-    return column.to_pylist()
+    ch.insert_arrow(conn, table, rows)
 
 
 def write_sessions(conn: sa.Connection, batch: pa.Table, load_id: int | None) -> int:

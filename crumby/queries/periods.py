@@ -43,14 +43,18 @@ def periods_function(values: Mapping[str, Any], dialect: str, functions: Mapping
         if kind is None:
             raise ValueError("periods takes 'day' or 'hour'")
         count = period_count(values["t0"], values["t1"], kind)
-        levels = max(1, len(str(count - 1)))
-        number = " + ".join(f"{10**i} * d{i}.n" if i else "d0.n" for i in range(levels))
-        digits = " CROSS JOIN ".join(f"{_DIGITS} d{i}" for i in range(levels))
+        numbers = _numbers(max(1, len(str(count - 1))))
         # ClickHouse takes a bound time for a text until told: toDateTime() reads either
         start = functions[f"{kind}_key"]("toDateTime(:t0)" if dialect == "clickhouse" else ":t0")
         label = functions[kind](_ADD[dialect][kind].format(start, "k.n"))
-        return (
-            f"SELECT {label} AS period FROM (SELECT {number} AS n FROM {digits}) k WHERE k.n < {int(count)}"
-        )
+        return f"SELECT {label} AS period FROM {numbers} k WHERE k.n < {int(count)}"
 
     return periods
+
+
+def _numbers(levels: int) -> str:
+    """A subquery of the numbers 0 to 10**levels - 1 as ``n``: one join of two tables per SELECT
+    (as old ClickHouse releases require), nested."""
+    if levels == 1:
+        return _DIGITS
+    return f"(SELECT d0.n + 10 * d1.n AS n FROM {_DIGITS} d0 CROSS JOIN {_numbers(levels - 1)} d1)"

@@ -31,8 +31,10 @@ import time
 import weakref
 from dataclasses import dataclass
 
+import pyarrow as pa
 import sqlalchemy as sa
 
+from . import clickhouse_blocks as blocks
 from .bookkeeping import files, loads, salts, schema_versions
 from .bookkeeping import sessions as session_state
 from .days import utcnow
@@ -361,16 +363,11 @@ def insert_rows(conn: sa.Connection, table: str, names: list[str], rows: list[tu
         )
 
 
-def insert_columns(conn: sa.Connection, table: str, columns: dict[str, list]) -> None:
-    """One native INSERT block, column by column (the cheapest way for the driver to send a batch)."""
-    names = list(columns)
-    if names and len(columns[names[0]]):
-        client(conn.engine).execute(
-            f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) VALUES",
-            [columns[n] for n in names],
-            columnar=True,
-            settings=WRITE_SETTINGS,
-        )
+def insert_arrow(conn: sa.Connection, table: str, rows: pa.Table) -> None:
+    """One native INSERT block of ``rows``, encoded from Arrow's buffers (see clickhouse_blocks)."""
+    if rows.num_rows:
+        statement = f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in rows.column_names)}) VALUES"
+        blocks.insert(client(conn.engine), statement, rows, WRITE_SETTINGS)
 
 
 # A write through a Distributed table reaches its shards before the INSERT returns: the checkpoint

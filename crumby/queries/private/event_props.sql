@@ -9,19 +9,18 @@
 -- filters: *
 -- column: name "Event"
 -- column: value "Property value"
-WITH picked AS (
+SELECT {{ label('p.name') }} AS name,
+       {{ label('p.prop_value') }} AS value,
+       COUNT(*) AS events,
+       COUNT(DISTINCT {{ exact('p.visitor_id') }}) AS visitors
+FROM (
   SELECT e.name, e.visitor_id, {{ json_text('e.props', prop) }} AS prop_value
   FROM events e
   WHERE {{ event_filter('e') }}
 {% if event %}
     AND {{ equals('e.name', event) }}
 {% endif %}
-)
-SELECT {{ label('p.name') }} AS name,
-       {{ label('p.prop_value') }} AS value,
-       COUNT(*) AS events,
-       COUNT(DISTINCT {{ exact('p.visitor_id') }}) AS visitors
-FROM picked p
+) p
 GROUP BY {{ label('p.name') }}, {{ label('p.prop_value') }}
 ORDER BY events DESC, visitors DESC, name, value
 LIMIT :limit

@@ -10,12 +10,16 @@
 -- column: visitors "Visitors"
 -- column: conversions "Conversions"
 -- column: conversion_rate "Conversion rate %"
-WITH everyone AS (
+{% set everyone %}
   SELECT COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors
   FROM visits v
   WHERE {{ hit_filter('v') }}
-),
-reached AS (
+{% endset %}
+SELECT r.goal,
+       r.visitors,
+       r.conversions,
+       {{ percent('r.visitors', 'e.visitors', 1) }} AS conversion_rate
+FROM (
 {% for goal in goals %}
   {{ 'UNION ALL' if not loop.first }}
   SELECT {{ goal.name }} AS goal,
@@ -29,14 +33,9 @@ reached AS (
   WHERE {{ hit_filter('g') }} AND {{ matches('g.page_path', goal.match) }}
 {% endif %}
 {% else %}
-  SELECT '' AS goal, 0 AS visitors, 0 AS conversions FROM everyone WHERE 1 = 0
+  SELECT '' AS goal, 0 AS visitors, 0 AS conversions FROM ({{ everyone }}) z WHERE 1 = 0
 {% endfor %}
-)
-SELECT r.goal,
-       r.visitors,
-       r.conversions,
-       {{ percent('r.visitors', 'e.visitors', 1) }} AS conversion_rate
-FROM reached r
-CROSS JOIN everyone e
+) r
+CROSS JOIN ({{ everyone }}) e
 ORDER BY r.visitors DESC, r.conversions DESC, r.goal
 LIMIT :limit

@@ -15,7 +15,9 @@ FROM origin_days d
 WHERE {{ day_filter('d') }}
 GROUP BY {{ label('d.origin') }}
 {% else %}
-WITH referred AS (
+SELECT {{ label('r.origin') }} AS origin,
+       COUNT(*) AS views
+FROM (
   SELECT CASE
            WHEN v.referrer LIKE 'https://%' THEN substr(v.referrer, 9)
            WHEN v.referrer LIKE 'http://%' THEN substr(v.referrer, 8)
@@ -25,10 +27,7 @@ WITH referred AS (
   WHERE {{ hit_filter('v') }}
     AND v.referrer IS NOT NULL AND v.referrer <> ''
     AND COALESCE(v.channel, '') <> 'internal'
-)
-SELECT {{ label('r.origin') }} AS origin,
-       COUNT(*) AS views
-FROM referred r
+) r
 GROUP BY {{ label('r.origin') }}
 {% endif %}
 ORDER BY views DESC, origin

@@ -5,10 +5,10 @@
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- filters: *
 {% if visit_rollup.whole and whole_days %}
-WITH per_visit AS (
-{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+{% set per_visit %}
+{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
   {{ 'UNION ALL' if not loop.first }}
-  SELECT {{ period }} AS period,
+  SELECT {{ part }} AS part,
          COUNT(*) AS visits,
          {{ as_int('SUM(s.pageviews)') }} AS pageviews,
          {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
@@ -16,63 +16,55 @@ WITH per_visit AS (
   FROM sessions s
   WHERE {{ session_filter('s', since=since, until=until) }}
 {% endfor %}
-),
-per_visitor AS (
-{% for period, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+{% endset %}
+{% set per_visitor %}
+{#- whole days: each visitor's first day in the range, a count of rows #}
+{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
   {{ 'UNION ALL' if not loop.first }}
-{% if whole_days %}
-  {#- whole days: each visitor's first day in the range, a count of rows -#}
-  SELECT {{ period }} AS period, COUNT(*) AS visitors
+  SELECT {{ part }} AS part, COUNT(*) AS visitors
   FROM visitor_days d
   WHERE {{ first_day_filter('d', since=since, until=until) }}
-{% else %}
-  SELECT {{ period }} AS period, COUNT(DISTINCT s.visitor_key) AS visitors
-  FROM sessions s
-  WHERE {{ overlap_filter('s', since=since, until=until) }}
-{% endif %}
 {% endfor %}
-),
+{% endset %}
 {% else %}
-WITH hits AS (
+{% set hits %}
   SELECT v.visitor_id, v.session_id, v.datetime,
-         CASE WHEN v.datetime >= :t0 THEN 1 ELSE 2 END AS period
+         CASE WHEN v.datetime >= :t0 THEN 1 ELSE 2 END AS part
   FROM visits v
   WHERE {{ hit_filter('v', since='p0') }}
-),
-visit_views AS (
-  SELECT period, session_id, COUNT(*) AS views,
-         {{ epoch('MAX(datetime)') }} - {{ epoch('MIN(datetime)') }} AS duration
-  FROM hits
-  GROUP BY period, session_id
-),
-per_visit AS (
-  SELECT period,
+{% endset %}
+{% set per_visit %}
+  SELECT w.part,
          COUNT(*) AS visits,
-         {{ as_int('SUM(views)') }} AS pageviews,
-         {{ as_int('SUM(CASE WHEN views = 1 THEN 1 ELSE 0 END)') }} AS bounces,
-         {{ as_int('SUM(duration)') }} AS duration
-  FROM visit_views
-  GROUP BY period
-),
-per_visitor AS (
-  SELECT period, COUNT(DISTINCT {{ exact('visitor_id') }}) AS visitors
-  FROM hits
-  GROUP BY period
-),
+         {{ as_int('SUM(w.views)') }} AS pageviews,
+         {{ as_int('SUM(CASE WHEN w.views = 1 THEN 1 ELSE 0 END)') }} AS bounces,
+         {{ as_int('SUM(w.duration)') }} AS duration
+  FROM (
+    SELECT h.part, h.session_id, COUNT(*) AS views,
+           {{ epoch('MAX(h.datetime)') }} - {{ epoch('MIN(h.datetime)') }} AS duration
+    FROM ({{ hits }}) h
+    GROUP BY h.part, h.session_id
+  ) w
+  GROUP BY w.part
+{% endset %}
+{% set per_visitor %}
+  SELECT h.part, COUNT(DISTINCT {{ exact('h.visitor_id') }}) AS visitors
+  FROM ({{ hits }}) h
+  GROUP BY h.part
+{% endset %}
 {% endif %}
-periods AS (
-  SELECT 1 AS period, 'current' AS name
-  UNION ALL
-  SELECT 2, 'previous'
-)
-SELECT p.name AS period,
+{#- one join per SELECT, nested: the form every store reads, old ClickHouse releases too -#}
+SELECT x.name AS period,
        COALESCE(u.visitors, 0) AS visitors,
-       COALESCE(s.visits, 0) AS visits,
-       COALESCE(s.pageviews, 0) AS pageviews,
-       {{ ratio('s.pageviews', 's.visits', 2) }} AS views_per_visit,
-       {{ percent('s.bounces', 's.visits', 1) }} AS bounce_rate,
-       {{ idiv('2 * s.duration + s.visits', '2 * NULLIF(s.visits, 0)') }} AS visit_duration
-FROM periods p
-LEFT JOIN per_visit s ON s.period = p.period
-LEFT JOIN per_visitor u ON u.period = p.period
-ORDER BY p.period
+       COALESCE(x.visits, 0) AS visits,
+       COALESCE(x.pageviews, 0) AS pageviews,
+       {{ ratio('x.pageviews', 'x.visits', 2) }} AS views_per_visit,
+       {{ percent('x.bounces', 'x.visits', 1) }} AS bounce_rate,
+       {{ idiv('2 * x.duration + x.visits', '2 * NULLIF(x.visits, 0)') }} AS visit_duration
+FROM (
+  SELECT p.part, p.name, s.visits, s.pageviews, s.bounces, s.duration
+  FROM (SELECT 1 AS part, 'current' AS name UNION ALL SELECT 2, 'previous') p
+  LEFT JOIN ({{ per_visit }}) s ON s.part = p.part
+) x
+LEFT JOIN ({{ per_visitor }}) u ON u.part = x.part
+ORDER BY x.part

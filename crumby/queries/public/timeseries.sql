@@ -8,26 +8,23 @@
 {% set bucket = hour if granularity == 'hour' else day %}
 {% set bucket_key = hour_key if granularity == 'hour' else day_key %}
 {% set r = visit_rollup if granularity == 'hour' else visit_figures() %}
-WITH grouped AS (
-  SELECT {{ bucket_key(r.time) }} AS bucket,
-         {{ r.visitors }} AS visitors,
-         {{ r.visits }} AS visits,
-         {{ r.pageviews }} AS pageviews
-  FROM {{ r.source }}
-  WHERE {{ r.where }}
-  GROUP BY {{ bucket_key(r.time) }}
-),
-counts AS (
-  SELECT {{ bucket('g.bucket') }} AS period, g.visitors, g.visits, g.pageviews
-  FROM grouped g
-),
-periods AS (
-  {{ periods(granularity) }}
-)
 SELECT p.period,
        COALESCE(n.visitors, 0) AS visitors,
        COALESCE(n.visits, 0) AS visits,
        COALESCE(n.pageviews, 0) AS pageviews
-FROM periods p
-LEFT JOIN counts n ON n.period = p.period
+FROM (
+  {{ periods(granularity) }}
+) p
+LEFT JOIN (
+  SELECT {{ bucket('g.bucket') }} AS period, g.visitors, g.visits, g.pageviews
+  FROM (
+    SELECT {{ bucket_key(r.time) }} AS bucket,
+           {{ r.visitors }} AS visitors,
+           {{ r.visits }} AS visits,
+           {{ r.pageviews }} AS pageviews
+    FROM {{ r.source }}
+    WHERE {{ r.where }}
+    GROUP BY {{ bucket_key(r.time) }}
+  ) g
+) n ON n.period = p.period
 ORDER BY p.period

@@ -1,0 +1,108 @@
+"""Report SQL in the shape every ClickHouse release reads the same way, 18.16 included.
+
+ClickHouse gives a SELECT alias priority over a column of the same name, in
+every clause. So in ``SELECT COALESCE(s.browser, '') AS browser ... GROUP BY
+COALESCE(s.browser, '')`` the ``browser`` inside the GROUP BY is the alias:
+older servers (18.16) then group by ``COALESCE(COALESCE(browser, ''), '')``,
+which is not what the SELECT shows, and refuse the query. Grouping by the
+alias itself means the same thing on every release, so that is what the
+templates' GROUP BY items become here, and only on ClickHouse (PostgreSQL
+would read such a name as the column, not the alias).
+"""
+
+from __future__ import annotations
+
+import re
+
+_LEXEME = re.compile(
+    r"""
+      (?P<skip>--[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.|'')*'|`(?:[^`\\]|\\.)*`|"(?:[^"\\]|\\.)*")
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<open>\()
+    | (?P<close>\))
+    | (?P<comma>,)
+    | (?P<other>[\s\S])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_ENDS_GROUP_BY = {"order", "having", "limit", "union", "with", "settings", "format"}
+_ALIASED = re.compile(r"(?s)^(.*\S)\s+AS\s+([A-Za-z_][A-Za-z0-9_]*)$", re.IGNORECASE)
+
+
+def group_by_aliases(sql: str) -> str:
+    """``sql`` with each GROUP BY item that repeats an aliased SELECT item, and names a column
+    of the alias's name, replaced by that alias."""
+    lexemes = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _LEXEME.finditer(sql)]
+    edits: list[tuple[int, int, str]] = []
+    for at, (kind, text, _, _) in enumerate(lexemes):
+        if kind == "word" and text.lower() == "select":
+            edits.extend(_edits_of_select(sql, lexemes, at))
+    edits.sort()
+    out, position = [], 0
+    for start, end, alias in edits:
+        if start < position:  # inside an item already replaced
+            continue
+        out += [sql[position:start], alias]
+        position = end
+    return "".join(out) + sql[position:]
+
+
+def _edits_of_select(sql: str, lexemes: list, at: int) -> list[tuple[int, int, str]]:
+    """The (start, end, alias) replacements in the GROUP BY of the SELECT starting at lexeme ``at``."""
+    items: dict[str, list] = {"select": [], "group": []}
+    clause, depth, start = "select", 0, lexemes[at][3]
+    index = at + 1
+    while index < len(lexemes):
+        kind, text, begin, end = lexemes[index]
+        word = text.lower() if kind == "word" else ""
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+            if depth < 0:
+                break
+        elif depth == 0 and (kind == "comma" or word in ("from", "where", "group", *_ENDS_GROUP_BY)):
+            if clause in items:
+                items[clause].append((start, begin))
+            if kind == "comma" and clause in items:
+                start = end
+            elif word == "group" and index + 1 < len(lexemes):
+                by = _next_word(lexemes, index + 1)
+                if by is not None:
+                    clause, index, start = "group", by, lexemes[by][3]
+                    index += 1
+                    continue
+            elif word:
+                if clause == "group" or word in _ENDS_GROUP_BY:
+                    clause = "done"
+                    break
+                clause = word
+        index += 1
+    if clause in items:
+        items[clause].append((start, lexemes[index][2] if index < len(lexemes) else len(sql)))
+    aliases = {}
+    for begin, end in items["select"]:
+        match = _ALIASED.match(sql[begin:end].strip())
+        if match and re.search(rf"\b{match.group(2)}\b", match.group(1)):
+            aliases[_normal(match.group(1))] = match.group(2)
+    edits = []
+    for begin, end in items["group"]:
+        text = sql[begin:end]
+        alias = aliases.get(_normal(text))
+        if alias:
+            first = begin + len(text) - len(text.lstrip())
+            edits.append((first, first + len(text.strip()), alias))
+    return edits
+
+
+def _next_word(lexemes: list, index: int) -> int | None:
+    """The index of the next word lexeme if it is BY, past blanks."""
+    while index < len(lexemes) and lexemes[index][0] == "other" and lexemes[index][1].isspace():
+        index += 1
+    if index < len(lexemes) and lexemes[index][1].lower() == "by":
+        return index
+    return None
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip())
