@@ -27,7 +27,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ..store.days import as_day, midnight
-from ..store.engine import exact_text
+from ..store.engine import backend_name, exact_text
 from ..store.schema import page_day_figures, page_visitor_days, sessions, visits
 
 ROW_COLUMNS = ["day", "site", "page_path", "is_bot", "visitor_key", "prev_day", "views", "visits", "revisits"]
@@ -109,12 +109,13 @@ def add_day(conn: sa.Connection, day: date) -> None:
         .subquery("fresh")
     )
     earlier = page_visitor_days.alias("earlier")
+    equal = _equal_text(conn)
     prev_day = (
         sa.select(sa.func.max(earlier.c.day))
         .where(
             earlier.c.visitor_key == fresh.c.visitor_key,
-            text(earlier.c.site) == fresh.c.site,
-            text(earlier.c.page_path) == fresh.c.page_path,
+            equal(earlier.c.site, fresh.c.site),
+            equal(earlier.c.page_path, fresh.c.page_path),
             earlier.c.is_bot == fresh.c.is_bot,
             earlier.c.day < low,
         )
@@ -133,6 +134,19 @@ def add_day(conn: sa.Connection, day: date) -> None:
     )
     conn.execute(page_visitor_days.insert().from_select(ROW_COLUMNS, rows))
     _sum_day(conn, low)
+
+
+def _equal_text(conn: sa.Connection):
+    """``a = b`` byte for byte, as the index on ``a`` can serve it. Only MySQL/MariaDB need a collation
+    for that (their default ignores case); PostgreSQL's equality is byte for byte in every
+    deterministic collation, and "C" would keep it off the index."""
+    backend = backend_name(conn.engine)
+    if backend == "mysql":
+        text = exact_text(conn)
+        return lambda a, b: text(a) == b
+    if backend == "postgresql":  # ``b`` may carry "C" from a GROUP BY: the column's own, as the index has
+        return lambda a, b: a == b.collate("default")
+    return lambda a, b: a == b
 
 
 def _sum_day(conn: sa.Connection, low) -> None:
