@@ -73,6 +73,8 @@ COPIED_TABLES = (
     "document_days",
     "origin_days",
     "visitor_days",
+    "page_visitor_days",
+    "page_day_figures",
 )
 SESSION_SIZE = 3.125  # mean page views per visit of the size mix below
 

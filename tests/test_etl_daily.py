@@ -9,7 +9,9 @@ backend, and no day may stay marked.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -35,11 +37,21 @@ from tests.etl_corpus import (
     table_rows,
 )
 
-DAILY = (*(table.name for table in DAILY_TABLES), "visitor_days")
+DAILY = (*(table.name for table in DAILY_TABLES), "visitor_days", "page_visitor_days")
+# Retention may leave two rows of a page's day whose earlier days both went (both NULL now): the same sums.
+PAGE_FIGURES = (
+    "SELECT day, site, page_path, is_bot, prev_day, SUM(visitors), SUM(views), SUM(visits), SUM(revisits) "
+    "FROM page_day_figures GROUP BY day, site, page_path, is_bot, prev_day"
+)
 
 
 def _daily(url: str) -> dict[str, list[tuple]]:
-    return {table: table_rows(url, table) for table in DAILY}
+    kept = {table: table_rows(url, table) for table in DAILY}
+    kept["page_day_figures"] = sorted(
+        (tuple(int(v) if isinstance(v, Decimal) else v for v in row) for row in query(url, PAGE_FIGURES)),
+        key=lambda row: [(v is not None, str(v)) for v in row],
+    )
+    return kept
 
 
 def _summed_afresh(url: str) -> dict[str, list[tuple]]:
@@ -66,11 +78,12 @@ def loaded(tmp_path, store_url, first_day):
     """900 hits from 20:00 on ``first_day``, two minutes apart: thirty hours, over two midnights.
 
     Beside them, one visitor comes every ten minutes from 23:30 to 00:30: a visit
-    that begins on the first day and goes on after midnight.
+    that begins on the first day and goes on after midnight, on one page.
     """
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
     lines = corpus(900, first_day + timedelta(hours=20), step_seconds=120)
-    lines += corpus(7, first_day + timedelta(hours=23, minutes=30), seed=11, step_seconds=600, visitors=1)
+    night = corpus(7, first_day + timedelta(hours=23, minutes=30), seed=11, step_seconds=600, visitors=1)
+    lines += [(when, re.sub(rb"example\.com/p\d+", b"example.com/p7", line)) for when, line in night]
     lines.sort(key=lambda line: line[0])
     for _ in split_between_writers(lines, tmp_path / "logs"):
         run(settings, batch_bytes=SMALL_BATCH)
@@ -115,6 +128,40 @@ def _visitors_both_ways(url: str, low, high, site: str | None) -> tuple[int, int
         f"AND NOT is_bot {'AND site = :site' if site is not None else ''}"
     )
     return int(query(url, kept, **values)[0][0]), int(query(url, distinct, **values)[0][0])
+
+
+def _page_figures_both_ways(url: str, low, high) -> tuple[dict, dict]:
+    """Per page of the days [low, high): (visitors, visits, views) from page_day_figures, and counted
+    distinct over the page views (visitors by their visit's key, as the figures count them)."""
+    values = {"low": low, "high": high, "after": low + timedelta(days=1)}  # days after low: from `after`
+    kept = (
+        "SELECT site, page_path, "
+        "SUM(CASE WHEN prev_day IS NULL OR prev_day < :low THEN visitors ELSE 0 END), "
+        "SUM(visits) - SUM(CASE WHEN day >= :after THEN revisits ELSE 0 END), SUM(views) "
+        "FROM page_day_figures WHERE day >= :low AND day < :high AND NOT is_bot GROUP BY site, page_path"
+    )
+    distinct = (
+        "SELECT v.site, v.page_path, COUNT(DISTINCT s.visitor_key), COUNT(DISTINCT v.session_id), COUNT(*) "
+        "FROM visits v JOIN sessions s ON s.session_id = v.session_id "
+        "WHERE v.datetime >= :low AND v.datetime < :high AND NOT v.is_bot GROUP BY v.site, v.page_path"
+    )
+
+    def by_page(rows):
+        return {(site, path): tuple(int(n) for n in figures) for site, path, *figures in rows}
+
+    return by_page(query(url, kept, **values)), by_page(query(url, distinct, **values))
+
+
+def test_page_figures_give_the_distinct_visitors_and_visits_of_any_whole_days(loaded, store_url, first_day):
+    days = [first_day + timedelta(days=n) for n in range(4)]
+    again = "SELECT COUNT(*) FROM page_visitor_days WHERE prev_day IS NOT NULL AND NOT is_bot"
+    assert query(store_url, again)[0][0] > 0, "some visitors viewed a page again on a later day"
+    across = "SELECT COUNT(*) FROM page_visitor_days WHERE revisits > 0 AND NOT is_bot"
+    assert query(store_url, across)[0][0] > 0, "a visit viewed a page before and after midnight"
+    for start in range(3):
+        for end in range(start + 1, 4):
+            kept, distinct = _page_figures_both_ways(store_url, days[start], days[end])
+            assert kept == distinct and distinct, (start, end)
 
 
 def test_visitor_days_give_the_distinct_visitors_of_any_whole_days(loaded, store_url, first_day):

@@ -48,3 +48,21 @@ def test_an_original_crumby_store_is_upgraded_in_place(store_url):
         row = conn.execute(sa.select(visits.c.cid, visits.c.hit_id, visits.c.site)).one()
     assert tuple(row) == ("c1", None, None)
     engine.dispose()
+
+
+def test_a_step_numbered_below_one_applied_before_it_is_still_applied(tmp_path, monkeypatch):
+    """Steps written side by side get numbers apart: a store that has a later one still gets an earlier."""
+    from crumby.store import migrations
+
+    engine = create_engine(f"duckdb:///{tmp_path / 'store.duckdb'}")
+    ran = []
+    later = (SCHEMA_VERSION + 2, "a later step", lambda conn: ran.append("later"))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, later))
+    assert migrations.ensure_schema(engine) == SCHEMA_VERSION + 2
+    between = (SCHEMA_VERSION + 1, "a step merged afterwards", lambda conn: ran.append("between"))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS[:-1], between, later))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 2)
+    assert migrations.ensure_schema(engine) == SCHEMA_VERSION + 2
+    assert migrations.ensure_schema(engine) == SCHEMA_VERSION + 2
+    assert ran == ["later", "between"]
+    engine.dispose()

@@ -11,8 +11,8 @@ whatever order or batches its rows came in: a batch marks stale the days of
 its page views and of the visits it writes in its own transaction
 (:func:`crumby.store.stale_days.mark_stale`), and the end of the run sums each
 stale day again and clears its mark in one transaction. A run killed in
-between leaves the marks for the next run. The summary's ``visitor_days`` are
-brought in step first, from the earliest stale day on.
+between leaves the marks for the next run. The summary's ``visitor_days`` and top pages'
+``page_visitor_days`` are brought in step first, from the earliest stale day on.
 
 On PostgreSQL the stale days are summed side by side, on a few connections:
 each day is its own transaction touching only its own rows, and the database
@@ -33,6 +33,7 @@ from ..store import stale_days
 from ..store.days import midnight
 from ..store.engine import backend_name, exact_text, room_to_sum
 from ..store.schema import document_days, origin_days, visitor_days, visits
+from . import page_visitors
 from .visitor_days import rebuild_from as rebuild_visitor_days
 
 PARALLEL_BACKENDS = ("postgresql",)
@@ -47,6 +48,7 @@ def refresh(engine: sa.Engine) -> int:
         if days:  # before the marks are cleared: a run killed after this rebuilds again
             room_to_sum(conn)
             rebuild_visitor_days(conn, days[0])
+            page_visitors.rebuild_from(conn, days[0])
     workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
     if workers <= 1:
         _sum_one_after_another(engine, days)
@@ -90,6 +92,7 @@ def rebuild_all(conn: sa.Connection) -> int:
     conn.execute(visitor_days.delete())
     if days:
         rebuild_visitor_days(conn, days[0])
+        page_visitors.rebuild_from(conn, days[0])
     return len(days)
 
 

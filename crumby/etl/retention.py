@@ -34,7 +34,7 @@ from ..store.bookkeeping import stale_days
 from ..store.days import as_day, midnight, utcnow
 from ..store.engine import backend_name
 from ..store.schema import HIT_TABLES, calendar, document_days, origin_days, sessions, visits
-from . import visitor_days
+from . import page_visitors, visitor_days
 from .daily import sum_day
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
@@ -256,28 +256,33 @@ def delete_old_rows(engine: sa.Engine, before: date) -> int:
         for table in HIT_TABLES:
             result = conn.execute(table.delete().where(table.c.datetime < start))
             deleted += max(result.rowcount or 0, 0)
-        deleted += _delete_rest_of_begun_visits(conn, start)
+        rest, changed = _delete_rest_of_begun_visits(conn, start)
+        deleted += rest
         conn.execute(sessions.delete().where(sessions.c.started < start))
         for daily in (document_days, origin_days, stale_days):
             conn.execute(daily.delete().where(daily.c.day < start))
         visitor_days.forget_before(conn, start)
+        page_visitors.forget_before(conn, start, changed)
         conn.execute(calendar.delete().where(calendar.c.datetime < start))
         if deleted:  # the answers over those days changed
             record_load(conn, "retention", "done", finished_at=utcnow())
     return deleted
 
 
-def _delete_rest_of_begun_visits(conn: sa.Connection, start: datetime) -> int:
-    """The page views from ``start`` on of visits that began before it; their days are summed again."""
+def _delete_rest_of_begun_visits(conn: sa.Connection, start: datetime) -> tuple[int, set[date]]:
+    """The page views from ``start`` on of visits that began before it; their days are summed again.
+
+    Returns how many went, and their days.
+    """
     begun = sa.select(sessions.c.session_id).where(sessions.c.started < start, sessions.c.ended >= start)
     rest = sa.and_(visits.c.datetime >= start, visits.c.session_id.in_(begun))
     days = {as_day(when) for (when,) in conn.execute(sa.select(visits.c.datetime).where(rest)).all()}
     if not days:
-        return 0
+        return 0, days
     result = conn.execute(visits.delete().where(rest))
     for day in sorted(days):
         sum_day(conn, day)
-    return max(result.rowcount or 0, 0)
+    return max(result.rowcount or 0, 0), days
 
 
 def _plain_length(path: Path) -> int | None:

@@ -21,6 +21,8 @@ from .schema import (
     events,
     metadata,
     origin_days,
+    page_day_figures,
+    page_visitor_days,
     sessions,
     users,
     visitor_days,
@@ -234,6 +236,11 @@ def _visitors_over_the_range(conn: sa.Connection) -> None:
     mark_stale(conn, days_with_page_views(conn))
 
 
+def _page_visitor_figures(conn: sa.Connection) -> None:
+    """``page_visitor_days`` and its sums: top pages' visitors and visits over whole days."""
+    _daily_figures(page_visitor_days, page_day_figures)(conn)
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -257,15 +264,27 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
         "visitors distinct over a report's range: page_days, visit_days and event_days dropped",
         _visitors_over_the_range,
     ),
+    (
+        14,
+        "the aggregated store: top pages' visitors and visits per day in page_visitor_days",
+        _page_visitor_figures,
+    ),
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
 
 
 def current_version(conn: sa.Connection) -> int:
     """The highest migration applied to the store, 0 for an empty one."""
+    return max(applied_versions(conn), default=0)
+
+
+def applied_versions(conn: sa.Connection) -> set[int]:
+    """The migrations applied to the store. Numbers may have gaps (steps written side by side are
+    numbered apart), so a step is applied when its own number is missing, not when it is above the
+    highest."""
     if not sa.inspect(conn).has_table(schema_versions.name):
-        return 0
-    return conn.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar() or 0
+        return set()
+    return set(conn.execute(sa.select(schema_versions.c.version)).scalars())
 
 
 def ensure_schema(engine: sa.Engine) -> int:
@@ -276,14 +295,15 @@ def ensure_schema(engine: sa.Engine) -> int:
         return clickhouse.ensure_schema(engine)
     try:
         with engine.begin() as conn:
-            version = current_version(conn)
+            applied = applied_versions(conn)
+            version = max(applied, default=0)
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"the store has schema version {version}, newer than this crumby knows "
                     f"({SCHEMA_VERSION}); upgrade crumby"
                 )
             for number, description, step in MIGRATIONS:
-                if number <= version:
+                if number in applied:
                     continue
                 step(conn)
                 conn.execute(
@@ -293,7 +313,7 @@ def ensure_schema(engine: sa.Engine) -> int:
                         applied_at=utcnow(),
                     )
                 )
-                version = number
+                version = max(version, number)
             return version
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(

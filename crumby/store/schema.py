@@ -199,6 +199,56 @@ visitor_days = Table(
 Index("ix_visitor_days_visitor", visitor_days.c.visitor_key, visitor_days.c.site, visitor_days.c.day)
 Index("ix_visitor_days_site_day", visitor_days.c.site, visitor_days.c.day, visitor_days.c.prev_day)
 
+# Each visitor's days on each page: top pages' distinct visitors and visits over whole days without a
+# distinct count over a month of page views. One row per day (UTC), site, page, bot flag and visitor
+# who viewed it, with the page views, the visits (distinct sessions) that viewed it that day, those of
+# them that had viewed it the day before too (a visit across midnight), and the visitor's last day
+# on the page before this one. Over the days [d0, d1) a page's visitors are its rows whose prev_day
+# is NULL or before d0; its visits are the sum of ``visits`` less the ``revisits`` of the days after
+# d0. Kept by the ETL from ``visits`` and ``sessions`` (crumby/etl/page_visitors.py); the reports read
+# its sums in ``page_day_figures``.
+page_visitor_days = Table(
+    "page_visitor_days",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),  # '' when the page view had none
+    Column("page_path", String(1024), nullable=False),  # '' when the page view had none
+    Column("is_bot", Boolean, nullable=False),
+    Column("visitor_key", BigInteger),  # as in sessions.visitor_key; NULL for page views of no visitor
+    Column("prev_day", DateTime),  # the visitor's last earlier day on this page; NULL: first
+    Column("views", BigInteger, nullable=False),
+    Column("visits", BigInteger, nullable=False),
+    Column("revisits", BigInteger, nullable=False),  # of ``visits``: those that viewed it the day before
+)
+Index("ix_page_visitor_days_day", page_visitor_days.c.day)
+Index(
+    "ix_page_visitor_days_visitor",
+    page_visitor_days.c.visitor_key,
+    page_visitor_days.c.site,
+    page_visitor_days.c.page_path,
+    page_visitor_days.c.day,
+    mysql_length={"site": 64, "page_path": 191},
+)
+
+# ``page_visitor_days`` summed per day, page and earlier day: what top pages reads, a few rows per page
+# and day instead of one per visitor. ``visitors`` counts the visitors whose last earlier day on the page
+# was ``prev_day``; over [d0, d1) a page's visitors are the sum over the rows whose prev_day is NULL or
+# before d0. Kept by the ETL with ``page_visitor_days`` (crumby/etl/page_visitors.py).
+page_day_figures = Table(
+    "page_day_figures",
+    metadata,
+    Column("day", DateTime, nullable=False),  # midnight UTC
+    Column("site", String(255), nullable=False),
+    Column("page_path", String(1024), nullable=False),
+    Column("is_bot", Boolean, nullable=False),
+    Column("prev_day", DateTime),
+    Column("visitors", BigInteger, nullable=False),
+    Column("views", BigInteger, nullable=False),
+    Column("visits", BigInteger, nullable=False),
+    Column("revisits", BigInteger, nullable=False),
+)
+Index("ix_page_day_figures_day", page_day_figures.c.day)
+
 users = Table(
     "users",
     metadata,

@@ -7,6 +7,18 @@
 -- filters: *
 -- column: site "Site"
 -- column: page_path "Page"
+{% if whole_days %}
+{#- whole days: the daily sums; a visitor counts on their first day on the page in the range, and a
+    visit across midnight once -#}
+SELECT {{ label('p.site') }} AS site,
+       {{ label('p.page_path') }} AS page_path,
+       {{ as_int('SUM(CASE WHEN p.prev_day IS NULL OR p.prev_day < :t0 THEN p.visitors ELSE 0 END)') }} AS visitors,
+       {{ as_int('SUM(p.visits) - SUM(CASE WHEN p.day > :t0 THEN p.revisits ELSE 0 END)') }} AS visits,
+       {{ as_int('SUM(p.views)') }} AS pageviews
+FROM page_day_figures p
+WHERE {{ day_filter('p') }}
+GROUP BY {{ label('p.page_path') }}, {{ label('p.site') }}
+{% else %}
 SELECT {{ label('v.site') }} AS site,
        {{ label('v.page_path') }} AS page_path,
        COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
@@ -15,5 +27,6 @@ SELECT {{ label('v.site') }} AS site,
 FROM visits v
 WHERE {{ hit_filter('v') }}
 GROUP BY {{ label('v.page_path') }}, {{ label('v.site') }}
+{% endif %}
 ORDER BY visitors DESC, pageviews DESC, site, page_path
 LIMIT :limit
