@@ -9,6 +9,12 @@ table of a fresh DuckDB file, in alternating order over a few rounds, so that
 noise from other work on the machine falls on both alike; the figures are
 medians. Peak RSS is the child's own (``wait4``).
 
+GoAccess (Debian's ``goaccess``, C) is the peer: the same hits written once as
+a combined access log (bench/combined_log.py), read with the GeoLite2 City
+database that crumby itself uses, into an HTML report file, in the same rounds
+as the ETL, interleaved with it. Its wall and CPU time and peak RSS stand
+beside crumby's, with the ratio crumby ETL / GoAccess.
+
 A third child times the store alone storing the rows the ETL made (visits,
 events, sessions, read back from the first round's DuckDB store as Arrow)
 into a fresh store, in the ETL's statement and transaction sizes: DuckDB by
@@ -18,10 +24,12 @@ around it.
 
     python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
                                        [--growth] [--cache /tmp/crumby-bench]
+                                       [--postgres-database crumby_bench_etl]
 
-Targets: ETL time <= 2x the bare read, peak RSS <= 1 GiB and not growing with
-the backlog (``--growth`` loads twice the hits once and compares), PostgreSQL
-load >= 50k hits/s (a fresh database on 127.0.0.1:5432, user postgres).
+Targets: ETL time <= 2x the bare read and <= 0.7x GoAccess's, peak RSS <= 1 GiB
+and not growing with the backlog (``--growth`` loads twice the hits once and
+compares), PostgreSQL load >= 50k hits/s (a fresh database of that name on
+127.0.0.1:5432, user postgres, dropped and made anew each round).
 """
 
 from __future__ import annotations
@@ -41,13 +49,15 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from combined_log import combined_log  # noqa: E402
 from corpus import VERSION, write_corpus  # noqa: E402
 
 TARGET_RATIO = 2.0
+TARGET_GOACCESS_RATIO = 0.7
 TARGET_RSS_MIB = 1024
 TARGET_POSTGRES_HITS_PER_S = 50_000
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-POSTGRES_BENCH_DB = "crumby_bench_etl"
+POSTGRES_BENCH_DB = "crumby_bench_etl"  # --postgres-database
 READ_JSON = """
 import sys, duckdb
 con = duckdb.connect(sys.argv[1])
@@ -123,12 +133,15 @@ def corpus(cache: Path, hits: int, seed: int) -> Path:
 
 
 def warm(folder: Path) -> int:
-    """Read every file once, so that both contenders start from the page cache; returns bytes."""
+    """Read every file once, so that all contenders start from the page cache; returns bytes."""
+    return sum(warm_file(path) for path in folder.glob("hits-*.jsonl"))
+
+
+def warm_file(path: Path) -> int:
     total = 0
-    for path in folder.glob("hits-*.jsonl"):
-        with open(path, "rb") as handle:
-            while chunk := handle.read(16 << 20):
-                total += len(chunk)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(16 << 20):
+            total += len(chunk)
     return total
 
 
@@ -136,7 +149,8 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
     """Wall seconds, peak RSS (MiB), CPU seconds and stdout of one child process; stops on failure."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        # no standard input: GoAccess would read a pipe as more log lines
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -156,6 +170,30 @@ def duckdb_read(folder: Path, workdir: Path) -> Measure:
     )
     target.unlink()
     return Measure(seconds, rss, int(stdout.split()[-1]), cpu)
+
+
+def goaccess(log: Path, workdir: Path, hits: int) -> Measure:
+    """GoAccess over the combined log, with the GeoLite2 City database crumby uses, into an HTML file.
+
+    ``hits`` is what the Measure carries (the log's lines are the ETL's hits: set from its figure).
+    """
+    from crumby.etl.enrich.geo import bundled_database
+
+    report = workdir / "goaccess.html"
+    command = [
+        "goaccess",
+        str(log),
+        "--log-format=COMBINED",
+        f"--geoip-database={bundled_database()}",
+        f"--output={report}",
+        "--no-global-config",
+        "--no-progress",
+    ]
+    seconds, rss, cpu, _ = run_child(command)
+    if not report.is_file():
+        sys.exit("GoAccess wrote no report")
+    report.unlink()
+    return Measure(seconds, rss, hits, cpu)
 
 
 def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
@@ -213,6 +251,8 @@ def fresh_postgres() -> str:
     """An empty database for the benchmark (dropped and made anew); its URL."""
     import psycopg
 
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", POSTGRES_BENCH_DB):
+        sys.exit(f"--postgres-database {POSTGRES_BENCH_DB!r}: lower-case letters, digits and _ only")
     try:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {POSTGRES_BENCH_DB} WITH (FORCE)")
@@ -251,24 +291,43 @@ def show(name: str, measures: list[Measure]) -> None:
     )
 
 
-def bench_duckdb(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int) -> float:
-    """Read, ETL and storing alone, alternated; the first ETL's store is kept at ``stored``."""
+def against_goaccess(name: str, loads: list[Measure], peers: list[Measure]) -> None:
+    """crumby's ETL beside GoAccess over the same hits: time ratios and both peak RSS figures."""
+    show("goaccess (with GeoIP)", peers)
+    wall = median(loads, "seconds") / median(peers, "seconds")
+    cpu = median(loads, "cpu_seconds") / median(peers, "cpu_seconds")
+    per_round = ", ".join(f"{e.seconds / g.seconds:.2f}" for g, e in zip(peers, loads, strict=True))
+    print(
+        f"ratio {name} / GoAccess: wall {wall:.2f}, CPU {cpu:.2f} (target <= {TARGET_GOACCESS_RATIO}; "
+        f"per round: {per_round}); peak RSS {max(m.peak_rss_mib for m in loads):.0f} MiB "
+        f"vs GoAccess {max(m.peak_rss_mib for m in peers):.0f} MiB"
+    )
+
+
+def bench_duckdb(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int, log: Path) -> float:
+    """Read, ETL, GoAccess and storing alone, alternated; the first ETL's store is kept at ``stored``."""
     reads: list[Measure] = []
     loads: list[Measure] = []
+    peers: list[Measure] = []
     alone: list[Measure] = []
     for n in range(rounds):
-        order = (reads, loads) if n % 2 == 0 else (loads, reads)
+        order = (reads, loads, peers) if n % 2 == 0 else (peers, loads, reads)
         for measures in order:
             if measures is reads:
                 measures.append(duckdb_read(folder, workdir))
+            elif measures is peers:
+                measures.append(goaccess(log, workdir, 0))
             else:
                 measures.append(etl_duckdb(folder, workdir, keep=None if stored.exists() else stored))
         alone.append(store_alone(stored, workdir, batches))
         print(
             f"  round {n + 1}: read {reads[-1].seconds:.1f} s, etl {loads[-1].seconds:.1f} s, "
+            f"goaccess {peers[-1].seconds:.1f} s, "
             f"storing alone {alone[-1].seconds:.1f} s ({alone[-1].parts})",
             flush=True,
         )
+    for measure in peers:
+        measure.hits = loads[0].hits
     show("duckdb read_json", reads)
     show("crumby etl (duckdb)", loads)
     ratio = median(loads, "seconds") / median(reads, "seconds")
@@ -284,23 +343,32 @@ def bench_duckdb(folder: Path, workdir: Path, rounds: int, stored: Path, batches
     print(f"ETL peak RSS: {rss:.0f} MiB (target <= {TARGET_RSS_MIB})")
     if reads[0].hits != loads[0].hits:
         print(f"note: the read made {reads[0].hits} rows, the ETL loaded {loads[0].hits} hits")
+    against_goaccess("crumby etl (duckdb)", loads, peers)
     return rss
 
 
-def bench_postgres(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int) -> None:
-    """The ETL into PostgreSQL, and the same rows stored alone by COPY (from ``stored``, made if missing)."""
+def bench_postgres(folder: Path, workdir: Path, rounds: int, stored: Path, batches: int, log: Path) -> None:
+    """The ETL into PostgreSQL beside GoAccess, and the same rows stored alone by COPY (from ``stored``)."""
     if not stored.exists():
         etl_duckdb(folder, workdir, keep=stored)
-    loads = []
+    loads: list[Measure] = []
+    peers: list[Measure] = []
     alone = []
     for n in range(rounds):
+        if n % 2:
+            peers.append(goaccess(log, workdir, 0))
         loads.append(etl_postgres(folder, workdir))
+        if not n % 2:
+            peers.append(goaccess(log, workdir, 0))
         alone.append(store_alone(stored, workdir, batches, postgres=True))
         print(
             f"  round {n + 1}: etl into PostgreSQL {loads[-1].seconds:.1f} s, "
+            f"goaccess {peers[-1].seconds:.1f} s, "
             f"storing alone {alone[-1].seconds:.1f} s ({alone[-1].parts})",
             flush=True,
         )
+    for measure in peers:
+        measure.hits = loads[0].hits
     show("crumby etl (postgresql)", loads)
     rate = loads[0].hits / median(loads, "seconds")
     print(f"PostgreSQL load: {rate:,.0f} hits/s (target >= {TARGET_POSTGRES_HITS_PER_S:,})")
@@ -309,6 +377,7 @@ def bench_postgres(folder: Path, workdir: Path, rounds: int, stored: Path, batch
         f"PostgreSQL storing the ETL's {alone[0].hits:,} rows alone (COPY into visits, events, sessions "
         f"with their indexes, in the ETL's sizes): {seconds:.2f} s, {loads[0].hits / seconds:,.0f} hits/s"
     )
+    against_goaccess("crumby etl (postgresql)", loads, peers)
 
 
 def bench_growth(cache: Path, workdir: Path, hits: int, seed: int, rss: float | None) -> None:
@@ -332,11 +401,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--growth", action="store_true", help="also load twice the hits once: peak RSS")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crumby-bench")
+    parser.add_argument(
+        "--postgres-database", default="crumby_bench_etl", help="made anew and dropped: not one in use"
+    )
     args = parser.parse_args(argv)
+    global POSTGRES_BENCH_DB
+    POSTGRES_BENCH_DB = args.postgres_database
     args.cache.mkdir(parents=True, exist_ok=True)
     folder = corpus(args.cache, args.hits, args.seed)
     size = warm(folder)
     print(f"corpus: {args.hits:,} hits, {size / 1e6:,.0f} MB in {len(list(folder.glob('hits-*')))} files")
+    log = combined_log(folder, args.cache / f"{folder.name}.access.log")
+    warm_file(log)
     from crumby.etl.pipeline import DEFAULT_BATCH_BYTES
 
     batches = max(round(size / DEFAULT_BATCH_BYTES), 1)  # the ETL's batches, as statements per table
@@ -345,9 +421,9 @@ def main(argv: list[str] | None = None) -> None:
         stored = workdir / "stored.duckdb"  # the first ETL's store: the rows to store alone
         rss = None
         if args.backend in ("duckdb", "all"):
-            rss = bench_duckdb(folder, workdir, args.rounds, stored, batches)
+            rss = bench_duckdb(folder, workdir, args.rounds, stored, batches, log)
         if args.backend in ("postgresql", "all"):
-            bench_postgres(folder, workdir, args.rounds, stored, batches)
+            bench_postgres(folder, workdir, args.rounds, stored, batches, log)
         if args.growth:
             bench_growth(args.cache, workdir, args.hits, args.seed, rss)
 

@@ -3,14 +3,14 @@
 Every backend takes the rows in bulk: DuckDB straight from Arrow, PostgreSQL
 through COPY into a temporary table, SQLite and MySQL/MariaDB by batched
 ``executemany``. A hit id already in the store is skipped, never loaded
-twice (on DuckDB by an anti-join over the batch's time window, since a
-replayed line carries the same time; elsewhere by the unique key).
+twice: it is looked for among the rows of the batch's time window, since
+a replayed line carries the same time (on DuckDB by an anti-join, on
+PostgreSQL before the COPY; elsewhere the unique key refuses it).
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
@@ -146,20 +146,21 @@ def execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
 
 
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
-    """COPY straight into the table, after leaving out the hit ids it already holds."""
-    cursor = conn.connection.driver_connection.cursor()
+    """COPY straight into the table, after leaving out the hit ids it already holds.
+
+    Those are found among the ids stored in the batch's time window (a replayed
+    line carries its time), matched here: the table has no index on hit_id
+    (migration 16), and the window of a new batch holds few rows or none.
+    """
     times = rows.column("datetime")
-    # The ids go as one JSON text: the driver would build a text array of them in Python, element by
-    # element (about four times the client's time, and twice the wait, for a batch's 60k ids).
-    cursor.execute(
-        f"SELECT hit_id FROM {table.name} WHERE datetime BETWEEN %s AND %s "
-        "AND hit_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))",
-        (pc.min(times).as_py(), pc.max(times).as_py(), json.dumps(rows.column("hit_id").to_pylist())),
-    )
-    stored = [row[0] for row in cursor.fetchall()]
-    cursor.close()
-    if stored:  # a replayed line: the unique key would refuse the whole COPY
-        rows = rows.filter(pc.invert(pc.is_in(rows.column("hit_id"), pa.array(stored, pa.string()))))
+    stored = conn.execute(
+        sa.select(table.c.hit_id).where(
+            table.c.datetime.between(pc.min(times).as_py(), pc.max(times).as_py())
+        )
+    ).scalars()
+    stored = pa.array(stored.all(), pa.string())
+    if len(stored):
+        rows = rows.filter(pc.invert(pc.is_in(rows.column("hit_id"), stored)))
     if rows.num_rows:
         copy_into(conn, table.name, _quoted_columns(conn, rows.column_names), rows)
     return rows.num_rows
@@ -200,15 +201,20 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: pa.Table, backend: 
     return inserted
 
 
-def replace_hits(conn: sa.Connection, table: sa.Table, hit_ids: list[str]) -> None:
-    """Delete the rows of ``hit_ids`` (a reprocess writes them anew in the same transaction)."""
+def replace_hits(
+    conn: sa.Connection, table: sa.Table, hit_ids: list[str], within: tuple[datetime, datetime] | None = None
+) -> None:
+    """Delete the rows of ``hit_ids``, whose times are ``within`` if given (a reprocess writes them anew
+    in the same transaction; PostgreSQL finds them by time, having no index on hit_id)."""
     if backend_name(conn.engine) == "duckdb":  # no index on hit_id there: one pass over the table
         replaced = pa.table({"hit_id": pa.array(hit_ids, pa.string())})
         sql = f"DELETE FROM {table.name} WHERE hit_id IN (SELECT hit_id FROM _crumby_rows)"
         execute_over(raw_duckdb(conn), replaced, sql)
         return
+    condition = sa.true() if within is None else table.c.datetime.between(*within)
     for start in range(0, len(hit_ids), ROWS_PER_STATEMENT):
-        conn.execute(table.delete().where(table.c.hit_id.in_(hit_ids[start : start + ROWS_PER_STATEMENT])))
+        ids = hit_ids[start : start + ROWS_PER_STATEMENT]
+        conn.execute(table.delete().where(condition, table.c.hit_id.in_(ids)))
 
 
 def save_checkpoints(conn: sa.Connection, rows: list[dict]) -> None:

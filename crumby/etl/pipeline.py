@@ -69,6 +69,9 @@ MAX_PASSES = 3  # rescans for files that grew or appeared during the run
 # them straight into the store file as they come, instead of into its log at the commit and again
 # at the checkpoint after it (that doubled the time DuckDB spent writing).
 BATCHES_PER_TRANSACTION = 4
+# An hour written by several writers is read whole into one batch up to this size (sessions stay whole
+# across its files); past it, it is cut like any other, and a visit may be cut with it.
+MAX_WHOLE_HOUR_BYTES = 8 * DEFAULT_BATCH_BYTES
 
 __all__ = ["BATCHES_PER_TRANSACTION", "DEFAULT_BATCH_BYTES", "EtlLocked", "LoadReport", "StoreError", "run"]
 
@@ -180,6 +183,15 @@ def _pending(log_file: LogFile, marks: Mapping[str, dict]) -> int:
         return 0 if mark else _size_on_disk(log_file)
     size = log_file.size() or 0
     return max(size - done, 0)
+
+
+def _pending_size(planned: list[tuple[LogFile, int, int | None]]) -> int:
+    """About how many bytes ``planned`` reads (a compressed file counts as its size on disk)."""
+    total = 0
+    for log_file, start, until in planned:
+        end = until if until is not None else log_file.size()
+        total += _size_on_disk(log_file) if end is None else max(end - start, 0)
+    return total
 
 
 def _size_on_disk(log_file: LogFile) -> int:
@@ -361,15 +373,30 @@ class _Run:
             yield log_file, start, None
 
     def _iter_batches(self) -> Iterator[list[Chunk]]:
+        """Batches of about ``batch_bytes``, in hour order; an hour that several writers wrote is not cut.
+
+        A later batch must not hold earlier hits of a visitor than a batch
+        before it: sessions are carried from batch to batch by each visitor's
+        last one, so hits of one hour from two writers' files in two batches
+        would cut a visit in two. One writer's file is in time order and may
+        be cut anywhere. An hour of several writers larger than
+        :data:`MAX_WHOLE_HOUR_BYTES` is cut all the same, to bound memory.
+        """
         batch: list[Chunk] = []
         size = 0
-        for log_file, start, until in self._plan():
-            for chunk in iter_chunks(log_file, start, self.batch_bytes, until=until):
-                batch.append(chunk)
-                size += chunk.end - chunk.start
-                if size >= self.batch_bytes:
-                    yield batch
-                    batch, size = [], 0
+        for _, planned in itertools.groupby(self._plan(), key=lambda plan: plan[0].hour):
+            planned = list(planned)
+            whole = len(planned) > 1 and _pending_size(planned) <= MAX_WHOLE_HOUR_BYTES
+            for log_file, start, until in planned:
+                for chunk in iter_chunks(log_file, start, self.batch_bytes, until=until):
+                    batch.append(chunk)
+                    size += chunk.end - chunk.start
+                    if size >= self.batch_bytes and not whole:
+                        yield batch
+                        batch, size = [], 0
+            if size >= self.batch_bytes:
+                yield batch
+                batch, size = [], 0
         if batch:
             yield batch
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..config import ensure_folder
@@ -159,7 +160,10 @@ class _Reprocess(_Run):
 
     def _swap(self, conn: sa.Connection, table: sa.Table, rows) -> int:
         """The stored rows of these hits replaced by ``rows``; returns how many went in."""
-        replace_hits(conn, table, rows.column("hit_id").to_pylist())
+        times = rows.column("datetime")
+        slack = timedelta(seconds=1)  # as in _replace
+        within = (pc.min(times).as_py() - slack, pc.max(times).as_py() + slack)
+        replace_hits(conn, table, rows.column("hit_id").to_pylist(), within)
         return insert_hits(conn, table, rows)
 
     def _rebuild(self, conn: sa.Connection, session_ids: list[str]) -> None:

@@ -221,10 +221,16 @@ def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None
     wanted = sorted(set(session_ids))
     if not wanted:
         return 0
-    mark_start_days(conn, read_sessions(conn, wanted))
+    stored = read_sessions(conn, wanted)
+    mark_start_days(conn, stored)
     delete_sessions(conn, wanted)
+    # A reprocess keeps its hits' times and sessions: their page views lie within the stored visits'
+    # times, which an index on time finds (PostgreSQL has none on visits.session_id).
+    within = None
+    if stored.num_rows == len(wanted):
+        within = visits.c.datetime.between(pc.min(stored["started"]).as_py(), pc.max(stored["ended"]).as_py())
     page_views = _select_in(
-        conn, visits, [visits.c[name] for name in PAGE_VIEW_COLUMNS], visits.c.session_id, wanted
+        conn, visits, [visits.c[name] for name in PAGE_VIEW_COLUMNS], visits.c.session_id, wanted, within
     )
     page_views = page_views.filter(pc.invert(pc.is_null(page_views.column("session_id"))))
     if not page_views.num_rows:
@@ -346,17 +352,27 @@ def append(conn: sa.Connection, rows: pa.Table) -> None:
 
 
 def _select_in(
-    conn: sa.Connection, table: sa.Table, columns: list[sa.Column], key: sa.Column, values: list[str]
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: list[sa.Column],
+    key: sa.Column,
+    values: list[str],
+    within: sa.ColumnElement[bool] | None = None,
 ) -> pa.Table:
-    """``columns`` of the rows of ``table`` whose ``key`` is one of ``values``, as Arrow."""
+    """``columns`` of the rows of ``table`` whose ``key`` is one of ``values`` (and ``within``), as Arrow."""
     shape = _shape_of(columns)
+    condition = sa.true() if within is None else within
     if backend_name(conn.engine) == "duckdb":
         names = ", ".join(f'"{c.name}"' for c in columns)
         sql = f'SELECT {names} FROM {table.name} WHERE "{key.name}" IN (SELECT k FROM _crumby_rows)'
         _crumby_rows = pa.table({"k": pa.array(values, pa.string())})  # read by DuckDB, by name
         return _as_columns(_arrow_of(raw_duckdb(conn).sql(sql)), shape)
     parts = [
-        _fetch(conn, sa.select(*columns).where(key.in_(values[start : start + ROWS_PER_STATEMENT])), shape)
+        _fetch(
+            conn,
+            sa.select(*columns).where(condition, key.in_(values[start : start + ROWS_PER_STATEMENT])),
+            shape,
+        )
         for start in range(0, len(values), ROWS_PER_STATEMENT)
     ]
     return pa.concat_tables(parts)
