@@ -155,7 +155,17 @@ def _duckdb_session_state_unindexed(conn: sa.Connection) -> None:
 
 
 def _rebuild(conn: sa.Connection, table: sa.Table, *, primary_key: bool = True) -> None:
-    """DuckDB cannot drop a table's UNIQUE constraint or key: copy the rows into a table made without."""
+    """DuckDB cannot drop a table's UNIQUE constraint or key: copy the rows into a table made without.
+
+    A column stays nullable where the store's is (one added to an older store's rows).
+    """
+    present = _column_names(conn, table)
+    not_null = {
+        row[0]
+        for row in conn.exec_driver_sql(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable", (table.name,)
+        )
+    }
     rebuilt = sa.Table(
         f"_crumby_rebuilt_{table.name}",
         sa.MetaData(),
@@ -164,18 +174,38 @@ def _rebuild(conn: sa.Connection, table: sa.Table, *, primary_key: bool = True) 
                 c.name,
                 c.type,
                 primary_key=primary_key and c.primary_key,
-                nullable=c.nullable,
+                nullable=c.nullable or c.name not in not_null,
                 autoincrement=False,
             )
             for c in table.columns
         ],
     )
-    present = _column_names(conn, table)
     rebuilt.create(conn)
     names = ", ".join(f'"{c.name}"' for c in table.columns if c.name in present)
     conn.exec_driver_sql(f"INSERT INTO {rebuilt.name} ({names}) SELECT {names} FROM {table.name}")
     conn.exec_driver_sql(f"DROP TABLE {table.name}")
     conn.exec_driver_sql(f"ALTER TABLE {rebuilt.name} RENAME TO {table.name}")
+
+
+def _duckdb_hit_tables_unkeyed(conn: sa.Connection) -> None:
+    """On DuckDB, visits and events lose their primary key too.
+
+    Nothing looks a row up by its id there: the loader numbers rows on from
+    the largest id and skips hit ids already stored by an anti-join over the
+    batch's time window, and reports read time ranges. Keeping the key's ART
+    index and writing it at every commit cost as much as the rows' own
+    columns (measured on bench/etl.py: insert and commit CPU about halved).
+    """
+    if backend_name(conn.engine) != "duckdb":
+        return
+    for table in (visits, events):
+        keyed = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM duckdb_constraints() "
+            "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+            (table.name,),
+        ).scalar()
+        if keyed:
+            _rebuild(conn, table, primary_key=False)
 
 
 def _mysql_hit_times_to_the_millisecond(conn: sa.Connection) -> None:
@@ -302,6 +332,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
         "PostgreSQL: visits and events without their hit id, session and site indexes",
         _postgresql_hit_tables_by_time,
     ),
+    (18, "DuckDB: visits and events without a primary key", _duckdb_hit_tables_unkeyed),
 )
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
 
