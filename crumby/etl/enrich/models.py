@@ -7,6 +7,9 @@ data/SOURCES.md) names some 15,000 models of 2,000 brands with their type.
 Its patterns are matched as Device Detector matches them (without regard to
 case, where a word starts): every brand's pattern at once in one regex set,
 then that brand's models in order; a model without a type has its brand's.
+Only the type matters here, so a brand's models are compiled (when the brand
+is first met) as one pattern for each run of neighbours of the same type:
+Samsung's 733 become 18, which compile in a third of the time.
 
 Only the system part of a user agent, its first parenthesis ("(Linux;
 Android 14; SM-X710)"), is matched, once a process for each distinct one:
@@ -16,9 +19,11 @@ that is where the model is, and a browser's new version does not change it.
 from __future__ import annotations
 
 import re
+from itertools import groupby
+from typing import Any
 
 from .lists import DEVICE_DETECTOR_MOBILES, read_yaml
-from .regexset import FirstMatch
+from .regexset import RUST_CANNOT, FirstMatch
 
 # Device Detector's types -> crumby's; the rest (camera, peripheral, smart display, smart speaker,
 # portable media player) are left to device.py's rules
@@ -40,8 +45,27 @@ SYSTEM_PART = re.compile(r"\([^)]*\)?")
 MAX_REMEMBERED = 100_000
 
 
-def _pattern(regex: str) -> str:
-    return f"{MODEL_START}(?:{regex})"
+def _pattern(*regexes: str) -> str:
+    """Device Detector's wrapping of its patterns, for one or several alternatives (some of its
+    patterns close its "(?:" early and open their own group: each keeps a wrapping of its own)."""
+    return MODEL_START + "(?:" + "|".join(f"(?:{regex})" for regex in regexes) + ")"
+
+
+def models_by_type(brand: dict[str, Any]) -> list[tuple[str, str]]:
+    """(pattern, crumby's type) for each run of a brand's models of one type, in order, up to the
+    last of a type other than the brand's (those after it would answer as the brand does); a
+    look-around pattern alone, so that the others stay in Rust's regex set."""
+    default = TYPES.get(brand.get("device"))
+    typed = [
+        (model["regex"], TYPES.get(model.get("device") or brand.get("device"))) for model in brand["models"]
+    ]
+    runs: list[tuple[str, str | None]] = []
+    for (kind, late), run in groupby(typed, key=lambda model: (model[1], bool(RUST_CANNOT.search(model[0])))):
+        regexes = [regex for regex, _ in run]
+        runs += [(_pattern(regex), kind) for regex in regexes] if late else [(_pattern(*regexes), kind)]
+    while runs and runs[-1][1] == default:
+        runs.pop()
+    return [(pattern, str(kind)) for pattern, kind in runs]
 
 
 class ModelTypes:
@@ -68,14 +92,12 @@ class ModelTypes:
         if brand is None:
             return None
         entry = self.brands[brand]
-        kind = entry.get("device")
-        models = entry.get("models")
-        if models:
+        kind = TYPES.get(entry.get("device"))
+        if entry.get("models"):
             match = self._models.get(brand)
             if match is None:
-                rules = [(_pattern(model["regex"]), str(n)) for n, model in enumerate(models)]
-                match = self._models[brand] = FirstMatch(rules)
-            number = match(text)
-            if number is not None:
-                kind = models[int(number)].get("device") or kind
-        return TYPES.get(kind)
+                match = self._models[brand] = FirstMatch(models_by_type(entry))
+            found = match(text)
+            if found is not None:
+                kind = None if found == "None" else found  # "None": a type left to the rules
+        return kind
