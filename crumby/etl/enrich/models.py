@@ -9,7 +9,10 @@ case, where a word starts): every brand's pattern at once in one regex set,
 then that brand's models in order; a model without a type has its brand's.
 Only the type matters here, so a brand's models are compiled (when the brand
 is first met) as one pattern for each run of neighbours of the same type:
-Samsung's 733 become 18, which compile in a third of the time.
+Samsung's 733 become 15 (all brands' 15,116 become 1,122), which compile in
+a third of the time. One difference from Device Detector's order: a pattern
+with a look-around is tried after the others (regexset.py), so where it and
+a later one both match, the later one wins.
 
 Only the system part of a user agent, its first parenthesis ("(Linux;
 Android 14; SM-X710)"), is matched, once a process for each distinct one:
