@@ -108,7 +108,19 @@ DEVICES = {
     "Safari/537.36 Tesla/2020.48.26": "car",
     f"Mozilla/5.0 (Linux; Android 11; SM-R875F) {CHROME} Mobile Safari/537.36": "wearable",
     f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {CHROME} Mobile Safari/537.36": "mobile",
+    f"Mozilla/5.0 (Linux; Android 13; SM-S918B) {CHROME} Mobile Safari/537.36": "mobile",
     f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {CHROME} Safari/537.36": "desktop",
+    # Android tablets whose browser says "Mobile": only the device list knows the model
+    f"Mozilla/5.0 (Linux; Android 12; PMT4511_4G) {CHROME} Mobile Safari/537.36": "tablet",  # Prestigio
+    f"Mozilla/5.0 (Linux; Android 11; TZ863) {CHROME} Mobile Safari/537.36": "tablet",  # Irbis
+    # Android TVs and TV boxes that say nothing of it, or even "Mobile"
+    f"Mozilla/5.0 (Linux; Android 9; TIVO STREAM 4K) {CHROME} Safari/537.36": "tv",
+    f"Mozilla/5.0 (Linux; Android 10; EVPAD-PRO-MAX) {CHROME} Safari/537.36": "tv",
+    f"Mozilla/5.0 (Linux; Android 11; Blaupunkt 55UW5000T) {CHROME} Mobile Safari/537.36": "tv",
+    # apps on such tablets: Android's own HTTP client, UC Browser's "Adr"
+    "Dalvik/2.1.0 (Linux; U; Android 11; TZ863 Build/RP1A.200720.011)": "tablet",
+    "UCWEB/2.0 (MIDP-2.0; U; Adr 9.0.0; en-US; PMT4511_4G) U2/1.0.0 UCBrowser/13.4.0.1306 U2/1.0.0 "
+    "Mobile": "tablet",
     "Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1": "mobile",  # a stranger, yet known
     "Opera/9.80 (X11; Linux x86_64) Presto/2.12.388 Version/12.16": "desktop",
     "Dalvik/2.1.0 (Linux; U; Android 9; HP Chromebook x360 11 G1 EE Build/R80)": "desktop",
@@ -188,12 +200,29 @@ def test_client_hints_decide_between_phone_and_tablet():
     assert device_type("Mozilla/5.0 (compatible)", None, None) == "other"
 
 
+def test_the_device_list_names_the_model_whatever_the_browser_says():
+    """Chrome's reduced UA names no model, so the list is not asked; a model it knows wins over
+    "Mobile" and over the rules' guess; a model it does not know leaves the rules to decide."""
+    parser = AgentParser()
+    reduced = f"Mozilla/5.0 (Linux; Android 10; K) {CHROME} Safari/537.36"
+    assert device_type(reduced, "Android", "K", model_type=parser.model_types) == "tablet"
+    assert parser.model_types(reduced.replace("; K)", "; PMT4511_4G)")) == "tablet"
+    assert parser.model_types(f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {CHROME}") == "mobile"
+    assert parser.model_types(f"Mozilla/5.0 (Linux; Android 14; Acme Zzx-99) {CHROME}") is None
+    unknown = f"Mozilla/5.0 (Linux; Android 14; Acme Zzx-99) {CHROME} Mobile Safari/537.36"
+    assert device_type(unknown, "Android", None, model_type=parser.model_types) == "mobile"
+    assert device_type(unknown.replace(" Mobile", ""), "Android", None, model_type=parser.model_types) == (
+        "tablet"
+    )
+
+
 def test_each_load_records_the_lists_versions(tmp_path):
     enricher = new_enricher(tmp_path)
     enricher.close()
     provenance = enricher.provenance
     assert provenance["crawler_user_agents"][0].isdigit()
     assert "3856a28692d4" in provenance["device_detector_bots"]
+    assert "3856a28692d4" in provenance["device_detector_devices"]
     assert "b70173e763f8" in provenance["referer_parser_referers"]
     assert provenance["crumby_lists"].startswith("crumby.yml sha256 ")
 

@@ -60,3 +60,21 @@ def test_first_match_keeps_the_order_of_its_rules():
     assert first("SM-T295") == "tablet"
     assert first("Butterfly") == "late"  # a look-behind: Python's re, after the others
     assert first("HTC Butterfly") is None
+
+
+def test_a_look_around_may_hold_an_escaped_parenthesis():
+    """Device Detector writes such patterns: "(?!Tahiti-LS\\))" ends at the second ")"."""
+    first = FirstMatch([(r"Orange[ _-](?!Tahiti-LS\))([^/;]+)( Build|\))", "orange"), ("Nura", "other")])
+    assert first("(Linux; Android 4.1; Orange Daytona Build/JRO)") == "orange"
+    assert first("(Linux; Android 4.1; Orange Tahiti-LS)") is None
+    assert first("Nura 2") == "other"
+
+
+def test_only_the_look_around_patterns_from_the_one_rust_found_are_tried():
+    """The stand-in Rust finds names the first look-around pattern that may match: the ones
+    before it cannot, so Python's re starts there and still keeps the list's order."""
+    first = FirstMatch([("(?<!x)alpha", "a"), ("(?<!y)beta", "b"), ("(?<!z)(?:beta|gamma)", "c")])
+    assert first("beta") == "b"
+    assert first("ybeta") == "c"
+    assert first("gamma alpha") == "a"
+    assert first("xalpha zgamma") is None

@@ -3,8 +3,9 @@
 Parsing is ua-parser's (uap-core's regexes, matched by its Rust accelerator
 ``ua-parser-rs``, about 36x faster than its pure-Python matcher); the device
 type is device.py's (desktop, mobile, tablet, tv, console, car, wearable or
-other), from that same parse, with user-agents' lists of tablet, mobile and PC
-families deciding what device.py's rules leave as other; bots.py says bot or
+other), from that same parse and Device Detector's device list (models.py),
+with user-agents' lists of tablet, mobile and PC families deciding what
+device.py's rules leave as other; bots.py says bot or
 not, and ``bot`` wins.
 
 ``platform`` keeps the original Crumby's meaning: the operating system family
@@ -34,6 +35,7 @@ from .bots import BotMatcher
 from .device import device_type
 from .distinct import AnswerTable, Encoded, string_array
 from .lists import version_of
+from .models import ModelTypes
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
@@ -122,9 +124,11 @@ def listed_device_type(browser: str | None, os_family: str | None, device_family
 class AgentParser:
     """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
 
-    def __init__(self, bot_patterns: Sequence[str] = ()) -> None:
+    def __init__(self, bot_patterns: Sequence[str] = (), device_list: bool = True) -> None:
+        """``device_list=False`` leaves Device Detector's device list out (to measure the rules)."""
         self.parser = Parser(BestAvailableResolver(load_lazy_builtins()))
         self.bots = BotMatcher(bot_patterns)
+        self.model_types = ModelTypes() if device_list else None
         self.provenance = {
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
@@ -157,9 +161,8 @@ class AgentParser:
             is_bot,
         )
 
-    @staticmethod
-    def _device(ua: str, browser: str | None, os_family: str | None, device: Any, hints: Any) -> str:
-        kind = device_type(ua, os_family, device.model if device else None, hints)
+    def _device(self, ua: str, browser: str | None, os_family: str | None, device: Any, hints: Any) -> str:
+        kind = device_type(ua, os_family, device.model if device else None, hints, self.model_types)
         if kind != "other":
             return kind
         return listed_device_type(browser, os_family, device.family if device else None)

@@ -10,6 +10,9 @@ them. Rules, first match:
   Tesla, Wear OS, Apple Watch, ...);
 - desktop: a laptop or PC line by name (Chromebook, Inspiron, Latitude, ...:
   Android apps and Android-x86 run on them too);
+- for an Android UA (a browser's, or an app's: Dalvik, UCWEB's "Adr"), the
+  type Device Detector's device list gives its model (models.py): most
+  tablets say "Mobile" as phones do, and many TVs and boxes say nothing;
 - tablet: an iPad, a known tablet model (Galaxy Tab, Fire, MatePad, Lenovo
   Tab, ...: even when its UA says "Mobile"), a UA that says "Tablet";
 - mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
@@ -23,7 +26,7 @@ them. Rules, first match:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .regexset import FirstMatch, any_of
 
@@ -90,6 +93,9 @@ PHONE_SYSTEMS = ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")
 DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
 DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
 is_desktop_word = any_of([f"(?i){DESKTOP_WORDS}"])
+# Android, as browsers and apps name it; not Chrome's reduced "Android 10; K", which names no model
+is_android = any_of([r"Android|\bAdr \d"])
+is_reduced = any_of([r"Android [\d.]+; K\)"])
 
 
 def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
@@ -105,14 +111,23 @@ def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str
 
 
 def device_type(
-    ua: str, os_family: str | None, model: str | None, hints: Mapping[str, str | None] | None = None
+    ua: str,
+    os_family: str | None,
+    model: str | None,
+    hints: Mapping[str, str | None] | None = None,
+    model_type: Callable[[str], str | None] | None = None,
 ) -> str:
-    """The device type of a user agent that is not a bot (see this module's docstring)."""
+    """The device type of a user agent that is not a bot (see this module's docstring);
+    ``model_type`` is the device list's answer for a UA's model (models.ModelTypes)."""
     kind = FIRST_KIND(ua)
     if kind in OWN_KINDS:
         return kind
     if kind == "computer":
         return "desktop"
+    if model_type is not None and is_android(ua) and not is_reduced(ua):
+        listed = model_type(ua)
+        if listed is not None:
+            return listed
     mobile_hint, platform_hint = hint_values(hints)
     if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) == "tablet"):
         return "tablet"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 
 RUST_CANNOT = re.compile(r"\(\?<?[!=]|\\[1-9]")
-LOOKAROUND = re.compile(r"\(\?<?[!=](?:[^()]|\([^()]*\))*\)")
+LOOKAROUND = re.compile(r"\(\?<?[!=](?:\\.|[^()\\]|\((?:\\.|[^()\\])*\))*\)")  # "\)" inside is no end
 MAYBE = "\x00maybe"  # the name of a look-around pattern's wider stand-in
 
 
@@ -66,16 +66,23 @@ class FirstMatch:
         late = [(p, name) for p, name in rules if not compiles_in_rust(p)]
         wider = [LOOKAROUND.sub("", p) for p, _ in late]
         self._always = not all(compiles_in_rust(p) for p in wider)
-        self._rust = _rust(fast + [(p, MAYBE) for p in wider if compiles_in_rust(p)])
+        # each stand-in named by its place: the look-around patterns before it cannot match either
+        maybes = [(p, f"{MAYBE}{n}") for n, p in enumerate(wider) if compiles_in_rust(p)]
+        self._rust = _rust(fast + maybes)
         self._late = [(name, python_pattern(p).search) for p, name in late]
 
     def __call__(self, text: str) -> str | None:
+        start = 0
         if self._rust is not None:
             found = self._rust(text)
             name = found.family if found is not None else None
-            if name != MAYBE and (name is not None or not self._always):
+            if name is None and not self._always:
+                return None
+            if name is not None and not name.startswith(MAYBE):
                 return name
-        return next((name for name, search in self._late if search(text)), None)
+            if name is not None and not self._always:
+                start = int(name[len(MAYBE) :])
+        return next((name for name, search in self._late[start:] if search(text)), None)
 
 
 def any_of(patterns: Sequence[str]) -> Callable[[str], bool]:
