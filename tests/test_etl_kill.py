@@ -39,7 +39,7 @@ BATCH = ("--batch-bytes", "65536")  # the smallest batch the ETL takes (two maxi
 HITS = 6000
 COMPARED = ("visits", "events", "sessions", *(table.name for table in DAILY_TABLES), "visitor_days")
 FIRST = 1500  # on disk before the first round; the rest is appended round by round
-ENRICHER_SETUP = 0.2  # seconds from mapping the GeoIP file to the first batch (the user-agent parser)
+ENRICHER_SETUP = 0.2  # seconds from mapping the GeoIP file (the enricher's last step) to the first batch
 
 
 def _pending(logs: Path, url: str) -> int:

@@ -53,8 +53,10 @@ class Enricher:
     """Adds ENRICHED_COLUMNS to batches of raw hits; make one per run and reuse it."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.geo = GeoLocator(settings)
+        # The user-agent parser first: compiling its lists takes seconds, and the GeoIP file, mapped
+        # last, is then the sign that the first batch is about to start (the kill tests wait for it).
         self.agents = AgentParser(settings.get("BOT_PATTERNS", ()))
+        self.geo = GeoLocator(settings)
         self.provenance: dict[str, str] = {
             "geoip": self.geo.provenance,
             **self.agents.provenance,
