@@ -148,15 +148,14 @@ def execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     """COPY straight into the table, after leaving out the hit ids it already holds.
 
-    Those are found among the ids stored in the batch's time window (a replayed
+    Those are found among the ids stored in the batch's hours (a replayed
     line carries its time), matched here: the table has no index on hit_id
-    (migration 16), and the window of a new batch holds few rows or none.
+    (migration 16), and the hours of a new batch hold few rows or none. Only
+    its own hours: a late file for an old hour read with the current one
+    would otherwise bring back every id stored in the days between.
     """
-    times = rows.column("datetime")
     stored = conn.execute(
-        sa.select(table.c.hit_id).where(
-            table.c.datetime.between(pc.min(times).as_py(), pc.max(times).as_py())
-        )
+        sa.select(table.c.hit_id).where(_in_hours_of(table, rows.column("datetime")))
     ).scalars()
     stored = pa.array(stored.all(), pa.string())
     if len(stored):
@@ -164,6 +163,20 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
     if rows.num_rows:
         copy_into(conn, table.name, _quoted_columns(conn, rows.column_names), rows)
     return rows.num_rows
+
+
+def _in_hours_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[bool]:
+    """``table``'s rows in the hours of ``times``, runs of neighbouring hours as one range."""
+    hours = sorted(pc.unique(pc.floor_temporal(times.drop_null(), unit="hour")).to_pylist())
+    ranges: list[list[datetime]] = []
+    for hour in hours:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1][1] = hour + timedelta(hours=1)
+        else:
+            ranges.append([hour, hour + timedelta(hours=1)])
+    return sa.or_(
+        sa.false(), *(sa.and_(table.c.datetime >= low, table.c.datetime < high) for low, high in ranges)
+    )
 
 
 def copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
