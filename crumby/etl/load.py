@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +30,8 @@ from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
 ROWS_PER_STATEMENT = 2000
+HOUR_MICROS = 3_600_000_000
+EPOCH = datetime(1970, 1, 1)
 
 
 def arrow_type(column: sa.Column) -> pa.DataType:
@@ -148,14 +151,15 @@ def execute_over(raw, rows: pa.Table, sql: str, parameters: list | None = None):
 def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
     """COPY straight into the table, after leaving out the hit ids it already holds.
 
-    Those are found among the ids stored in the batch's hours (a replayed
+    Those are found among the ids stored in the batch's time window (a replayed
     line carries its time), matched here: the table has no index on hit_id
-    (migration 16), and the hours of a new batch hold few rows or none. Only
-    its own hours: a late file for an old hour read with the current one
-    would otherwise bring back every id stored in the days between.
+    (migration 16), and the window of a new batch holds few rows or none. The
+    window leaves out the whole hours between its times: a late file for an
+    old hour read with the current one would bring back every id stored in
+    the days between.
     """
     stored = conn.execute(
-        sa.select(table.c.hit_id).where(_in_hours_of(table, rows.column("datetime")))
+        sa.select(table.c.hit_id).where(_windows_of(table, rows.column("datetime")))
     ).scalars()
     stored = pa.array(stored.all(), pa.string())
     if len(stored):
@@ -165,18 +169,18 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
     return rows.num_rows
 
 
-def _in_hours_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[bool]:
-    """``table``'s rows in the hours of ``times``, runs of neighbouring hours as one range."""
-    hours = sorted(pc.unique(pc.floor_temporal(times.drop_null(), unit="hour")).to_pylist())
-    ranges: list[list[datetime]] = []
-    for hour in hours:
-        if ranges and ranges[-1][1] == hour:
-            ranges[-1][1] = hour + timedelta(hours=1)
-        else:
-            ranges.append([hour, hour + timedelta(hours=1)])
-    return sa.or_(
-        sa.false(), *(sa.and_(table.c.datetime >= low, table.c.datetime < high) for low, high in ranges)
-    )
+def _windows_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[bool]:
+    """``table``'s rows between the first and last of ``times``, less the whole hours none of them is in."""
+    micros = np.unique(pc.cast(pc.cast(times.drop_null(), pa.timestamp("us")), pa.int64()).to_numpy())
+    if not len(micros):
+        return sa.false()
+    hours = micros // HOUR_MICROS
+    parts = np.split(micros, np.flatnonzero(np.diff(hours) > 1) + 1)
+    return sa.or_(*(table.c.datetime.between(_naive(part[0]), _naive(part[-1])) for part in parts))
+
+
+def _naive(micros) -> datetime:
+    return EPOCH + timedelta(microseconds=int(micros))
 
 
 def copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
