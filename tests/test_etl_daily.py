@@ -427,3 +427,24 @@ def test_retention_takes_a_visit_begun_before_the_cutoff_off_the_day_after(tmp_p
     assert on_day(store_url, on_cutoff, midnight) == [(present - 1,)]  # the night's visitor is gone
     kept = table_rows(store_url, "visitor_days")
     assert _summed_afresh(store_url)["visitor_days"] == kept
+
+
+def test_summing_afresh_leaves_no_page_figures_of_a_day_without_page_views(loaded, store_url, first_day):
+    """rebuild_all is what the other tests compare the kept figures with: it must make them all anew."""
+    before = first_day - timedelta(days=5)
+    stray = (
+        "INSERT INTO {table} (day, site, page_path, is_bot, prev_day, {counts}) "
+        "VALUES (:day, 'example.com', '/gone', :no, NULL, {ones})"
+    )
+
+    def add_stray_rows(conn):
+        for table, counts in (
+            ("page_visitor_days", ("visitor_key", "views", "visits", "revisits")),
+            ("page_day_figures", ("visitors", "views", "visits", "revisits")),
+        ):
+            sql = stray.format(table=table, counts=", ".join(counts), ones=", ".join("1" for _ in counts))
+            conn.execute(sa.text(sql), {"day": before, "no": False})
+
+    kept = _daily(store_url)
+    in_transaction(store_url, add_stray_rows)
+    assert _summed_afresh(store_url) == kept

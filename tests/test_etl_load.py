@@ -189,3 +189,32 @@ def test_hit_times_keep_their_milliseconds(tmp_path, store_url, etl):
         if isinstance(stored, str):  # SQLite hands back text
             stored = datetime.fromisoformat(stored)
         assert stored.microsecond == 123000, (table, stored)
+
+
+def test_a_late_file_in_a_batch_reads_back_only_the_ids_of_its_own_times(tmp_path, postgres_url):
+    """A late file for an old hour, read in one batch with the current hour: the ids looked up for
+    duplicates are those stored around the batch's own times, not every id stored in the days between."""
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=postgres_url)
+    logs = tmp_path / "logs"
+    write_log(logs, [hit_line(0, when=T0)])
+    for n in range(1, 201):  # two days of hits, one every fifteen minutes, stored by the first run
+        when = T0 + timedelta(minutes=15 * n)
+        write_log(logs, [hit_line(n, when=when)], hour=when.replace(minute=0))
+    assert run(settings).hits == 201
+    now = T0 + timedelta(hours=60)
+    write_log(logs, [hit_line(0, when=T0), hit_line(500, when=T0 + timedelta(minutes=5))], writer="late")
+    write_log(logs, [hit_line(501, when=now)], hour=now)
+    engine_rows: list[int] = []
+
+    def count_rows(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("SELECT visits.hit_id", "SELECT events.hit_id")) and "datetime" in statement:
+            engine_rows.append(cursor.rowcount)
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", count_rows)
+    try:
+        report = run(settings)
+    finally:
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", count_rows)
+    assert (report.hits, report.duplicates) == (2, 1)
+    assert count(postgres_url, "SELECT COUNT(*), COUNT(DISTINCT hit_id) FROM visits")[0] == (203, 203)
+    assert engine_rows and sum(engine_rows) <= 2, engine_rows  # 10:00 to 10:05 on the first day only

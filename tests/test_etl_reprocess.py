@@ -100,3 +100,19 @@ def test_reprocess_applies_new_bot_patterns_and_records_the_lists(store_url, loa
     assert provenance["crawler_user_agents"][0].isdigit()
     assert "device-detector" in provenance["device_detector_bots"]
     assert "referer-parser" in provenance["referer_parser_referers"]
+
+
+def test_a_replayed_line_is_stored_once_after_a_reprocess(tmp_path, store_url):
+    """A line written twice (a replayed line) loads once; a reprocess of its day must not store it twice."""
+    day = DAYS[0]
+    lines = corpus(40, day + timedelta(hours=9), seed=5)
+    lines.insert(10, lines[9])  # the same line again, right after itself
+    append_hits(tmp_path / "logs", lines)
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    assert run(settings, batch_bytes=1 << 17).hits == 40
+    reprocess(settings, day.date(), day.date(), batch_bytes=1 << 17)
+    for table in ("visits", "events"):
+        counted = query(store_url, f"SELECT COUNT(*), COUNT(DISTINCT hit_id) FROM {table}")[0]
+        assert counted[0] == counted[1], table
+    stored = query(store_url, "SELECT (SELECT COUNT(*) FROM visits) + (SELECT COUNT(*) FROM events)")[0][0]
+    assert stored == 40

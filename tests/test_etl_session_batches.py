@@ -110,3 +110,28 @@ def _visits_and_sessions(url: str) -> tuple[list[tuple], list[tuple]]:
             "ORDER BY session_id",
         ),
     )
+
+
+def test_an_hour_of_compressed_files_is_read_whole_only_within_the_bound(tmp_path, monkeypatch):
+    """The bound on an hour read whole counts a compressed file's bytes as read, not as stored: JSON
+    lines shrink tenfold and more, and a batch holds them read."""
+    import gzip
+
+    from crumby.etl import pipeline
+
+    write_interleaved(tmp_path / "logs")
+    plain = 0
+    for path in list((tmp_path / "logs").iterdir()):
+        data = path.read_bytes() * 20  # each visitor's lines again (ids repeat: only sizes matter here)
+        plain += len(data)
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as handle:
+            handle.write(data)
+        path.unlink()
+    stored = sum(path.stat().st_size for path in (tmp_path / "logs").iterdir())
+    assert stored * 5 < plain
+    monkeypatch.setattr(pipeline, "MAX_WHOLE_HOUR_BYTES", plain // 2)  # above the files' stored size
+    settings = make_settings(tmp_path, LOG_DIR=str(tmp_path / "logs"))
+    run = pipeline._Run(settings, None, True, None, 1 << 12, None)
+    batches = [sum(chunk.end - chunk.start for chunk in batch) for batch in run._iter_batches()]
+    assert sum(batches) == plain
+    assert max(batches) <= plain // 2 + (1 << 16), batches

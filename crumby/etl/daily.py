@@ -90,6 +90,8 @@ def rebuild_all(conn: sa.Connection) -> int:
     for day in days:
         sum_day(conn, day)
     conn.execute(visitor_days.delete())
+    for table in page_visitors.TABLES:  # a day before the first with page views keeps no rows either
+        conn.execute(table.delete())
     if days:
         rebuild_visitor_days(conn, days[0])
         page_visitors.rebuild_from(conn, days[0])

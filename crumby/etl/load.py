@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +30,8 @@ from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
 
 ROWS_PER_STATEMENT = 2000
+HOUR_MICROS = 3_600_000_000
+EPOCH = datetime(1970, 1, 1)
 
 
 def arrow_type(column: sa.Column) -> pa.DataType:
@@ -150,13 +153,13 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
 
     Those are found among the ids stored in the batch's time window (a replayed
     line carries its time), matched here: the table has no index on hit_id
-    (migration 16), and the window of a new batch holds few rows or none.
+    (migration 16), and the window of a new batch holds few rows or none. The
+    window leaves out the whole hours between its times: a late file for an
+    old hour read with the current one would bring back every id stored in
+    the days between.
     """
-    times = rows.column("datetime")
     stored = conn.execute(
-        sa.select(table.c.hit_id).where(
-            table.c.datetime.between(pc.min(times).as_py(), pc.max(times).as_py())
-        )
+        sa.select(table.c.hit_id).where(_windows_of(table, rows.column("datetime")))
     ).scalars()
     stored = pa.array(stored.all(), pa.string())
     if len(stored):
@@ -164,6 +167,20 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
     if rows.num_rows:
         copy_into(conn, table.name, _quoted_columns(conn, rows.column_names), rows)
     return rows.num_rows
+
+
+def _windows_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[bool]:
+    """``table``'s rows between the first and last of ``times``, less the whole hours none of them is in."""
+    micros = np.unique(pc.cast(pc.cast(times.drop_null(), pa.timestamp("us")), pa.int64()).to_numpy())
+    if not len(micros):
+        return sa.false()
+    hours = micros // HOUR_MICROS
+    parts = np.split(micros, np.flatnonzero(np.diff(hours) > 1) + 1)
+    return sa.or_(*(table.c.datetime.between(_naive(part[0]), _naive(part[-1])) for part in parts))
+
+
+def _naive(micros) -> datetime:
+    return EPOCH + timedelta(microseconds=int(micros))
 
 
 def copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:

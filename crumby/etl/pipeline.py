@@ -186,12 +186,27 @@ def _pending(log_file: LogFile, marks: Mapping[str, dict]) -> int:
 
 
 def _pending_size(planned: list[tuple[LogFile, int, int | None]]) -> int:
-    """About how many bytes ``planned`` reads (a compressed file counts as its size on disk)."""
+    """About how many bytes ``planned`` reads, as read (a compressed file's content, not its size on disk)."""
     total = 0
     for log_file, start, until in planned:
         end = until if until is not None else log_file.size()
-        total += _size_on_disk(log_file) if end is None else max(end - start, 0)
+        if end is None:
+            end = _plain_size(log_file)
+        total += max(end - start, 0)
     return total
+
+
+def _plain_size(log_file: LogFile) -> int:
+    """About how many bytes a compressed file holds: the length its gzip trailer gives (modulo 4 GiB, of
+    its last member), at least its size on disk."""
+    on_disk = _size_on_disk(log_file)
+    try:
+        with open(log_file.path, "rb") as handle:
+            handle.seek(max(on_disk - 4, 0))
+            trailer = handle.read(4)
+    except OSError:
+        return on_disk
+    return max(int.from_bytes(trailer, "little"), on_disk) if len(trailer) == 4 else on_disk
 
 
 def _size_on_disk(log_file: LogFile) -> int:

@@ -28,7 +28,7 @@ from .extract import Chunk, LogFile, iter_log_files
 from .load import insert_hits, replace_hits
 from .lock import RunLock
 from .parse import parse_chunks
-from .pipeline import DEFAULT_BATCH_BYTES, LoadReport, _checkpoints, _Run
+from .pipeline import DEFAULT_BATCH_BYTES, LoadReport, _checkpoints, _repeated, _Run
 from .rollup import rebuild
 from .rows import split_by_type, table_rows
 
@@ -103,6 +103,9 @@ class _Reprocess(_Run):
     def _load_batch(self, chunks: list[Chunk]) -> None:
         parsed = parse_chunks(chunks)
         hits = parsed.hits.to_pandas()
+        repeated = _repeated(parsed.hits.column("id"), hits["id"])
+        if repeated.any():  # a replayed line: stored once, so written back once (as the ETL keeps the first)
+            hits = hits[~repeated].reset_index(drop=True)
         if len(hits):
             hits = hits[(hits["datetime"] >= self.low) & (hits["datetime"] < self.high)].reset_index(
                 drop=True
