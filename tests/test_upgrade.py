@@ -16,8 +16,10 @@ from crumby.etl.pipeline import run as run_etl
 from crumby.hits import make_hit, serialise
 from crumby.queries import run as run_report
 from crumby.store.engine import create_engine
+from crumby.store.migrations import ensure_schema
 from crumby.store.readonly import close_readers
 from tests.conftest import make_settings, reader_url
+from tests.etl_corpus import another_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LONG_LANGUAGE = "en-GB,en;q=0.9,de-DE;q=0.8,de;q=0.7,fr-FR;q=0.6,fr;q=0.5"
@@ -186,6 +188,25 @@ def test_an_original_crumby_store_moves_over_without_loss(backend, tmp_path, req
     finally:
         close_readers()
     assert [list(row)[1:] for row in old.rows] == [[1, 1]]
+
+    with another_store(url, tmp_path) as new_url:
+        ensure_schema(create_engine(new_url))
+        assert _hit_table_indexes(url) == _hit_table_indexes(new_url), "the indexes a new store has"
+
+
+def _hit_table_indexes(url: str) -> dict[str, set[tuple[tuple[str, ...], bool]]]:
+    """Each of visits' and events' indexes and unique keys: its columns and whether it is unique."""
+    engine = create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        found = {}
+        for table in ("visits", "events"):
+            keys = {(tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)}
+            keys |= {(tuple(u["column_names"]), True) for u in inspector.get_unique_constraints(table)}
+            found[table] = keys
+        return found
+    finally:
+        engine.dispose()
 
 
 def test_a_template_written_for_the_original_crumby_still_runs(tmp_path):

@@ -274,12 +274,11 @@ def _page_visitor_figures(conn: sa.Connection) -> None:
 # PostgreSQL: the B-trees on visits and events that a bulk load paid for and no report needs. Their
 # keys are random (hit and session ids) or spread over sites, so each COPY wrote all over them; the
 # B-trees on time (appended at their right edge, as the rows come in time order) cost next to nothing.
+POSTGRESQL_UNUSED_INDEXES = ("ix_visits_site_datetime", "ix_visits_session", "ix_events_site_datetime")
 POSTGRESQL_DROPPED = (
     "ALTER TABLE visits DROP CONSTRAINT IF EXISTS visits_hit_id_key",
     "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_hit_id_key",
-    "DROP INDEX IF EXISTS ix_visits_site_datetime",
-    "DROP INDEX IF EXISTS ix_visits_session",
-    "DROP INDEX IF EXISTS ix_events_site_datetime",
+    *(f"DROP INDEX IF EXISTS {name}" for name in POSTGRESQL_UNUSED_INDEXES),
 )
 
 
@@ -297,6 +296,27 @@ def _postgresql_hit_tables_by_time(conn: sa.Connection) -> None:
         return
     for statement in POSTGRESQL_DROPPED:
         conn.exec_driver_sql(statement)
+
+
+def _original_hit_tables_indexed(conn: sa.Connection) -> None:
+    """A store the original Crumby made gets the indexes on visits and events that a new store has.
+
+    Its tables were there before crumby's first step, which therefore made
+    none of their indexes: without the one on time every report and every
+    batch's look for stored hit ids read the whole table. On PostgreSQL the
+    unique index that step gave the added ``hit_id`` goes too, as step 16
+    took a new store's.
+    """
+    backend = backend_name(conn.engine)
+    if backend == "duckdb":  # zone maps serve its time ranges (step 3)
+        return
+    wanted = [index for table in (visits, events) for index in table.indexes]
+    if backend == "postgresql":
+        for table in (visits, events):
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS ux_{table.name}_hit_id")
+        wanted = [index for index in wanted if index.name not in POSTGRESQL_UNUSED_INDEXES]
+    for index in wanted:
+        index.create(conn, checkfirst=True)
 
 
 # (version, description, step). Append new steps; never change an applied one.
@@ -333,6 +353,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
         _postgresql_hit_tables_by_time,
     ),
     (18, "DuckDB: visits and events without a primary key", _duckdb_hit_tables_unkeyed),
+    (19, "the original Crumby's visits and events get a new store's indexes", _original_hit_tables_indexed),
 )
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
 
