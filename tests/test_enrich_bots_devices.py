@@ -144,6 +144,21 @@ NAMED_DEVICES = {
     },
     # Samsung's Galaxy Watch 7 and Ultra are SM-L..., as the older ones are SM-R...
     "watch": {"Dalvik/2.1.0 (Linux; U; Android 14; SM-L310 Build/AW2E.240318.016)": "wearable"},
+    # a desktop system by name, other than Windows, macOS and the Linux of X11
+    "desktop system": {
+        "Mozilla/5.0 (compatible; Konqueror/4.14; Linux) KHTML/4.14.2 (like Gecko) (Debian)": "desktop",
+        "Mozilla/5.0 (OS/2; Warp 4.5; rv:91.0) Gecko/20100101 Firefox/91.0": "desktop",
+        "Mozilla/5.0 (compatible; IBrowse 3.0; AmigaOS4.1)": "desktop",
+        "Mozilla/5.0 (Haiku; x86_64) AppleWebKit/609.1 (KHTML, like Gecko) WebPositive/1.3": "desktop",
+    },
+    # phone and tablet systems by name: webOS/2 is no OS/2, Maemo's and Fennec's Linux a phone's
+    "handheld system": {
+        "Mozilla/5.0 (webOS/2.2.4; U; en-US) AppleWebKit/534.6 (KHTML, like Gecko) webOSBrowser/221.56 "
+        "Safari/534.6 Pre/3.0": "mobile",
+        "Mozilla/5.0 (Maemo; Linux armv7l; rv:10.0.1) Gecko/20100101 Firefox/10.0.1 Fennec/10.0.1": "mobile",
+        "Mozilla/5.0 (hp-tablet; Linux; hpwOS/3.0.5; U; en-US) AppleWebKit/534.6 (KHTML, like Gecko) "
+        "wOSBrowser/234.83 Safari/534.6 TouchPad/1.0": "tablet",
+    },
     # a TV's own app names no browser, system nor device ua-parser knows: a TV, not a stranger bot
     "tv app": {
         "Roku4640X/DVP-7.70 (297.70E04154A)": "tv",

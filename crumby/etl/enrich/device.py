@@ -81,10 +81,15 @@ COMPUTERS = (
 MOBILE_WORDS = (
     r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
     r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
-    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi"
+    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi|Maemo|Fennec|\bwebOS/|hpwOS"
 )
 ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
-DESKTOP_WORDS = r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64"
+# Desktop systems by name: a browser on one of them names no phone, tablet nor TV before it
+DESKTOP_WORDS = (
+    r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|DragonFly|\bLinux\b|Debian|Ubuntu|Gentoo|"
+    r"Red Hat|CentOS|Fedora|SUSE|Slackware|Mandriva|Zenwalk|Solaris|SunOS|\bAIX\b|HP-UX|IRIX|\bOS/2\b|"
+    r"ArcaOS|AmigaOS|MorphOS|BeOS|Haiku|RISC OS|SerenityOS|\bUnix\b"
+)
 # Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
 # says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
 FIRST_KIND = FirstMatch(
