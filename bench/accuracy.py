@@ -15,7 +15,8 @@ the public repositories as follows (the commits measured are the ones named):
     DATA/searchengine-and-social-list/  matomo-org/searchengine-and-social-list
                             3b3a82dc83cd146abe17aafe31254de1c25f7844: SearchEngines.yml, Socials.yml
     DATA/ua-parser-js/      faisalman/ua-parser-js 18d39b53dd803710cb8e76856d18c1dcf7533d11:
-                            test/data/ua/device/*.json, test/data/ua/extension/extra-devices.json
+                            test/data/ua/device/*.json, test/data/ua/extension/extra-devices.json,
+                            test/data/ua/os/*.json
     DATA/whichbrowser/      WhichBrowser/Parser-PHP 581d614d686bfbec3529ad60562a5213ac5d8d72:
                             tests/data/**/*.yaml (every folder: desktop, mobile, tablet, television, ...)
 
@@ -49,8 +50,35 @@ What each figure measures, and what the detection was built from:
   so the held-out figure is also measured *without that list* (crumby's
   rules and ua-parser alone), the honest figure for what the list does not
   cover.
+- device type, independent of Device Detector: two device detectors' own
+  test data, measured with the full detector (Device Detector's list
+  included: neither was made from it). A source missing from DATA is
+  skipped. ua-parser-js's tests are the *development* set: crumby's rules
+  were corrected looking at their misses. WhichBrowser's tests are *held
+  out*: nothing was written looking at them, they only measure.
+  Labels, as crumby's types (UAJS_TYPES, WHICHBROWSER_TYPES): ua-parser-js
+  mobile, tablet, console, wearable -> the same, smarttv -> tv; left out as
+  ambiguous: xr (headsets: crumby has no such type), embedded (cars, smart
+  speakers and displays alike), undefined and none (no type known). Its
+  device tests have no desktop cases. Its OS tests carry no device type:
+  the type their system implies is taken for systems of one kind only
+  (SYSTEM_TYPES: phone systems mobile, desktop systems desktop; Android,
+  iOS, Tizen, webOS, Chromecast, ... left out).
+  WhichBrowser desktop, tablet -> the same, mobile (smart and feature
+  phones) -> mobile, television -> tv, gaming (console and portable) ->
+  console, watch -> wearable, car -> car; left out as ambiguous: mobile of
+  subtype "desktop", pda, ereader, media (players), headset, emulator,
+  printer, signage, camera, appliance, gps, devboard, bot, no type; and
+  every case sent with request headers other than User-Agent
+  (X-OperaMini-Phone-UA, Device-Stock-UA, X-UCBrowser-*, ...: its label may
+  come from a header crumby does not read). How many were left out, and
+  why, is printed. The per-type figures (``expected TYPE``) count each case
+  by its label, and ``said`` what crumby said of the ones it got wrong.
 
-    python bench/accuracy.py DATA [--baseline REF]
+    python bench/accuracy.py DATA [--baseline REF] [--misses FILE]
+
+``--misses FILE`` writes every device-type miss of the independent sources
+(source, expected, what crumby said, user agent; tab-separated).
 
 ``--baseline REF`` also measures the code of git revision REF (exported to a
 temporary folder and run in a subprocess) and prints both side by side.
@@ -84,6 +112,79 @@ UAJS_TYPES = {
     "smarttv": "tv",
     "console": "console",
     "wearable": "wearable",
+}
+# ua-parser-js's OS test files whose system runs on one kind of device only -> that kind
+SYSTEM_TYPES = {
+    **dict.fromkeys(
+        [
+            "bada",
+            "blackberry",
+            "firefox-os",
+            "kaios",
+            "maemo",
+            "meego",
+            "palm",
+            "sailfish",
+            "series40",
+            "symbian",
+            "ubuntu-touch",
+            "windows-mobile",
+            "windows-phone",
+        ],
+        "mobile",
+    ),
+    **dict.fromkeys(
+        [
+            "aix",
+            "amigaos",
+            "arcaos",
+            "arch",
+            "beos",
+            "centos",
+            "chrome-os",
+            "debian",
+            "deepin",
+            "dragonfly",
+            "elementary-os",
+            "fedora",
+            "freebsd",
+            "gentoo",
+            "ghostbsd",
+            "haiku",
+            "hp-ux",
+            "hurd",
+            "joli",
+            "knoppix",
+            "kubuntu",
+            "linpus",
+            "linspire",
+            "macos",
+            "mandriva",
+            "manjaro",
+            "minix",
+            "mint",
+            "morphos",
+            "netbsd",
+            "openbsd",
+            "os2",
+            "pclinuxos",
+            "plan9",
+            "raspbian",
+            "redhat",
+            "risc-os",
+            "sabayon",
+            "serenityos",
+            "slackware",
+            "solaris",
+            "suse",
+            "ubuntu",
+            "unix",
+            "windows",
+            "xubuntu",
+            "zenwalk",
+        ],
+        "desktop",
+    ),
 }
 WHICHBROWSER_TYPES = {
     ("desktop", None): "desktop",
@@ -165,6 +266,14 @@ class Data:
                 else:
                     left_out[str(label or "no type")] += 1
         return cases, left_out
+
+    def uajs_systems(self) -> list[tuple[str, str]]:
+        """(user agent, the type its system implies) of ua-parser-js's OS tests (SYSTEM_TYPES)."""
+        cases = []
+        for path in sorted((self.folder / "ua-parser-js/test/data/ua/os").glob("*.json")):
+            if path.stem in SYSTEM_TYPES:
+                cases += [(c["ua"].strip(), SYSTEM_TYPES[path.stem]) for c in json.loads(path.read_text())]
+        return cases
 
     def whichbrowser_devices(self) -> tuple[list[tuple[str, str]], Counter]:
         """(user agent, crumby's type) of WhichBrowser's tests, and the labels left out."""
@@ -270,6 +379,12 @@ def measure(data: Data, misses: list[tuple[str, ...]] | None = None) -> dict[str
         held_out = device_figures(browsers, lambda ua, headers=None: rules_only.describe(ua, hints=headers))
         label = "device: desktop/mobile/tablet, held out"
         figures[f"{label}, without device-detector"] = held_out[label]
+    systems = data.uajs_systems()
+    if systems:
+        right = sum(describe(ua)[5] == expected for ua, expected in systems)
+        figures["device: ua-parser-js OS tests (development), type the system implies"] = ratio(
+            right, len(systems)
+        )
     for name, (cases, left_out) in (
         ("ua-parser-js (development)", data.uajs_devices()),
         ("WhichBrowser (held out)", data.whichbrowser_devices()),
