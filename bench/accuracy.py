@@ -14,6 +14,11 @@ the public repositories as follows (the commits measured are the ones named):
                             resources/referers.yml, resources/referer-tests.json
     DATA/searchengine-and-social-list/  matomo-org/searchengine-and-social-list
                             3b3a82dc83cd146abe17aafe31254de1c25f7844: SearchEngines.yml, Socials.yml
+    DATA/ua-parser-js/      faisalman/ua-parser-js 18d39b53dd803710cb8e76856d18c1dcf7533d11:
+                            test/data/ua/device/*.json, test/data/ua/extension/extra-devices.json,
+                            test/data/ua/os/*.json
+    DATA/whichbrowser/      WhichBrowser/Parser-PHP 581d614d686bfbec3529ad60562a5213ac5d8d72:
+                            tests/data/**/*.yaml (every folder: desktop, mobile, tablet, television, ...)
 
 (``git --git-dir=REPO show COMMIT:PATH > DATA/NAME/PATH`` for each file.)
 
@@ -45,8 +50,35 @@ What each figure measures, and what the detection was built from:
   so the held-out figure is also measured *without that list* (crumby's
   rules and ua-parser alone), the honest figure for what the list does not
   cover.
+- device type, independent of Device Detector: two device detectors' own
+  test data, measured with the full detector (Device Detector's list
+  included: neither was made from it). A source missing from DATA is
+  skipped. ua-parser-js's tests are the *development* set: crumby's rules
+  were corrected looking at their misses. WhichBrowser's tests are *held
+  out*: nothing was written looking at them, they only measure.
+  Labels, as crumby's types (UAJS_TYPES, WHICHBROWSER_TYPES): ua-parser-js
+  mobile, tablet, console, wearable -> the same, smarttv -> tv; left out as
+  ambiguous: xr (headsets: crumby has no such type), embedded (cars, smart
+  speakers and displays alike), undefined and none (no type known). Its
+  device tests have no desktop cases. Its OS tests carry no device type:
+  the type their system implies is taken for systems of one kind only
+  (SYSTEM_TYPES: phone systems mobile, desktop systems desktop; Android,
+  iOS, Tizen, webOS, Chromecast, ... left out).
+  WhichBrowser desktop, tablet -> the same, mobile (smart and feature
+  phones) -> mobile, television -> tv, gaming (console and portable) ->
+  console, watch -> wearable, car -> car; left out as ambiguous: mobile of
+  subtype "desktop", pda, ereader, media (players), headset, emulator,
+  printer, signage, camera, appliance, gps, devboard, bot, no type; and
+  every case sent with request headers other than User-Agent
+  (X-OperaMini-Phone-UA, Device-Stock-UA, X-UCBrowser-*, ...: its label may
+  come from a header crumby does not read). How many were left out, and
+  why, is printed. The per-type figures (``expected TYPE``) count each case
+  by its label, and ``said`` what crumby said of the ones it got wrong.
 
-    python bench/accuracy.py DATA [--baseline REF]
+    python bench/accuracy.py DATA [--baseline REF] [--misses FILE]
+
+``--misses FILE`` writes every device-type miss of the independent sources
+(source, expected, what crumby said, user agent; tab-separated).
 
 ``--baseline REF`` also measures the code of git revision REF (exported to a
 temporary folder and run in a subprocess) and prints both side by side.
@@ -73,6 +105,98 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = "https://example.com/pricing"
 MOBILE_TYPES = {"smartphone": "mobile", "phablet": "mobile", "feature phone": "mobile"}
 OTHER_TYPES = {"tv": "tv", "console": "console", "car browser": "car", "wearable": "wearable"}
+# ua-parser-js's and WhichBrowser's device labels -> crumby's types; a label not listed is left out
+UAJS_TYPES = {
+    "mobile": "mobile",
+    "tablet": "tablet",
+    "smarttv": "tv",
+    "console": "console",
+    "wearable": "wearable",
+}
+# ua-parser-js's OS test files whose system runs on one kind of device only -> that kind
+SYSTEM_TYPES = {
+    **dict.fromkeys(
+        [
+            "bada",
+            "blackberry",
+            "firefox-os",
+            "kaios",
+            "maemo",
+            "meego",
+            "palm",
+            "sailfish",
+            "series40",
+            "symbian",
+            "ubuntu-touch",
+            "windows-mobile",
+            "windows-phone",
+        ],
+        "mobile",
+    ),
+    **dict.fromkeys(
+        [
+            "aix",
+            "amigaos",
+            "arcaos",
+            "arch",
+            "beos",
+            "centos",
+            "chrome-os",
+            "debian",
+            "deepin",
+            "dragonfly",
+            "elementary-os",
+            "fedora",
+            "freebsd",
+            "gentoo",
+            "ghostbsd",
+            "haiku",
+            "hp-ux",
+            "hurd",
+            "joli",
+            "knoppix",
+            "kubuntu",
+            "linpus",
+            "linspire",
+            "macos",
+            "mandriva",
+            "manjaro",
+            "minix",
+            "mint",
+            "morphos",
+            "netbsd",
+            "openbsd",
+            "os2",
+            "pclinuxos",
+            "plan9",
+            "raspbian",
+            "redhat",
+            "risc-os",
+            "sabayon",
+            "serenityos",
+            "slackware",
+            "solaris",
+            "suse",
+            "ubuntu",
+            "unix",
+            "windows",
+            "xubuntu",
+            "zenwalk",
+        ],
+        "desktop",
+    ),
+}
+WHICHBROWSER_TYPES = {
+    ("desktop", None): "desktop",
+    ("mobile", "smart"): "mobile",
+    ("mobile", "feature"): "mobile",
+    ("tablet", None): "tablet",
+    ("television", None): "tv",
+    ("gaming", "console"): "console",
+    ("gaming", "portable"): "console",
+    ("watch", None): "wearable",
+    ("car", None): "car",
+}
 MEDIUMS = {"search": "search", "social": "social", "email": "email", "paid": "paid"}
 
 
@@ -127,6 +251,51 @@ class Data:
         path = self.folder / "uap-core/test_resources/firefox_user_agent_strings.yaml"
         return [case["user_agent_string"] for case in load_yaml(path)["test_cases"]]
 
+    def uajs_devices(self) -> tuple[list[tuple[str, str]], Counter]:
+        """(user agent, crumby's type) of ua-parser-js's device tests, and the labels left out."""
+        folder = self.folder / "ua-parser-js/test/data/ua"
+        paths = sorted((folder / "device").glob("*.json")) + [folder / "extension/extra-devices.json"]
+        cases, left_out = [], Counter()
+        for path in paths:
+            if not path.exists():
+                continue
+            for case in json.loads(path.read_text(encoding="utf-8")):
+                label = (case.get("expect") or {}).get("type")
+                if label in UAJS_TYPES:
+                    cases.append((case["ua"].strip(), UAJS_TYPES[label]))
+                else:
+                    left_out[str(label or "no type")] += 1
+        return cases, left_out
+
+    def uajs_systems(self) -> list[tuple[str, str]]:
+        """(user agent, the type its system implies) of ua-parser-js's OS tests (SYSTEM_TYPES)."""
+        cases = []
+        for path in sorted((self.folder / "ua-parser-js/test/data/ua/os").glob("*.json")):
+            if path.stem in SYSTEM_TYPES:
+                cases += [(c["ua"].strip(), SYSTEM_TYPES[path.stem]) for c in json.loads(path.read_text())]
+        return cases
+
+    def whichbrowser_devices(self) -> tuple[list[tuple[str, str]], Counter]:
+        """(user agent, crumby's type) of WhichBrowser's tests, and the labels left out."""
+        cases, left_out = [], Counter()
+        for path in sorted((self.folder / "whichbrowser/tests/data").rglob("*.yaml")):
+            for case in load_yaml(path) or []:
+                headers = case["headers"]
+                device = (case.get("result") or {}).get("device") or {}
+                label = (device.get("type"), device.get("subtype"))
+                if isinstance(headers, str) and headers.startswith("User-Agent: "):
+                    ua = headers.removeprefix("User-Agent: ")
+                elif isinstance(headers, dict) and set(headers) == {"User-Agent"}:
+                    ua = headers["User-Agent"]
+                else:
+                    left_out["other request headers"] += 1
+                    continue
+                if label in WHICHBROWSER_TYPES:
+                    cases.append((str(ua), WHICHBROWSER_TYPES[label]))
+                else:
+                    left_out["/".join(str(part) for part in label if part) or "no type"] += 1
+        return cases, left_out
+
     def snowplow_list(self) -> list[tuple[str, str]]:
         """(referrer URL, expected channel) for each domain of referers.yml."""
         listed = load_yaml(self.folder / "referer-parser/resources/referers.yml")
@@ -152,8 +321,9 @@ class Data:
         return pairs
 
 
-def measure(data: Data) -> dict[str, str]:
-    """Every figure, measured with the crumby importable here."""
+def measure(data: Data, misses: list[tuple[str, ...]] | None = None) -> dict[str, str]:
+    """Every figure, measured with the crumby importable here; each device-type miss of the
+    independent sources added to ``misses``."""
     from crumby.config import load_settings
     from crumby.etl.enrich import Enricher, agent, bots
 
@@ -209,6 +379,54 @@ def measure(data: Data) -> dict[str, str]:
         held_out = device_figures(browsers, lambda ua, headers=None: rules_only.describe(ua, hints=headers))
         label = "device: desktop/mobile/tablet, held out"
         figures[f"{label}, without device-detector"] = held_out[label]
+    systems = data.uajs_systems()
+    if systems:
+        right = sum(describe(ua)[5] == expected for ua, expected in systems)
+        figures["device: ua-parser-js OS tests (development), type the system implies"] = ratio(
+            right, len(systems)
+        )
+    for name, (cases, left_out) in (
+        ("ua-parser-js (development)", data.uajs_devices()),
+        ("WhichBrowser (held out)", data.whichbrowser_devices()),
+    ):
+        if cases:
+            figures.update(independent_figures(name, cases, left_out, describe, misses))
+    return figures
+
+
+def independent_figures(
+    name: str,
+    cases: list[tuple[str, str]],
+    left_out: Counter,
+    describe,
+    misses: list[tuple[str, ...]] | None,
+) -> dict[str, str]:
+    """Right device types of one independent source: desktop/mobile/tablet, the other kinds, and
+    each expected type apart."""
+    by_type: dict[str, Counter] = {}
+    confused: Counter = Counter()
+    for ua, expected in cases:
+        device = describe(ua)[5]
+        by_type.setdefault(expected, Counter())["right" if device == expected else "wrong"] += 1
+        if device != expected:
+            confused[expected, device] += 1
+            if misses is not None:
+                misses.append((name, expected, str(device), ua))
+    figures = {}
+    for label, kinds in (
+        ("desktop/mobile/tablet", ("desktop", "mobile", "tablet")),
+        ("tv/console/car/wearable", ("tv", "console", "car", "wearable")),
+    ):
+        right = sum(by_type.get(kind, Counter())["right"] for kind in kinds)
+        total = sum(sum(by_type.get(kind, Counter()).values()) for kind in kinds)
+        figures[f"device: {name}, {label}"] = ratio(right, total)
+    for kind, counts in sorted(by_type.items()):
+        figures[f"device: {name}, expected {kind}"] = ratio(counts["right"], sum(counts.values()))
+        wrong = [(got, count) for (expected, got), count in confused.most_common() if expected == kind]
+        if wrong:
+            figures[f"device: {name}, expected {kind}, said"] = ", ".join(f"{g} {c}" for g, c in wrong)
+    shown = ", ".join(f"{label} {count}" for label, count in left_out.most_common())
+    figures[f"device: {name}, left out"] = f"{sum(left_out.values())} ({shown})"
     return figures
 
 
@@ -265,9 +483,14 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("data", type=Path, help="folder laid out as this script's docstring says")
     cli.add_argument("--baseline", help="also measure this git revision's code, e.g. main")
     cli.add_argument("--json", action="store_true", help="print the figures as JSON")
+    cli.add_argument("--misses", type=Path, help="write the independent sources' device misses here")
     args = cli.parse_args(argv)
     started = time.perf_counter()
-    figures = measure(Data(args.data))
+    misses: list[tuple[str, ...]] = []
+    figures = measure(Data(args.data), misses)
+    if args.misses:
+        lines = ["\t".join(miss) for miss in sorted(misses)]
+        args.misses.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     if args.json:
         print(json.dumps(figures))
         return

@@ -32,7 +32,7 @@ from user_agents.parsers import (
 )
 
 from .bots import BotMatcher
-from .device import device_type
+from .device import device_type, names_a_device
 from .distinct import AnswerTable, Encoded, string_array
 from .lists import version_of
 from .models import ModelTypes
@@ -142,7 +142,8 @@ class AgentParser:
         result = self.parser.parse(ua)
         agent, system, device = result.user_agent, result.os, result.device
         device_family = device.family if device else None
-        is_bot = self.bots.is_bot(ua, device_family, unrecognised(result))
+        stranger = unrecognised(result) and not names_a_device(ua)
+        is_bot = self.bots.is_bot(ua, device_family, stranger)
         browser = agent.family if agent and agent.family != UNKNOWN else None
         os_family = system.family if system and system.family != UNKNOWN else None
         # Cut to the store's column sizes: a forged header must not make a load fail.

@@ -2,7 +2,8 @@
 
 A user agent is a bot when it is absent or empty (every browser sends one),
 when ua-parser calls its device a ``Spider`` or finds nothing it knows in a
-UA that is not Mozilla-compatible (see :meth:`BotMatcher.is_bot`), or when
+UA that is not Mozilla-compatible and names no TV, console, car or watch
+(see :meth:`BotMatcher.is_bot`; a Roku's or a Vizio TV's app), or when
 it matches one of the maintained lists (lists.py): crawler-user-agents'
 patterns (as their authors write them, case and all), Device Detector's bot
 regexes (without regard to case, from the start of a word), crumby's own

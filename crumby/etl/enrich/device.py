@@ -10,11 +10,15 @@ them. Rules, first match:
   Tesla, Wear OS, Apple Watch, ...);
 - desktop: a laptop or PC line by name (Chromebook, Inspiron, Latitude, ...:
   Android apps and Android-x86 run on them too);
+- tablet: a tablet line or a word for one (iPad, Galaxy Tab, MatePad, Redmi
+  Pad, SHIELD Tablet, Kindle, Kobo and other e-readers, "; Tablet;"): the
+  device list below gives a model it does not know its brand's type, a
+  phone's for most;
 - for an Android UA (a browser's, or an app's: Dalvik, UCWEB's "Adr"), the
   type Device Detector's device list gives its model (models.py): most
   tablets say "Mobile" as phones do, and many TVs and boxes say nothing;
-- tablet: an iPad, a known tablet model (Galaxy Tab, Fire, MatePad, Lenovo
-  Tab, ...: even when its UA says "Mobile"), a UA that says "Tablet";
+- tablet: a known tablet model or maker (Fire, Lenovo Tab, Galaxy Tab's
+  SM-T..., ...: even when its UA says "Mobile");
 - mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
   feature phones), a client hint ``Sec-CH-UA-Mobile: ?1``, and Android app
   UAs (Dalvik, okhttp-style) of a model not known as a tablet;
@@ -36,7 +40,7 @@ DEVICE_TYPES = ("desktop", "mobile", "tablet", "tv", "console", "car", "wearable
 KINDS = (
     (
         "wearable",
-        r"\bWatch\d|Apple Watch|watchOS|Wear ?OS|\bGear ?(?:S|Live|Fit)|SM-R\d{3}|Galaxy Watch|\bWatch\b",
+        r"\bWatch\d|Apple Watch|watchOS|Wear ?OS|\bGear ?(?:S|Live|Fit)|SM-[RL]\d{3}|Galaxy Watch|\bWatch\b",
     ),
     ("console", r"PlayStation|\bPS[345]\b|Xbox|Nintendo|\bWiiU?\b|OUYA|Steam Deck"),
     ("car", r"TeslaBrowser|Tesla/\d|QtCarBrowser|Android Automotive|CarPlay|\bAAOS\b|\bcar ?browser"),
@@ -44,18 +48,26 @@ KINDS = (
         "tv",
         r"Smart-?TV|SmartTV|\bTV\b|HbbTV|Web0S|webOS.TV|NetCast|BRAVIA|GoogleTV|Google TV|Android ?TV|"
         r"\bAFT[A-Z0-9]|\bCrKey\b|Chromecast|\bRoku|AppleTV|Apple TV|tvOS|AQUOS|VIDAA|Tizen.+TV|"
-        r"Opera TV|\bOMI/|Viera|\bDTV\b|\bSTB\b|MiTV|MiBOX|SHIELD|Fire ?TV|Philips.*TV|TSBNetTV|"
+        r"Opera TV|\bOMI/|Viera|\bDTV\b|\bSTB\b|MiTV|MiBOX|Fire ?TV|Philips.*TV|TSBNetTV|ViziOS|"
+        r"SHIELD(?: Android TV|[;)]| Build)|"  # not the SHIELD Tablet
         r"\bBox\b|-TV\b|_TV\b|\bTV[-_ ]?Box",
     ),
 )
 
 
+# A tablet line's name or a UA's own word for a tablet: a tablet even where the device list says
+# otherwise (the list gives the brand's phones' type to a tablet it does not know)
+TABLET_LINES = (
+    r"(?-i:iPad)|; ?Tablet[;)]|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|Galaxy Tab|"
+    r"Pixel (?:C|Tablet)|SHIELD Tablet|Kindle|Kobo|eReader|IdeaTab|ThinkPad Tablet|\bVivoTab"
+)
+# Tablet models and makers, where the device list knows no better
 TABLET_MODELS = (
-    r"iPad|; ?Tablet[;)]|\bTab\b|Tab[ _-]?[A-Z0-9]|\bPad\b|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|"
-    r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Kindle|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
-    r"\bSM-[TPX]\d{3}|\bGT-P\d|\bGT-N[58]\d{3}|Galaxy Tab|\bSHT-|\bBAH\d?-|\bAGS\d?-|\bKOB\d?-|\bDBY-|"
+    r"\bTab\b|Tab[ _-]?[A-Z0-9]|\bPad\b|"
+    r"Lenovo (?:TB|YT|TAB)|\bTB[-_ ]?[A-Z0-9]{3,}|\bYT-|Silk/|\bKF[A-Z]{2,4}\b|Nexus (?:7|9|10)\b|"
+    r"\bSM-[TPX]\d{3}|\bGT-P\d|\bGT-N[58]\d{3}|\bSHT-|\bBAH\d?-|\bAGS\d?-|\bKOB\d?-|\bDBY-|"
     r"\bBTV-|\bCMR-|\bSCM-|\bJDN\d?-|Transformer|\bK0[01][0-9A-Z]\b|\bP0[0-9]{2}\b|Surface|Xoom|PlayBook|"
-    r"\bA[0-9]{3,4}-F\b|\bTPA\b|\bVivoTab|IdeaTab|ThinkPad Tablet|Pixel (?:C|Tablet)|Lenovo P[0-9]{2}|"
+    r"\bA[0-9]{3,4}-F\b|\bTPA\b|Lenovo P[0-9]{2}|"
     r"\bMID\b|\bMID-?[0-9]|Build/MID|Archos|Iconia|\bB1-[0-9]{3}|\bA[13]-[A-Z]?[0-9]{2}|Teclast|Chuwi|HiPad"
 )
 
@@ -69,10 +81,15 @@ COMPUTERS = (
 MOBILE_WORDS = (
     r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
     r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
-    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi"
+    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi|Maemo|Fennec|\bwebOS/|hpwOS"
 )
 ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
-DESKTOP_WORDS = r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|Linux x86_64"
+# Desktop systems by name: a browser on one of them names no phone, tablet nor TV before it
+DESKTOP_WORDS = (
+    r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|DragonFly|\bLinux\b|Debian|Ubuntu|Gentoo|"
+    r"Red Hat|CentOS|Fedora|SUSE|Slackware|Mandriva|Zenwalk|Solaris|SunOS|\bAIX\b|HP-UX|IRIX|\bOS/2\b|"
+    r"ArcaOS|AmigaOS|MorphOS|BeOS|Haiku|RISC OS|SerenityOS|\bUnix\b"
+)
 # Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
 # says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
 FIRST_KIND = FirstMatch(
@@ -81,6 +98,7 @@ FIRST_KIND = FirstMatch(
         for kind, pattern in (
             *KINDS,
             ("computer", COMPUTERS),
+            ("tablet_line", TABLET_LINES),
             ("tablet", TABLET_MODELS),
             ("mobile", MOBILE_WORDS),
             ("app", ANDROID_APP),
@@ -96,6 +114,12 @@ is_desktop_word = any_of([f"(?i){DESKTOP_WORDS}"])
 # Android, as browsers and apps name it; not Chrome's reduced "Android 10; K", which names no model
 is_android = any_of([r"Android|\bAdr \d"])
 is_reduced = any_of([r"Android [\d.]+; K\)"])
+
+
+def names_a_device(ua: str) -> bool:
+    """Whether ``ua`` names a TV, console, car or wearable (a TV app's "Roku4640X/DVP-7.70 (...)"):
+    such a UA is a device's, not a stranger's (bots.py), though ua-parser knows nothing in it."""
+    return FIRST_KIND(ua) in OWN_KINDS
 
 
 def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
@@ -124,12 +148,14 @@ def device_type(
         return kind
     if kind == "computer":
         return "desktop"
+    if kind == "tablet_line":
+        return "tablet"
     if model_type is not None and is_android(ua) and not is_reduced(ua):
         listed = model_type(ua)
         if listed is not None:
             return listed
     mobile_hint, platform_hint = hint_values(hints)
-    if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) == "tablet"):
+    if kind == "tablet" or (model and model not in ua and FIRST_KIND(model) in ("tablet", "tablet_line")):
         return "tablet"
     if mobile_hint == "?1" or os_family in PHONE_SYSTEMS:
         return "mobile"
