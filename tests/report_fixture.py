@@ -9,13 +9,13 @@ events with and without properties.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from crumby.etl.daily import rebuild_all as sum_every_day
+from crumby.etl.parse import props_text
 from crumby.etl.rollup import backfill
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
@@ -30,6 +30,10 @@ LATE_RANGE = {"from": "2024-04-01", "to": "2024-04-29"}
 SITES = ("example.com", "blog.example.com", "shop.example.org")
 PATHS = ("/", "/about", "/About", "/pricing", "/blog/ünïcode", "/docs/start", "/docs/api", "/contact")
 TITLES = {"/": "Home", "/blog/ünïcode": "Ünïcode — «notes»", "/pricing": "Pricing"}
+# A property value whose JSON text needs unescaping: a quote, a backslash, a slash, control
+# characters, non-ASCII text and a character beyond the BMP (the props are stored as the ETL stores
+# them: compact JSON, where the control characters are escapes and the rest is the text itself).
+ESCAPED = 'ünï "q" \\ / \t\n\x01 😀'
 AGENTS = (  # platform, browser, version, os, device
     ("Windows", "Chrome", "122.0", "Windows", "desktop"),
     ("Mac OS X", "Safari", "17.3", "Mac OS X", "desktop"),
@@ -120,7 +124,13 @@ def build_rows(seed: int = 4) -> tuple[list[dict], list[dict], list[dict]]:
                 if rng.random() < 0.25:
                     name = rng.choice(EVENT_NAMES)
                     props = rng.choice(
-                        (None, {"plan": "pro"}, {"plan": "free", "from": "nav"}, {"plan": "ünï"}, {"x": "1"})
+                        (
+                            None,
+                            {"plan": "pro"},
+                            {"plan": "free", "from": "nav"},
+                            {"plan": ESCAPED},
+                            {"x": "1"},
+                        ),
                     )
                     event_rows.append(
                         {
@@ -138,7 +148,7 @@ def build_rows(seed: int = 4) -> tuple[list[dict], list[dict], list[dict]]:
                             "visitor_id": cid,
                             "session_id": session_id,
                             "is_bot": bot,
-                            "props": json.dumps(props, ensure_ascii=False) if props else None,
+                            "props": props_text(props),
                         }
                     )
                 moment += timedelta(seconds=rng.randint(5, 900), microseconds=rng.randrange(10**6))

@@ -213,6 +213,18 @@ def test_rows_past_row_retention_leave_a_clickhouse_store(tmp_path, clickhouse_u
     test_rows_past_row_retention_leave_the_store_and_the_calendar_follows(
         tmp_path, clickhouse_url, settings_for
     )
+    # The visits' rows are partitioned by the month they began in: months before the cutoff are
+    # dropped whole, and a DELETE rewrites the cutoff's month only, not every visit ever stored.
+    cutoff = datetime.now(timezone.utc).date() - timedelta(days=10)
+    parts = "SELECT DISTINCT partition FROM system.parts WHERE active AND database = currentDatabase() AND "
+    months = [row[0] for row in query(clickhouse_url, parts + "table = '_crumby_session_rows'")]
+    assert months and all(m.isdigit() and int(m) >= cutoff.year * 100 + cutoff.month for m in months)
+    assert (
+        query(
+            clickhouse_url, f"SELECT count() FROM _crumby_session_rows WHERE started < '{cutoff} 00:00:00'"
+        )[0][0]
+        == 0
+    )
 
 
 def test_a_compressed_log_can_still_be_reprocessed_into_clickhouse(tmp_path, clickhouse_url, settings_for):

@@ -233,3 +233,11 @@ def test_current_clickhouse_matches_duckdb(duckdb_results, tmp_path):
     finally:
         store.close()
     _assert_same(duckdb_results, answers, "ClickHouse (chDB)")
+
+
+def test_clickhouse_server_matches_duckdb(duckdb_results, clickhouse_url):
+    """The same filtered reports on the test's real server (18.16), through the report runner."""
+    from report_fixture import load_clickhouse_fixture
+
+    answers = run_cases(load_clickhouse_fixture(clickhouse_url))
+    _assert_same(duckdb_results, answers, "ClickHouse 18.16 server")

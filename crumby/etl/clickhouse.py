@@ -281,7 +281,7 @@ def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
     deletes = {
         visits.name: ("datetime < %(start)s OR session_id IN %(begun)s", "datetime"),
         events.name: ("datetime < %(start)s", "datetime"),
-        ch.SESSION_ROWS: ("started < %(start)s", None),
+        ch.SESSION_ROWS: ("started < %(start)s", "started"),
         "calendar": ("datetime < %(start)s", None),
     }
     params = {"start": start, "begun": tuple(begun) or ("",)}
@@ -294,7 +294,7 @@ def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
                     "AND table = %(t)s AND active",
                     {"t": table + suffix},
                 ):
-                    if int(partition) < month:
+                    if partition.isdigit() and int(partition) < month:  # not 'tuple()': unpartitioned
                         host.execute(f"ALTER TABLE {local} DROP PARTITION {int(partition)}")
             host.execute(f"ALTER TABLE {local} DELETE WHERE {where}", params)
         ch.wait_for_mutations(host)

@@ -106,3 +106,25 @@ def _next_word(lexemes: list, index: int) -> int | None:
 
 def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip())
+
+
+# What ``json_text`` renders on ClickHouse, and its stand-in on servers without the JSONExtract
+# functions (before 19.x; Debian's 18.16). visitParamExtractString reads a simpler JSON: no blanks
+# outside the text, a key found at any depth, the first one found. ``props`` as the ETL stores it is
+# that: compact JSON, a flat object of strings (crumby/etl/parse.py: props_text), and the text is
+# unescaped as JSONExtractString does it (\", \\, \n, \uXXXX, surrogate pairs...). One case differs:
+# a key that ends in an escaped quote and the wanted key's name (``{"x\"plan":"a","plan":"b"}``):
+# visitParamExtractString finds ``"plan":`` inside the first key and answers "a", not "b".
+JSON_TEXT = "JSONExtractString"
+JSON_TEXT_BEFORE_JSON_FUNCTIONS = "visitParamExtractString"
+
+
+def without_json_functions(sql: str) -> str:
+    """``sql`` with each call of JSON_TEXT made a call of its stand-in (strings and comments kept)."""
+    out = []
+    for match in _LEXEME.finditer(sql):
+        text = match.group()
+        if match.lastgroup == "word" and text == JSON_TEXT and sql[match.end() :].lstrip()[:1] == "(":
+            text = JSON_TEXT_BEFORE_JSON_FUNCTIONS
+        out.append(text)
+    return "".join(out)

@@ -294,6 +294,37 @@ def _event_figures(event_filter, as_int, exact):
     return event_figures
 
 
+def _visit_ends(dialect: str, hit_filter):
+    def ends(*columns: str, last: bool = False) -> str:
+        """A SELECT of one row per visit, among the page views ``hit_filter('v')`` keeps: the
+        ``columns`` of its first view (``last=True``: of its last), by time then id.
+
+        ClickHouse picks the view with argMin/argMax over the visit's views (18.16 has no window
+        functions); the picked columns travel in one tuple, which is never NULL, so that a NULL
+        column is picked as it is and not skipped as aggregate functions skip NULLs.
+        """
+        if not columns or not all(c.isidentifier() for c in columns):
+            raise ValueError("first_views and last_views take column names of visits")
+        where = hit_filter("v")
+        if dialect == "clickhouse":
+            pick = "argMax" if last else "argMin"
+            picked = ", ".join(f"v.{c}" for c in columns)
+            named = ", ".join(f"tupleElement(e.picked, {n}) AS {c}" for n, c in enumerate(columns, 1))
+            return (
+                f"SELECT {named} FROM (SELECT {pick}(tuple({picked}), tuple(v.datetime, v.id)) AS picked"
+                f" FROM visits v WHERE {where} GROUP BY v.session_id) e"
+            )
+        order = "v.datetime DESC, v.id DESC" if last else "v.datetime, v.id"
+        picked = ", ".join(f"v.{c}" for c in columns)
+        return (
+            f"SELECT {', '.join(f'e.{c}' for c in columns)} FROM (SELECT {picked},"
+            f" ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY {order}) AS n"
+            f" FROM visits v WHERE {where}) e WHERE e.n = 1"
+        )
+
+    return ends
+
+
 # Stores without the daily figures (ClickHouse): a report reads the visits, events and sessions the
 # figures would be summed from (a columnar scan is fast enough there).
 DAYS_MADE_ON_THE_FLY = frozenset({"clickhouse"})
@@ -366,6 +397,9 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
         values, context["equals"], context["hit_filter"], context["as_int"], context["exact"], uses
     )
     context["visit_figures"] = _visit_figures(context["visit_rollup"])
+    ends = _visit_ends(dialect, context["hit_filter"])
+    context["first_views"] = ends
+    context["last_views"] = lambda *columns: ends(*columns, last=True)
     context["event_figures"] = _event_figures(context["event_filter"], context["as_int"], context["exact"])
     try:
         sql = _compile(template).render(context)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ..store.bookkeeping import loads
 from ..store.engine import StoreEmpty, StoreError, backend_name
 from ..store.readonly import QueryTimeout, StoreBusy, read_only_connection
+from .clickhouse_shape import JSON_TEXT, without_json_functions
 from .dialects import goal_pattern
 from .filters import FILTER_PARAM, filter_query_values, parse_filters
 from .params import resolve_params
@@ -176,6 +177,26 @@ def etag_for(stamp: str, salt: str) -> str:
     return hashlib.sha256(f"{stamp}|{salt}".encode()).hexdigest()[:32]
 
 
+# Per store URL: whether its ClickHouse server has the JSONExtract functions (18.16 has not).
+_json_functions: dict[str, bool] = {}
+
+
+def _for_clickhouse_server(query: RenderedQuery, conn: sa.Connection, url: str) -> RenderedQuery:
+    """``query`` as the store's ClickHouse server reads it: ``json_text``'s function is swapped for
+    its stand-in where the server predates the JSONExtract functions (see clickhouse_shape)."""
+    if JSON_TEXT not in query.sql:
+        return query
+    known = _json_functions.get(url)
+    if known is None:
+        found = conn.execute(
+            sa.text("SELECT count() FROM system.functions WHERE name = :name"), {"name": JSON_TEXT}
+        ).scalar()
+        known = _json_functions[url] = bool(found)
+    if known:
+        return query
+    return RenderedQuery(sql=without_json_functions(query.sql), values=query.values, template=query.template)
+
+
 def execute(
     query: RenderedQuery,
     url: str,
@@ -201,6 +222,8 @@ def execute(
                 etag = etag_for(stamp, etag_salt)
                 if etag in if_none_match:
                     raise NotModified(etag, last_modified)
+            if conn.dialect.name == "clickhouse":
+                query = _for_clickhouse_server(query, conn, url)
             result = conn.execute(query.clause(), query.bound_values())
             columns = list(result.keys())
             fetched = result.fetchmany(max_rows + 1)

@@ -5,7 +5,11 @@ exactly-once promise by idempotence (see crumby/etl/clickhouse.py): every
 table that the ETL writes again on a replay is a ``ReplacingMergeTree`` keyed
 by what makes a row the same row (the hit id, the session id, the file name),
 and the checkpoint is written only after its rows. The visits and events are
-ordered by site and time and partitioned by month. A visit continued by a
+ordered by site and time and partitioned by month; the visits' rows
+(``_crumby_session_rows``) by the month they began in, so that retention drops
+whole months of them, as of the page views, instead of rewriting every visit
+ever stored each day, and a report's range reads its months only (a visit's
+versions share their start, so they still merge). A visit continued by a
 later batch is written again as a new version of its row, and the versions it
 replaces are listed in ``_crumby_superseded`` (a few in a hundred visits);
 ``sessions`` is a view of the rows not listed there. Reading through ``FINAL``
@@ -193,7 +197,7 @@ def table_statements(features: Server, database: str = "") -> list[str]:
     under the contract's names, ``Distributed`` tables over every shard's local tables.
     """
     statements = []
-    layout = [*LAYOUT, (_session_rows_table(), "session_id", None)]
+    layout = [*LAYOUT, (_session_rows_table(), "session_id", "toYYYYMM(started)")]
     for table, order_by, partition in layout:
         version = "version" if table.name == SESSION_ROWS else ""
         local = f"{table.name}_local" if features.cluster else table.name

@@ -23,7 +23,8 @@ FROM (
 {% for goal in goals %}
   {{ 'UNION ALL' if not loop.first }}
   SELECT {{ goal.name }} AS goal,
-         COUNT(DISTINCT {{ exact('g.visitor_id') }}) AS visitors,
+         {#- COALESCE: ClickHouse 18.16 counts no rows of a Nullable column as NULL, not 0 #}
+         COALESCE(COUNT(DISTINCT {{ exact('g.visitor_id') }}), 0) AS visitors,
          COUNT(*) AS conversions
 {% if goal.kind == 'event' %}
   FROM events g

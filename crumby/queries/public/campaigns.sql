@@ -20,20 +20,13 @@ WHERE {{ r.where }}
   AND ({{ label(r.a ~ '.utm_campaign') }} <> '' OR {{ label(r.a ~ '.utm_source') }} <> '' OR {{ label(r.a ~ '.utm_medium') }} <> '')
 GROUP BY {{ label(r.a ~ '.utm_campaign') }}, {{ label(r.a ~ '.utm_source') }}, {{ label(r.a ~ '.utm_medium') }}
 {% else %}
-WITH entries AS (
-  SELECT v.utm_campaign, v.utm_medium, v.utm_source, v.visitor_id, v.session_id,
-         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
-  FROM visits v
-  WHERE {{ hit_filter('v') }}
-)
 SELECT {{ label('v.utm_campaign') }} AS campaign,
        {{ label('v.utm_source') }} AS utm_source,
        {{ label('v.utm_medium') }} AS utm_medium,
        COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
        COUNT(*) AS visits
-FROM entries v
-WHERE v.n = 1
-  AND ({{ label('v.utm_campaign') }} <> '' OR {{ label('v.utm_source') }} <> '' OR {{ label('v.utm_medium') }} <> '')
+FROM ({{ first_views('utm_campaign', 'utm_source', 'utm_medium', 'visitor_id') }}) v
+WHERE ({{ label('v.utm_campaign') }} <> '' OR {{ label('v.utm_source') }} <> '' OR {{ label('v.utm_medium') }} <> '')
 GROUP BY {{ label('v.utm_campaign') }}, {{ label('v.utm_source') }}, {{ label('v.utm_medium') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, campaign, utm_source, utm_medium

@@ -15,17 +15,10 @@ FROM {{ r.source }}
 WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.channel') }}
 {% else %}
-WITH entries AS (
-  SELECT v.channel, v.visitor_id, v.session_id,
-         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
-  FROM visits v
-  WHERE {{ hit_filter('v') }}
-)
 SELECT {{ label('v.channel') }} AS channel,
        COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
        COUNT(*) AS visits
-FROM entries v
-WHERE v.n = 1
+FROM ({{ first_views('channel', 'visitor_id') }}) v
 GROUP BY {{ label('v.channel') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, channel

@@ -17,18 +17,11 @@ FROM {{ r.source }}
 WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.entry_page') }}, {{ label(r.a ~ '.site') }}
 {% else %}
-WITH ranked AS (
-  SELECT v.site, v.page_path, v.visitor_id,
-         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
-  FROM visits v
-  WHERE {{ hit_filter('v') }}
-)
 SELECT {{ label('r.site') }} AS site,
        {{ label('r.page_path') }} AS page_path,
        COUNT(*) AS visits,
        COUNT(DISTINCT {{ exact('r.visitor_id') }}) AS visitors
-FROM ranked r
-WHERE r.n = 1
+FROM ({{ first_views('site', 'page_path', 'visitor_id') }}) r
 GROUP BY {{ label('r.page_path') }}, {{ label('r.site') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, site, page_path

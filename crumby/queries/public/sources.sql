@@ -15,17 +15,10 @@ FROM {{ r.source }}
 WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.referrer_source') }}
 {% else %}
-WITH entries AS (
-  SELECT v.referrer_source, v.visitor_id, v.session_id,
-         ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY v.datetime, v.id) AS n
-  FROM visits v
-  WHERE {{ hit_filter('v') }}
-)
 SELECT {{ label('v.referrer_source') }} AS source,
        COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
        COUNT(*) AS visits
-FROM entries v
-WHERE v.n = 1
+FROM ({{ first_views('referrer_source', 'visitor_id') }}) v
 GROUP BY {{ label('v.referrer_source') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, source
