@@ -17,6 +17,7 @@ ua-parser's names (``Mac OS X``, ``Mobile Safari``); unknown ones are None.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 from typing import Any
 
 import pandas as pd
@@ -121,14 +122,27 @@ def listed_device_type(browser: str | None, os_family: str | None, device_family
     return "desktop" if os_family in PC_OS_FAMILIES else "other"
 
 
+@cache
+def _model_types() -> ModelTypes:
+    """Device Detector's device list, compiled once a process: that takes seconds, and it answers the
+    same for every run (a new crumby, with a new list, is a new process)."""
+    return ModelTypes()
+
+
+@lru_cache(maxsize=8)
+def _bot_matcher(bot_patterns: tuple[str, ...]) -> BotMatcher:
+    """The bot lists with a site's own patterns, compiled once a process for each set of patterns."""
+    return BotMatcher(bot_patterns)
+
+
 class AgentParser:
-    """Parses user agents; one per run, since loading the regexes takes a tenth of a second."""
+    """Parses user agents; one per run (its lists are compiled once a process and shared)."""
 
     def __init__(self, bot_patterns: Sequence[str] = (), device_list: bool = True) -> None:
         """``device_list=False`` leaves Device Detector's device list out (to measure the rules)."""
         self.parser = Parser(BestAvailableResolver(load_lazy_builtins()))
-        self.bots = BotMatcher(bot_patterns)
-        self.model_types = ModelTypes() if device_list else None
+        self.bots = _bot_matcher(tuple(bot_patterns))
+        self.model_types = _model_types() if device_list else None
         self.provenance = {
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
