@@ -190,7 +190,9 @@ def test_an_original_crumby_store_moves_over_without_loss(backend, tmp_path, req
     assert [list(row)[1:] for row in old.rows] == [[1, 1]]
 
     with another_store(url, tmp_path) as new_url:
-        ensure_schema(create_engine(new_url))
+        fresh = create_engine(new_url)
+        ensure_schema(fresh)
+        fresh.dispose()  # before the new database is dropped
         assert _hit_table_indexes(url) == _hit_table_indexes(new_url), "the indexes a new store has"
 
 
