@@ -10,6 +10,8 @@ from crumby.config import ConfigError
 from crumby.etl.enrich.agent import AGENT_COLUMNS, AgentParser
 from crumby.etl.enrich.bots import BotMatcher
 from crumby.etl.enrich.device import device_type
+from crumby.etl.enrich.lists import DEVICE_DETECTOR_MOBILES, parse_yaml, read_yaml
+from crumby.etl.enrich.models import ModelTypes
 
 CHROME = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0"
 
@@ -311,3 +313,17 @@ def _hint_columns(hits: list[dict]) -> dict[str, pd.Series]:
     return {
         name: pd.Series([h.get(name) for h in hits], dtype=object) for name in ("ch_mobile", "ch_platform")
     }
+
+
+def test_the_device_list_read_a_brand_at_a_time_is_the_whole_list():
+    """ModelTypes reads each brand's own keys up front and its models when first needed: together
+    they are what parsing the whole file gives, brand for brand, in order."""
+    whole = read_yaml(DEVICE_DETECTOR_MOBILES)
+    types = ModelTypes()
+    assert list(types.brands) == [str(name) for name in whole]
+    for name, entry in whole.items():
+        assert types.brands[str(name)] == {key: value for key, value in entry.items() if key != "models"}
+        if "models" in entry:
+            assert parse_yaml(types._sections[str(name)]) == {name: entry}
+        else:
+            assert str(name) not in types._sections

@@ -52,15 +52,17 @@ def compiles_in_rust(pattern: str) -> bool:
 class FirstMatch:
     """The name of the first of ``rules`` (pattern, name) that a string matches, or None.
 
-    A pattern Rust cannot compile is tried after all the others, with Python's re.
+    A pattern Rust cannot compile is tried after all the others, with Python's re, compiled when
+    first needed (most never are: Rust's stand-in rules them out).
     """
 
     def __init__(self, rules: Sequence[tuple[str, str]]) -> None:
+        self._searches: dict[int, Callable[[str], object]] = {}  # late patterns compiled so far
         try:
             import ua_parser_rs  # noqa: F401
         except ImportError:  # pure Python: slower, same answers
             self._rust = None
-            self._late = [(name, python_pattern(p).search) for p, name in rules]
+            self._late_rules = list(rules)
             return
         fast = [(p, name) for p, name in rules if compiles_in_rust(p)]
         late = [(p, name) for p, name in rules if not compiles_in_rust(p)]
@@ -69,7 +71,14 @@ class FirstMatch:
         # each stand-in named by its place: the look-around patterns before it cannot match either
         maybes = [(p, f"{MAYBE}{n}") for n, p in enumerate(wider) if compiles_in_rust(p)]
         self._rust = _rust(fast + maybes)
-        self._late = [(name, python_pattern(p).search) for p, name in late]
+        self._late_rules = late
+
+    def _search(self, index: int, text: str) -> bool:
+        """Does the ``index``-th late rule match ``text``? (its pattern compiled at first call)"""
+        search = self._searches.get(index)
+        if search is None:
+            search = self._searches[index] = python_pattern(self._late_rules[index][0]).search
+        return search(text) is not None
 
     def __call__(self, text: str) -> str | None:
         start = 0
@@ -82,7 +91,8 @@ class FirstMatch:
                 return name
             if name is not None and not self._always:
                 start = int(name[len(MAYBE) :])
-        return next((name for name, search in self._late[start:] if search(text)), None)
+        late = range(start, len(self._late_rules))
+        return next((self._late_rules[n][1] for n in late if self._search(n, text)), None)
 
 
 def any_of(patterns: Sequence[str]) -> Callable[[str], bool]:
