@@ -55,6 +55,7 @@ from .load import (
     save_session_state,
 )
 from .lock import EtlLocked, RunLock
+from .memory import use_returning_pool
 from .parse import Parsed, parse_chunks
 from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
@@ -304,6 +305,7 @@ class _Transaction:
 
 class _Run:
     def __init__(self, settings, engine, dry_run, progress, batch_bytes, enricher) -> None:
+        use_returning_pool()
         self.settings = settings
         self.engine = engine
         self.dry_run = dry_run
