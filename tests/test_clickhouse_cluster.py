@@ -75,3 +75,36 @@ def test_the_etl_loads_through_the_cluster_and_reports_answer_as_one_node(
         answered = {key for key, answer in spread.items() if answer != "refused"}
         assert {key: spread[key] for key in answered} == {key: node[key] for key in answered}
         assert len(answered) >= 3
+
+
+def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes_from_every_shard(
+    tmp_path, clickhouse_cluster
+):
+    """The list of superseded versions lives on one shard, the visits' rows on both: a visit that
+    retention deletes leaves the list, wherever its rows were; a visit kept stays in it."""
+    logs = tmp_path / "logs"
+    for days_ago, seed in ((40, 1), (2, 2)):  # a visitor's page views over several batches
+        append_hits(logs, corpus(400, recent_start(days_ago), seed=seed, step_seconds=10, visitors=40))
+    first, _ = clickhouse_cluster
+    database = _clickhouse_database(first)
+    url = f"{first.url(database)}?cluster={CLUSTER}"
+    cutoff = recent_start(10).replace(tzinfo=None)
+    listed = (
+        "SELECT countIf(started < %(cutoff)s), countIf(started >= %(cutoff)s) FROM _crumby_superseded "
+        "GLOBAL ANY INNER JOIN (SELECT DISTINCT session_id, started FROM _crumby_session_rows) "
+        "USING session_id"
+    )
+    client = Client("127.0.0.1", port=first.tcp_port, database=database)
+    settings = make_settings(tmp_path, LOG_DIR=logs, SQLALCHEMY_DATABASE_URI=url, RAW_LOG_RETENTION_DAYS=0)
+    run({**settings, "ROW_RETENTION_DAYS": 0}, batch_bytes=1 << 14)
+    ((old, kept),) = client.execute(listed, {"cutoff": cutoff})
+    assert old > 0 and kept > 0
+    assert run({**settings, "ROW_RETENTION_DAYS": 10}).retention.rows == 400
+    without_rows = (
+        "SELECT count() FROM _crumby_superseded "
+        "WHERE session_id GLOBAL NOT IN (SELECT session_id FROM _crumby_session_rows)"
+    )
+    assert client.execute(without_rows) == [(0,)]
+    assert client.execute(listed, {"cutoff": cutoff}) == [(0, kept)]
+    ((visits, distinct),) = client.execute("SELECT count(), uniqExact(session_id) FROM sessions")
+    assert visits == distinct > 0

@@ -179,6 +179,7 @@ def test_every_statement_the_etl_sends_runs_on_a_current_release(tmp_path, logs,
     )
     monkeypatch.undo()
     assert any("ALTER TABLE" in s for s in sent) and any("GLOBAL IN" in s for s in sent)
+    assert any(s.startswith("ALTER TABLE `_crumby_superseded` DELETE") for s in sent), "old versions go"
 
     store = ChdbStore(tmp_path / "chdb")
     try:

@@ -448,3 +448,38 @@ def test_summing_afresh_leaves_no_page_figures_of_a_day_without_page_views(loade
     kept = _daily(store_url)
     in_transaction(store_url, add_stray_rows)
     assert _summed_afresh(store_url) == kept
+
+
+def test_late_days_make_only_themselves_and_the_day_after_again(tmp_path, store_url, monkeypatch):
+    """Hits of two days read late (days 2 and 3 of ten) make days 2 to 4 again, not every day after
+    day 2; the later rows their visitors' new days reach are mended in place. The page figures are
+    those a whole rebuild makes."""
+    from crumby.etl import page_visitors
+
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    start = recent_start(days_ago=10)
+    days = [start + timedelta(days=n) for n in range(10)]
+    lines = {
+        n: corpus(80, day + timedelta(hours=10), seed=20 + n, step_seconds=120, visitors=6)
+        for n, day in enumerate(days)
+    }
+    append_hits(
+        tmp_path / "logs",
+        sorted(line for n, day_lines in lines.items() if n not in (2, 3) for line in day_lines),
+    )
+    run(settings, batch_bytes=SMALL_BATCH)
+    made = []
+    add_day = page_visitors.add_day
+    monkeypatch.setattr(page_visitors, "add_day", lambda conn, day: made.append(day) or add_day(conn, day))
+    append_hits(tmp_path / "logs", sorted(lines[2] + lines[3]))
+    run(settings, batch_bytes=SMALL_BATCH)
+    assert not _stale(store_url)
+    assert sorted(made) == [day.date() for day in days[2:5]]
+    reached = "SELECT COUNT(*) FROM page_visitor_days WHERE day >= :d5 AND prev_day >= :d2 AND prev_day < :d4"
+    late = {f"d{n}": days[n] for n in (2, 4, 5)}
+    assert query(store_url, reached, **late)[0][0] > 0, "visitors of the late days came back after them"
+    kept = _daily(store_url)
+    assert _summed_afresh(store_url) == kept
+    for low, high in ((days[0], days[9]), (days[3], days[9]), (days[5], days[9])):
+        figures, distinct = _page_figures_both_ways(store_url, low, high)
+        assert figures == distinct and distinct

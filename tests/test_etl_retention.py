@@ -10,13 +10,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from clickhouse_driver import Client
 
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import apply_retention
 from crumby.store.engine import create_engine
 from tests.conftest import make_settings
-from tests.etl_corpus import append_hits, checkpoints, corpus, log_path, query, recent_start, table_rows
+from tests.etl_corpus import (
+    SMALL_BATCH,
+    append_hits,
+    checkpoints,
+    corpus,
+    log_path,
+    query,
+    recent_start,
+    table_rows,
+)
 
 OLD = recent_start(days_ago=40)
 NEW = recent_start(days_ago=2)
@@ -225,6 +235,35 @@ def test_rows_past_row_retention_leave_a_clickhouse_store(tmp_path, clickhouse_u
         )[0][0]
         == 0
     )
+
+
+def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes(
+    tmp_path, clickhouse_url, settings_for
+):
+    """A visit continued by a later batch lists its older versions in _crumby_superseded: they go with
+    the visit's rows, so the table does not grow for ever; those of the visits kept stay."""
+    for start, seed in ((OLD, 1), (NEW, 2)):  # a visitor's page views over several batches
+        append_hits(tmp_path / "logs", corpus(400, start, seed=seed, step_seconds=10, visitors=40))
+    run(settings_for(clickhouse_url, ROW_RETENTION_DAYS=0, RAW_LOG_RETENTION_DAYS=0), batch_bytes=SMALL_BATCH)
+    cutoff = datetime.combine(datetime.now(timezone.utc).date() - timedelta(days=10), datetime.min.time())
+    listed = (
+        "SELECT countIf(started < %(cutoff)s), countIf(started >= %(cutoff)s) FROM _crumby_superseded "
+        "ANY INNER JOIN (SELECT DISTINCT session_id, started FROM _crumby_session_rows) USING session_id"
+    )
+    database, port = clickhouse_url.rsplit("/", 1)[1], int(clickhouse_url.split(":")[-1].split("/")[0])
+    client = Client("127.0.0.1", port=port, database=database)
+    ((old, kept),) = client.execute(listed, {"cutoff": cutoff})
+    assert old > 0 and kept > 0, "visits of both days went on over several batches"
+    report = run(settings_for(clickhouse_url, ROW_RETENTION_DAYS=10, RAW_LOG_RETENTION_DAYS=0))
+    assert report.retention.rows == 400
+    without_rows = (
+        "SELECT count() FROM _crumby_superseded "
+        "WHERE session_id NOT IN (SELECT session_id FROM _crumby_session_rows)"
+    )
+    assert client.execute(without_rows) == [(0,)]
+    assert client.execute(listed, {"cutoff": cutoff}) == [(0, kept)]
+    ((visits, distinct),) = client.execute("SELECT count(), uniqExact(session_id) FROM sessions")
+    assert visits == distinct > 0, "each kept visit is seen once"
 
 
 def test_a_compressed_log_can_still_be_reprocessed_into_clickhouse(tmp_path, clickhouse_url, settings_for):

@@ -260,6 +260,9 @@ def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
     Months wholly before ``start`` are dropped by partition (no rows rewritten);
     the rest by ``ALTER TABLE ... DELETE``, waited for. TTL is not used: it would
     cut a visit at midnight and leave page views without their visit.
+
+    The superseded versions of the visits that go leave ``_crumby_superseded``
+    with them (:func:`forget_superseded`), else it would grow for ever.
     """
     begun = [
         row[0]
@@ -269,14 +272,16 @@ def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
             {"start": start},
         )
     ]
-    counted = ch.query(
+    counted, visits_left = ch.query(
         conn,
         "SELECT (SELECT count() FROM visits WHERE datetime < %(start)s OR (datetime >= %(start)s "
-        "AND session_id IN %(begun)s)) + (SELECT count() FROM events WHERE datetime < %(start)s)",
+        "AND session_id IN %(begun)s)) + (SELECT count() FROM events WHERE datetime < %(start)s), "
+        f"(SELECT count() FROM {ch.SESSION_ROWS} WHERE started < %(start)s)",
         {"start": start, "begun": tuple(begun) or ("",)},
-    )[0][0]
-    if not counted:
+    )[0]
+    if not counted and not visits_left:  # the visits' rows too: those a stopped retention left
         return 0
+    forget_superseded(conn, start)
     month = start.year * 100 + start.month
     deletes = {
         visits.name: ("datetime < %(start)s OR session_id IN %(begun)s", "datetime"),
@@ -299,6 +304,33 @@ def delete_old_rows(conn: sa.Connection, start: datetime) -> int:
             host.execute(f"ALTER TABLE {local} DELETE WHERE {where}", params)
         ch.wait_for_mutations(host)
     return int(counted)
+
+
+def forget_superseded(conn: sa.Connection, start: datetime) -> None:
+    """The superseded versions of the visits begun before ``start`` leave ``_crumby_superseded``.
+
+    By visit, not by version: a merge may have dropped the superseded rows
+    themselves. Done before the visits' rows go, as the look-up reads them; a
+    retention stopped in between shows those visits' older versions too, on
+    days that are going, until the next run deletes their rows. The table is
+    small and not partitioned, so the DELETE rewrites it whole; no TTL (18.16
+    has none, and retention is a setting, not the schema). On a cluster the
+    visits' rows are read from every shard.
+    """
+    begun = f"SELECT session_id FROM {ch.SESSION_ROWS} WHERE started < %(start)s"
+    found = ch.query(
+        conn,
+        f"SELECT count() FROM {ch.SUPERSEDED} WHERE session_id GLOBAL IN ({begun})",
+        {"start": start},
+    )[0][0]
+    if not found:
+        return
+    for host, suffix in ch.writers(conn):
+        host.execute(
+            f"ALTER TABLE {ch.quote(ch.SUPERSEDED + suffix)} DELETE WHERE session_id IN ({begun})",
+            {"start": start},
+        )
+        ch.wait_for_mutations(host)
 
 
 class ClickHouseReprocess(_Reprocess, ClickHouseRun):

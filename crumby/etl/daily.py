@@ -12,7 +12,8 @@ its page views and of the visits it writes in its own transaction
 (:func:`crumby.store.stale_days.mark_stale`), and the end of the run sums each
 stale day again and clears its mark in one transaction. A run killed in
 between leaves the marks for the next run. The summary's ``visitor_days`` and top pages'
-``page_visitor_days`` are brought in step first, from the earliest stale day on.
+``page_visitor_days`` are brought in step first: the former from the earliest stale day on,
+the latter on the stale days and the rows their change reaches.
 
 On PostgreSQL the stale days are summed side by side, on a few connections:
 each day is its own transaction touching only its own rows, and the database
@@ -48,7 +49,7 @@ def refresh(engine: sa.Engine) -> int:
         if days:  # before the marks are cleared: a run killed after this rebuilds again
             room_to_sum(conn)
             rebuild_visitor_days(conn, days[0])
-            page_visitors.rebuild_from(conn, days[0])
+            page_visitors.rebuild_days(conn, days)
     workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
     if workers <= 1:
         _sum_one_after_another(engine, days)

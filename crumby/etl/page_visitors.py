@@ -14,14 +14,20 @@ after ``d0``. That is exact for every visit shorter than a day, which a
 visit of 30-minute gaps that views the page again on a later day without
 viewing it on the day between cannot be.
 
-A row's ``prev_day`` depends on the days before it, so the ETL makes the
-rows of the earliest stale day and of every day after it again, day by day,
-before the stale days are summed and their marks cleared
-(:func:`crumby.etl.daily.refresh`): a cron run's usual case is today alone.
+A row's ``prev_day`` depends on the days before it, and its ``revisits`` on
+the day before, so a changed day can change rows after it, but only little:
+the day after it (its revisits), and on later days the next row of each
+visitor and page whose row on the changed day came or went (its
+``prev_day``); every other later row stays as it is. The ETL therefore makes
+the stale days and the day after each again, then mends just those next rows
+(:func:`rebuild_days`), before the stale days are summed and their marks
+cleared (:func:`crumby.etl.daily.refresh`). A cron run's usual case is today
+alone; a late hit a month back costs two days, not thirty.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -36,7 +42,10 @@ TABLES = (page_visitor_days, page_day_figures)
 
 
 def rebuild_from(conn: sa.Connection, first: date) -> int:
-    """Make the rows of ``first`` and of every later day with page views again; returns the days made."""
+    """Make the rows of ``first`` and of every later day with page views again; returns the days made.
+
+    A whole rebuild (:func:`crumby.etl.daily.rebuild_all`); the ETL's runs use :func:`rebuild_days`.
+    """
     for table in TABLES:
         conn.execute(table.delete().where(table.c.day >= midnight(first)))
     last = conn.execute(sa.select(sa.func.max(visits.c.datetime))).scalar()
@@ -47,6 +56,97 @@ def rebuild_from(conn: sa.Connection, first: date) -> int:
         add_day(conn, day)
         day += timedelta(days=1)
     return (as_day(last) - first).days + 1
+
+
+KEY_COLUMNS = (page_visitor_days.c.site, page_visitor_days.c.page_path, page_visitor_days.c.is_bot)
+VISITORS_PER_QUERY = 500  # visitor keys in one IN list while mending
+
+
+def rebuild_days(conn: sa.Connection, days: Iterable[date]) -> int:
+    """Bring the rows in step after ``days`` changed (their page views or visits); returns the days made.
+
+    Each changed day and the day after it are made again, oldest first; a
+    later row is mended only where a visitor's row on a page came or went on
+    a day made: their next row's ``prev_day`` (see the module's docstring).
+    When few days would be left as they are, every day from the first changed
+    is made instead. Rows after the last day with page views go.
+    """
+    wanted = sorted({as_day(day) for day in days})
+    if not wanted:
+        return 0
+    last = conn.execute(sa.select(sa.func.max(visits.c.datetime))).scalar()
+    last_day = as_day(last) if last is not None else wanted[0] - timedelta(days=1)
+    after_last = midnight(max(wanted[0], last_day + timedelta(days=1)))
+    for table in TABLES:
+        conn.execute(table.delete().where(table.c.day >= after_last))
+    made = sorted({d for day in wanted for d in (day, day + timedelta(days=1)) if d <= last_day})
+    if not made:
+        return 0
+    kept = (last_day - made[0]).days + 1 - len(made)  # days after the first made, not made again
+    if kept <= len(made):  # comparing a made day's rows before and after costs about what making it does
+        made, kept = [made[0] + timedelta(days=n) for n in range((last_day - made[0]).days + 1)], 0
+    later_kept = kept > 0
+    changed: set[tuple] = set()
+    for day in made:
+        before = _visitor_rows_of(conn, day) if later_kept else set()
+        for table in TABLES:
+            conn.execute(table.delete().where(table.c.day == midnight(day)))
+        add_day(conn, day)
+        if later_kept:
+            changed |= before ^ _visitor_rows_of(conn, day)
+    for day in sorted(_mend_next_rows(conn, changed, set(made))):
+        _sum_day(conn, midnight(day))
+    return len(made)
+
+
+def _visitor_rows_of(conn: sa.Connection, day: date) -> set[tuple]:
+    """(site, page_path, is_bot, visitor_key) of the day's rows that have a visitor."""
+    t = page_visitor_days
+    found = conn.execute(
+        sa.select(*KEY_COLUMNS, t.c.visitor_key).where(t.c.day == midnight(day), t.c.visitor_key.is_not(None))
+    )
+    return {(site, path, bool(is_bot), key) for site, path, is_bot, key in found}
+
+
+def _mend_next_rows(conn: sa.Connection, changed: set[tuple], made: set[date]) -> set[date]:
+    """``prev_day`` made right on the rows of ``changed`` visitors and pages, days ``made`` aside.
+
+    Reads those visitors' rows (a few), works out each row's earlier day in
+    Python, and writes only the rows that differ; returns their days.
+    """
+    t = page_visitor_days
+    text = exact_text(conn)
+    visitors = sorted({key for *_, key in changed})
+    rows: dict[tuple, list[tuple[date, date | None]]] = {}
+    for start in range(0, len(visitors), VISITORS_PER_QUERY):
+        found = conn.execute(
+            sa.select(*KEY_COLUMNS, t.c.visitor_key, t.c.day, t.c.prev_day).where(
+                t.c.visitor_key.in_(visitors[start : start + VISITORS_PER_QUERY])
+            )
+        )
+        for site, path, is_bot, key, day, prev_day in found:
+            page = (site, path, bool(is_bot), key)
+            if page in changed:
+                rows.setdefault(page, []).append((as_day(day), prev_day and as_day(prev_day)))
+    mended = set()
+    for (site, path, is_bot, key), days in rows.items():
+        days.sort()
+        for earlier, (day, prev_day) in zip([None, *(d for d, _ in days)], days, strict=False):
+            if day in made or prev_day == earlier:
+                continue
+            conn.execute(
+                t.update()
+                .where(
+                    t.c.day == midnight(day),
+                    text(t.c.site) == site,
+                    text(t.c.page_path) == path,
+                    t.c.is_bot == is_bot,
+                    t.c.visitor_key == key,
+                )
+                .values(prev_day=earlier and midnight(earlier))
+            )
+            mended.add(day)
+    return mended
 
 
 def add_day(conn: sa.Connection, day: date) -> None:
@@ -191,9 +291,7 @@ def forget_before(conn: sa.Connection, start, changed: set[date] = frozenset()) 
         add_day(conn, first)
         for day in _forget_gone_rows_of(conn, start):
             _sum_day(conn, midnight(as_day(day)))
-    later = {day for day in changed if day > first}
-    if later:
-        rebuild_from(conn, min(later))
+    rebuild_days(conn, {day for day in changed if day > first})
 
 
 def _forget_gone_rows_of(conn: sa.Connection, start) -> set:

@@ -11,8 +11,9 @@ whole months of them, as of the page views, instead of rewriting every visit
 ever stored each day, and a report's range reads its months only (a visit's
 versions share their start, so they still merge). A visit continued by a
 later batch is written again as a new version of its row, and the versions it
-replaces are listed in ``_crumby_superseded`` (a few in a hundred visits);
-``sessions`` is a view of the rows not listed there. Reading through ``FINAL``
+replaces are listed in ``_crumby_superseded`` (a few in a hundred visits;
+retention takes a visit's entries with its rows); ``sessions`` is a view of
+the rows not listed there. Reading through ``FINAL``
 instead would merge every visit's versions at each report, ten times the
 time of the report itself.
 
