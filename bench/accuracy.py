@@ -17,6 +17,18 @@ the public repositories as follows (the commits measured are the ones named):
     DATA/ua-parser-js/      faisalman/ua-parser-js 18d39b53dd803710cb8e76856d18c1dcf7533d11:
                             test/data/ua/device/*.json, test/data/ua/extension/extra-devices.json,
                             test/data/ua/os/*.json
+    DATA/browser-detector/  mimmi20/browser-detector: tests/data/**/*.json. The repository (0.9 GB)
+                            is too big to copy whole: measured so far is a sample, the first cases
+                            of these files (each at the commit named; only the fields read here,
+                            request headers, device type, client type and isbot, were kept):
+                            3q/tablet/google/browser/0000000.json 106920a6 (15 cases),
+                            samsung/feature-phone/0000000.json 0d3ef432 (18),
+                            lg/feature-phone/unknown/unknown/0000000.json 5021cfab (17),
+                            unknown/tv/unknown/browser/0000000.json 54ee1abb (13),
+                            unknown/smartphone/unknown/browser/0000000.json 0fa39940 (15),
+                            unknown/smartphone/unknown/mobile-application/0000000.json 0aa267d6 (3),
+                            unknown/desktop/0000050.json 0339b9b8 (17).
+                            A whole checkout's tests/data reads the same way.
     DATA/whichbrowser/      WhichBrowser/Parser-PHP 581d614d686bfbec3529ad60562a5213ac5d8d72:
                             tests/data/**/*.yaml (every folder: desktop, mobile, tablet, television, ...)
 
@@ -50,12 +62,13 @@ What each figure measures, and what the detection was built from:
   so the held-out figure is also measured *without that list* (crumby's
   rules and ua-parser alone), the honest figure for what the list does not
   cover.
-- device type, independent of Device Detector: two device detectors' own
+- device type, independent of Device Detector: three device detectors' own
   test data, measured with the full detector (Device Detector's list
   included: neither was made from it). A source missing from DATA is
   skipped. ua-parser-js's tests are the *development* set: crumby's rules
-  were corrected looking at their misses. WhichBrowser's tests are *held
-  out*: nothing was written looking at them, they only measure.
+  were corrected looking at their misses, and so are browser-detector's
+  (a second *development* set). WhichBrowser's tests are *held out*:
+  nothing was written looking at them, they only measure.
   Labels, as crumby's types (UAJS_TYPES, WHICHBROWSER_TYPES): ua-parser-js
   mobile, tablet, console, wearable -> the same, smarttv -> tv; left out as
   ambiguous: xr (headsets: crumby has no such type), embedded (cars, smart
@@ -64,6 +77,15 @@ What each figure measures, and what the detection was built from:
   the type their system implies is taken for systems of one kind only
   (SYSTEM_TYPES: phone systems mobile, desktop systems desktop; Android,
   iOS, Tizen, webOS, Chromecast, ... left out).
+  browser-detector (BROWSER_DETECTOR_TYPES): desktop, tablet -> the same,
+  smartphone, feature-phone, mobile-phone, phablet -> mobile, tv,
+  tv-set-top-box, tv-stick, tv-media-player -> tv, tv-console,
+  mobile-console, non-mobile-console -> console, car-entertainment-system
+  -> car, wearable, watch, smart-watch -> wearable; left out as ambiguous:
+  fone-pad (tablets with a phone's radio, which it counts apart from both),
+  mobile-device, unknown and every other label, and the cases of bots (its
+  client's ``isbot`` or type bot, crawler). Its cases carry all the request
+  headers: the Sec-CH-UA-* ones are given to crumby as Device Detector's.
   WhichBrowser desktop, tablet -> the same, mobile (smart and feature
   phones) -> mobile, television -> tv, gaming (console and portable) ->
   console, watch -> wearable, car -> car; left out as ambiguous: mobile of
@@ -97,6 +119,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -186,6 +209,17 @@ SYSTEM_TYPES = {
         "desktop",
     ),
 }
+# browser-detector's device types -> crumby's; a type not listed is left out
+BROWSER_DETECTOR_TYPES = {
+    "desktop": "desktop",
+    "tablet": "tablet",
+    **dict.fromkeys(["smartphone", "feature-phone", "mobile-phone", "phablet"], "mobile"),
+    **dict.fromkeys(["tv", "tv-set-top-box", "tv-stick", "tv-media-player"], "tv"),
+    **dict.fromkeys(["tv-console", "mobile-console", "non-mobile-console"], "console"),
+    "car-entertainment-system": "car",
+    **dict.fromkeys(["wearable", "watch", "smart-watch"], "wearable"),
+}
+BOT_CLIENTS = {"bot", "crawler", "search-bot"}
 WHICHBROWSER_TYPES = {
     ("desktop", None): "desktop",
     ("mobile", "smart"): "mobile",
@@ -275,6 +309,26 @@ class Data:
                 cases += [(c["ua"].strip(), SYSTEM_TYPES[path.stem]) for c in json.loads(path.read_text())]
         return cases
 
+    def browser_detector_devices(self) -> tuple[list[tuple[str, str, dict]], Counter]:
+        """(user agent, crumby's type, client hints) of browser-detector's tests, and the labels
+        left out."""
+        cases, left_out = [], Counter()
+        for path in sorted((self.folder / "browser-detector/tests/data").rglob("*.json")):
+            for case in json.loads(path.read_text(encoding="utf-8")) or []:
+                headers = {str(k).lower(): v for k, v in (case.get("headers") or {}).items()}
+                client = case.get("client") or case.get("browser") or {}
+                label = str((case.get("device") or {}).get("type") or "no type")
+                if client.get("isbot") or client.get("type") in BOT_CLIENTS:
+                    left_out["bot"] += 1
+                elif "user-agent" not in headers:
+                    left_out["no user agent"] += 1
+                elif label in BROWSER_DETECTOR_TYPES:
+                    hints = {k: v for k, v in headers.items() if k.startswith("sec-ch-ua")}
+                    cases.append((str(headers["user-agent"]), BROWSER_DETECTOR_TYPES[label], hints))
+                else:
+                    left_out[label] += 1
+        return cases, left_out
+
     def whichbrowser_devices(self) -> tuple[list[tuple[str, str]], Counter]:
         """(user agent, crumby's type) of WhichBrowser's tests, and the labels left out."""
         cases, left_out = [], Counter()
@@ -331,7 +385,10 @@ def measure(data: Data, misses: list[tuple[str, ...]] | None = None) -> dict[str
     parser = agent.AgentParser()
     takes_hints = "hints" in inspect.signature(parser.describe).parameters
 
-    def describe(ua: str, headers: dict | None = None) -> tuple:
+    def describe(ua: str, headers: dict | None = None, hints: dict | None = None) -> tuple:
+        """``ua``'s columns, with its request ``headers`` (or ``hints``' for ``ua``) where crumby
+        reads client hints."""
+        headers = headers or (hints or {}).get(ua)
         if takes_hints and headers:
             return parser.describe(ua, hints=headers)
         return parser.describe(ua)
@@ -385,12 +442,15 @@ def measure(data: Data, misses: list[tuple[str, ...]] | None = None) -> dict[str
         figures["device: ua-parser-js OS tests (development), type the system implies"] = ratio(
             right, len(systems)
         )
+    detector_cases, detector_left_out = data.browser_detector_devices()
     for name, (cases, left_out) in (
         ("ua-parser-js (development)", data.uajs_devices()),
+        ("browser-detector (development)", ([c[:2] for c in detector_cases], detector_left_out)),
         ("WhichBrowser (held out)", data.whichbrowser_devices()),
     ):
         if cases:
-            figures.update(independent_figures(name, cases, left_out, describe, misses))
+            hints = {ua: h for ua, _, h in detector_cases if h} if name.startswith("browser-") else {}
+            figures.update(independent_figures(name, cases, left_out, partial(describe, hints=hints), misses))
     return figures
 
 

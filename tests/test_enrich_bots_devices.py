@@ -161,6 +161,36 @@ NAMED_DEVICES = {
         "Mozilla/5.0 (hp-tablet; Linux; hpwOS/3.0.5; U; en-US) AppleWebKit/534.6 (KHTML, like Gecko) "
         "wOSBrowser/234.83 Safari/534.6 TouchPad/1.0": "tablet",
     },
+    # TV browsers and middleware by name (Japanese and European TV standards, set-top boxes)
+    "tv browser": {
+        "Mozilla/5.0 (Standard; NF34SW/1.1; like Gecko) NetFront/3.4 InettvBrowser/2.2C "
+        "(000087;IP03-01;0100;0000)": "tv",
+        "Mozilla/5.0 (Linux; U; Linux; en-US) AppleWebKit/531.2+ (KHTML, like Gecko) Safari/531.2+ "
+        "NETTV/3.2.1": "tv",
+    },
+    # feature phones that name only their model, which the device list knows
+    "feature phone model": {"LG-A130/V100": "mobile", "LG B2150": "mobile"},
+    # feature phones' browsers and carriers, phones' browsers asking for desktop pages
+    "phone browser": {
+        "SAMSUNG-GT-S5230/S523MXEIL2 SHP/VPP/R5 Jasmine/1.0 Nextreaming SMM-MMS/1.2.0": "mobile",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; Trident/3.1; XBLWP7; ZuneWP7)": "mobile",
+        f"Mozilla/5.0 (X11; U; Linux x86_64; en-US) {CHROME} Safari/537.36 Puffin/9.7.2AP": "mobile",
+        "Vodafone/1.0/V705SH/SHJ001 Browser/VF-NetFront/3.3": "mobile",
+        "SoftBank/1.0/910T/TJ001 Browser/NetFront/3.3": "mobile",
+    },
+    # Android 1 and 2 ran on phones, whose browsers left out "Mobile"; Android 4's tablets do so
+    "android phone era": {
+        "Mozilla/5.0 (Linux; U; Android 2.3.4; en-us; QX1234 Build/GRJ22) AppleWebKit/533.1 (KHTML, "
+        "like Gecko) Version/4.0 Safari/533.1": "mobile",
+        "Mozilla/5.0 (Linux; U; Android 4.0.4; en-us; QX1234 Build/IMM76D) AppleWebKit/534.30 (KHTML, "
+        "like Gecko) Version/4.0 Safari/534.30": "tablet",
+    },
+    # text browsers name no system: a desktop's, not a stranger bot; a PC's Linux stays a desktop
+    "desktop browser": {
+        "w3m/0.5.3": "desktop",
+        "Mozilla/5.0 (Wayland; Linux x86_64; Huawei) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/110.0.0.0 Safari/537.36 Ubuntu/23.04 Edg/110.0.1587.41": "desktop",
+    },
     # a TV's own app names no browser, system nor device ua-parser knows: a TV, not a stranger bot
     "tv app": {
         "Roku4640X/DVP-7.70 (297.70E04154A)": "tv",

@@ -32,7 +32,7 @@ from user_agents.parsers import (
     TABLET_DEVICE_FAMILIES,
 )
 
-from .bots import BotMatcher
+from .bots import SPIDER_FAMILY, BotMatcher
 from .device import device_type, names_a_device
 from .distinct import AnswerTable, Encoded, string_array
 from .lists import version_of
@@ -180,7 +180,11 @@ class AgentParser:
         kind = device_type(ua, os_family, device.model if device else None, hints, self.model_types)
         if kind != "other":
             return kind
-        return listed_device_type(browser, os_family, device.family if device else None)
+        family = device.family if device else None
+        kind = listed_device_type(browser, os_family, family)
+        if kind == "other" and family not in (None, UNKNOWN, SPIDER_FAMILY):
+            return "mobile"  # a device ua-parser knows by name, of no system nor kind known: a phone's
+        return kind
 
     def describe_series(
         self, uas: pd.Series, mobile: pd.Series | None = None, platform: pd.Series | None = None

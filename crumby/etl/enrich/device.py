@@ -7,7 +7,8 @@ them. Rules, first match:
 
 - tv, console, car, wearable: the UA names such a device or its system
   (Smart TV, HbbTV, webOS TV, Fire TV, Android TV, PlayStation, Xbox,
-  Tesla, Wear OS, Apple Watch, ...);
+  Tesla, Wear OS, Apple Watch, ...), or a TV's browser or middleware
+  (InettvBrowser, CE-HTML, OIPF, NETTV, Maple, Espial, ...);
 - desktop: a laptop or PC line by name (Chromebook, Inspiron, Latitude, ...:
   Android apps and Android-x86 run on them too);
 - tablet: a tablet line or a word for one (iPad, Galaxy Tab, MatePad, Redmi
@@ -20,12 +21,22 @@ them. Rules, first match:
 - tablet: a known tablet model or maker (Fire, Lenovo Tab, Galaxy Tab's
   SM-T..., ...: even when its UA says "Mobile");
 - mobile: a phone's system or the word "Mobile" (iPhone, Android phones,
-  feature phones), a client hint ``Sec-CH-UA-Mobile: ?1``, and Android app
-  UAs (Dalvik, okhttp-style) of a model not known as a tablet;
+  feature phones and their browsers: MIDP, UP.Browser, Dolfin, Jasmine,
+  Japanese carriers' prefixes, ...; phones' browsers asking for desktop
+  pages: WPDesktop, Opera's "Linux zbov", Puffin's "AP"), a client hint
+  ``Sec-CH-UA-Mobile: ?1``, and Android app UAs (Dalvik, okhttp-style) of a
+  model not known as a tablet;
 - tablet: any other Android device (Android tablets' browsers leave out
-  "Mobile"; Chromium's hint ``?0`` on Android says the same);
-- desktop: Windows, macOS, Linux, Chrome OS, BSD, or a desktop platform hint;
-- other: nothing known.
+  "Mobile"; Chromium's hint ``?0`` on Android says the same), except on
+  Android 1 and 2, which ran on phones (3.0 was the first for tablets);
+- desktop: Windows, macOS, Linux, Chrome OS, BSD, a text browser, or a
+  desktop platform hint; but a plain "Linux" (not X11, Wayland nor a PC's
+  processor) also runs TVs, boxes and phones: there the device list's type
+  for a model named anywhere in the UA comes first;
+- for a UA of no system known, the device list's type for a model named
+  anywhere in it (a feature phone's "LG-A130/V100", "SAMSUNG-GT-E2152/...");
+- other: nothing known (agent.py then asks user-agents' family lists, and
+  calls a device ua-parser knows by name a phone).
 """
 
 from __future__ import annotations
@@ -50,7 +61,10 @@ KINDS = (
         r"\bAFT[A-Z0-9]|\bCrKey\b|Chromecast|\bRoku|AppleTV|Apple TV|tvOS|AQUOS|VIDAA|Tizen.+TV|"
         r"Opera TV|\bOMI/|Viera|\bDTV\b|\bSTB\b|MiTV|MiBOX|Fire ?TV|Philips.*TV|TSBNetTV|ViziOS|"
         r"SHIELD(?: Android TV|[;)]| Build)|"  # not the SHIELD Tablet
-        r"\bBox\b|-TV\b|_TV\b|\bTV[-_ ]?Box",
+        r"\bBox\b|-TV\b|_TV\b|\bTV[-_ ]?Box|"
+        # TV browsers and middleware by name (Japanese and European TV standards, set-top boxes)
+        r"InettvBrowser|DTVNetBrowser|CE-HTML|\bOIPF\b|Dreambox|NETTV/|Maple ?\d|Espial|Kylo/|AmiNET|"
+        r"Freebox|Kreatel|SonyDTV|SonyCEBrowser|WebTV|MSNTV|\bTiVo|Boxee|Toshiba_?TP|Vewd",
     ),
 )
 
@@ -59,7 +73,8 @@ KINDS = (
 # otherwise (the list gives the brand's phones' type to a tablet it does not know)
 TABLET_LINES = (
     r"(?-i:iPad)|; ?Tablet[;)]|MatePad|MediaPad|Xiaomi Pad|Redmi Pad|OnePlus Pad|Galaxy Tab|"
-    r"Pixel (?:C|Tablet)|SHIELD Tablet|Kindle|Kobo|eReader|IdeaTab|ThinkPad Tablet|\bVivoTab"
+    r"Pixel (?:C|Tablet)|SHIELD Tablet|Kindle|Kobo|eReader|IdeaTab|ThinkPad Tablet|\bVivoTab|"
+    r"Puffin/[\d.]+[AI]T\b"
 )
 # Tablet models and makers, where the device list knows no better
 TABLET_MODELS = (
@@ -81,14 +96,25 @@ COMPUTERS = (
 MOBILE_WORDS = (
     r"Mobile|iPhone|iPod|Windows Phone|Phone|J2ME|MIDP|CLDC|Opera Mini|Series ?[46]0|Symbian|BlackBerry|BB10|"
     r"KaiOS|UCWEB|UC ?Browser|Nokia|SonyEricsson|Samsung-|Obigo|NetFront|Teleca|Profile/|Lumia|UP\.Browser|"
-    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi|Maemo|Fennec|\bwebOS/|hpwOS"
+    r"\bBREW\b|MMP/|KDDI-|DoCoMo|portalmmm|Opera Mobi|Maemo|Fennec|\bwebOS/|hpwOS|"
+    # feature phones' and old smartphones' browsers and systems
+    r"Dolfin/|\bBada\b|Jasmine/|Polaris|Openwave|\bMAUI\b|\bWAP\b|SymbOS|\bS60\b|MIB/|\bMOT-|\bSIE-|"
+    r"Windows CE|Smartphone|PalmOS|PalmSource|Minimo|Nucleus|SAMSUNG-|"
+    # a phone's browser asking for desktop pages: Windows Phone's, Opera Mini's and Mobile's, Puffin's
+    # (whose version ends in AP or IP on a phone); Ubuntu's phone system
+    r"WPDesktop|XBLWP7|ZuneWP7|Linux zbov|Linux zvav|Puffin/[\d.]+[AI]P\b|Ubuntu Touch|"
+    # phones' browsers that name a desktop system, or none: Skyfire, Bolt, Teashark, Iris, jig, ...
+    r"Skyfire|\bBolt/|Teashark|\bIris/|jig ?browser|AvantGo|Danger hiptop|Blazer|SEMC|Novarra|"
+    r"Series ?30|SoftBank|J-PHONE|WILLCOM|UP\.Link|Ericsson|ReqwirelessWeb|Doris/"
 )
 ANDROID_APP = r"^(?:Dalvik/|okhttp|.*\bAndroid \d[^;)]*;[^)]*\) *$)"
 # Desktop systems by name: a browser on one of them names no phone, tablet nor TV before it
 DESKTOP_WORDS = (
     r"Windows NT|Macintosh|X11|CrOS|FreeBSD|OpenBSD|NetBSD|DragonFly|\bLinux\b|Debian|Ubuntu|Gentoo|"
     r"Red Hat|CentOS|Fedora|SUSE|Slackware|Mandriva|Zenwalk|Solaris|SunOS|\bAIX\b|HP-UX|IRIX|\bOS/2\b|"
-    r"ArcaOS|AmigaOS|MorphOS|BeOS|Haiku|RISC OS|SerenityOS|\bUnix\b"
+    r"ArcaOS|AmigaOS|MorphOS|BeOS|Haiku|RISC OS|SerenityOS|\bUnix\b|Syllable|"
+    # text and small browsers of desktop systems, which name none
+    r"^(?:Lynx|Links|ELinks|w3m|Dillo|NetSurf)\b"
 )
 # Every rule's words in one set, in the order they decide: one pass of the regex set a user agent
 # says which came first (a "mobile" answer also means no tablet nor TV words were there, ...).
@@ -107,19 +133,26 @@ FIRST_KIND = FirstMatch(
     ]
 )
 OWN_KINDS = {kind for kind, _ in KINDS}
+NAMED_KINDS = OWN_KINDS | {"computer", "tablet_line", "mobile", "pc"}
 PHONE_SYSTEMS = ("iOS", "Windows Phone", "KaiOS", "Symbian OS", "BlackBerry OS")
 DESKTOP_SYSTEMS = ("Windows", "Mac OS X", "macOS", "Mac OS", "Linux", "Ubuntu", "Chrome OS", "Fedora")
 DESKTOP_HINTS = {"windows", "macos", "linux", "chrome os", "chromeos"}
 is_desktop_word = any_of([f"(?i){DESKTOP_WORDS}"])
+# The systems of computers alone (a plain "Linux" runs TVs, boxes and phones as well)
+is_computer_system = any_of(
+    [r"(?i)Windows NT|Macintosh|Mac OS X|\bCrOS\b|\bX11\b|Wayland|Linux (?:x86_64|i[3-6]86|amd64)"]
+)
 # Android, as browsers and apps name it; not Chrome's reduced "Android 10; K", which names no model
 is_android = any_of([r"Android|\bAdr \d"])
 is_reduced = any_of([r"Android [\d.]+; K\)"])
+# Android before 3.0 (Honeycomb, the first for tablets) ran on phones: its browsers left out "Mobile"
+is_phone_era = any_of([r"Android[ /]?[12]\.\d"])
 
 
 def names_a_device(ua: str) -> bool:
     """Whether ``ua`` names a TV, console, car or wearable (a TV app's "Roku4640X/DVP-7.70 (...)"):
     such a UA is a device's, not a stranger's (bots.py), though ua-parser knows nothing in it."""
-    return FIRST_KIND(ua) in OWN_KINDS
+    return FIRST_KIND(ua) in NAMED_KINDS
 
 
 def hint_values(hints: Mapping[str, str | None] | None) -> tuple[str | None, str | None]:
@@ -139,7 +172,7 @@ def device_type(
     os_family: str | None,
     model: str | None,
     hints: Mapping[str, str | None] | None = None,
-    model_type: Callable[[str], str | None] | None = None,
+    model_type: Callable[..., str | None] | None = None,
 ) -> str:
     """The device type of a user agent that is not a bot (see this module's docstring);
     ``model_type`` is the device list's answer for a UA's model (models.ModelTypes)."""
@@ -162,10 +195,14 @@ def device_type(
     if os_family == "Android" or "Android" in ua:
         if mobile_hint == "?0":
             return "tablet"
-        return "mobile" if kind in ("mobile", "app") else "tablet"
+        return "mobile" if kind in ("mobile", "app") or is_phone_era(ua) else "tablet"
     if kind == "mobile":
         return "mobile"
     desktop_words = kind == "pc" or (kind == "app" and is_desktop_word(ua))
     if platform_hint in DESKTOP_HINTS or os_family in DESKTOP_SYSTEMS or desktop_words:
+        if model_type is not None and platform_hint is None and not is_computer_system(ua):
+            return model_type(ua, True) or "desktop"  # a Linux of some device the list knows
         return "desktop"
+    if model_type is not None:  # no system known: a device the list knows, named anywhere in the UA
+        return model_type(ua, True) or "other"
     return "other"

@@ -92,9 +92,11 @@ class ModelTypes:
         self._models: dict[str, FirstMatch] = {}  # a brand's model patterns, compiled when first needed
         self._seen: dict[str, str | None] = {}
 
-    def __call__(self, ua: str) -> str | None:
-        """The type Device Detector gives the model named in ``ua``'s system part, if it knows one."""
-        found = SYSTEM_PART.search(ua)
+    def __call__(self, ua: str, whole: bool = False) -> str | None:
+        """The type Device Detector gives the model named in ``ua``'s system part (or anywhere in
+        it, ``whole``: a feature phone's UA names its model first, "SAMSUNG-GT-E2152/..."), if it
+        knows one."""
+        found = None if whole else SYSTEM_PART.search(ua)
         part = found.group(0) if found else ua
         if part not in self._seen:
             if len(self._seen) >= MAX_REMEMBERED:
