@@ -12,7 +12,7 @@ import itertools
 from collections import Counter
 
 import pytest
-from report_fixture import RANGE, build_rows, load_fixture
+from report_fixture import LATE_RANGE, RANGE, build_rows, load_fixture
 
 from crumby.auth import Goal
 from crumby.queries import ParameterError, TemplateError, find_templates
@@ -136,6 +136,30 @@ def test_each_operator_on_duckdb_matches_the_fixture(duckdb_results):
 
     both = _rows("public/summary", ["source:is:Google", "device:is:desktop"], duckdb_results)[0]
     assert both[2] == sum(1 for sid in google if entries[sid]["device"] == "desktop") > 0
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        LATE_RANGE,
+        {"from": "2024-04-07", "to": "2024-04-20"},  # a visit from 6 April 23:59 goes on into it
+        {"t0": "2024-03-01T06:30:00", "t1": "2024-04-29T18:00:00"},
+        {"t0": "2024-04-10T12:00:00", "t1": "2024-04-20T00:00:00"},
+    ],
+)
+def test_a_filter_that_keeps_every_visit_changes_no_figure(tmp_path, window):
+    """One meaning of each figure: filtered or not, a visit counts in the part it began in, with all
+    its page views, and the visitors are those of every visit under way in the part (whole days or
+    not, and a visit going on across the parts' boundary included)."""
+    settings = {"SQLALCHEMY_DATABASE_URI": load_fixture(f"duckdb:///{tmp_path / 'store.duckdb'}")}
+    summary = {f"{t.visibility}/{t.name}": t for t in find_templates()}["public/summary"]
+    try:
+        unfiltered = run_report(summary, dict(window), settings).rows
+        kept = run_report(summary, {**window, "f": ["source:is_not:Nowhere"]}, settings).rows
+    finally:
+        close_readers()
+    assert kept == unfiltered
+    assert unfiltered[0][2] > 0 and unfiltered[1][2] > 0  # visits in both parts
 
 
 def test_goals_count_their_pages_and_events(duckdb_results):

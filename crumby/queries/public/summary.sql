@@ -26,6 +26,33 @@
   WHERE {{ first_day_filter('d', since=since, until=until) }}
 {% endfor %}
 {% endset %}
+{% elif visit_rollup.whole %}
+{#- filtered, or part days: the visits begun in each part with all their page views, and the
+    visitors of every visit under way in it, from the aggregated store as above (the page views
+    named apart inside: ClickHouse would read s.pageviews in the bounces as the sum's alias) -#}
+{% set per_visit %}
+  SELECT t.part, t.visits, t.views AS pageviews, t.bounces, t.duration
+  FROM (
+{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+  SELECT {{ part }} AS part,
+         COUNT(*) AS visits,
+         {{ as_int('SUM(s.pageviews)') }} AS views,
+         {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
+         {{ as_int('SUM(s.duration)') }} AS duration
+  FROM sessions s
+  WHERE {{ session_filter('s', since=since, until=until) }}
+{% endfor %}
+  ) t
+{% endset %}
+{% set per_visitor %}
+{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
+  {{ 'UNION ALL' if not loop.first }}
+  SELECT {{ part }} AS part, COUNT(DISTINCT s.visitor_key) AS visitors
+  FROM sessions s
+  WHERE {{ overlap_filter('s', since=since, until=until) }}
+{% endfor %}
+{% endset %}
 {% else %}
 {% set hits %}
   SELECT v.visitor_id, v.session_id, v.datetime,
