@@ -196,8 +196,14 @@ def goaccess(log: Path, workdir: Path, hits: int) -> Measure:
     return Measure(seconds, rss, hits, cpu)
 
 
-def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
-    """`crumby etl -v` from a fresh data folder into ``store_url`` (which must be empty)."""
+def etl(
+    folder: Path, workdir: Path, store_url: str, options: tuple[str, ...] = (), code: Path | None = None
+) -> Measure:
+    """`crumby etl -v` (and ``options``) from a fresh data folder into ``store_url`` (which must be empty).
+
+    ``code``: a folder holding another version of the ``crumby`` package (``git archive COMMIT crumby``
+    unpacked there), run instead of this one.
+    """
     data = workdir / "data"
     shutil.rmtree(data, ignore_errors=True)
     env = {
@@ -208,7 +214,12 @@ def etl(folder: Path, workdir: Path, store_url: str) -> Measure:
         # the cached corpus has fixed dates, long past: retention would compress it after one run
         "CRUMBY_RAW_LOG_RETENTION_DAYS": "0",
     }
-    seconds, rss, cpu, stdout = run_child([sys.executable, "-m", "crumby", "etl", "-v"], env)
+    crumby = ["-m", "crumby"]
+    if code is not None:
+        start = f"import runpy, sys; sys.path.insert(0, {str(code)!r}); "
+        start += "runpy.run_module('crumby', run_name='__main__')"
+        crumby = ["-c", start]
+    seconds, rss, cpu, stdout = run_child([sys.executable, *crumby, "etl", "-v", *options], env)
     found = SUMMARY.search(stdout)
     if not found:
         sys.exit(f"cannot read the ETL's summary line: {stdout!r}")

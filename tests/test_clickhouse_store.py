@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from clickhouse_driver import Client
 
+from crumby.etl import clickhouse as clickhouse_etl
 from crumby.etl.pipeline import run
 from crumby.queries.params import TemplateError
 from crumby.queries.render import render
@@ -71,6 +72,46 @@ def test_etl_loads_the_same_hits_and_visits_as_duckdb(tmp_path, logs, clickhouse
     again = _load(tmp_path, clickhouse_url, logs)  # nothing new: nothing written
     assert again.hits == 0
     assert clickhouse_rows(clickhouse_url, "SELECT count() FROM visits")[0][0] == report.visits
+
+
+def test_batches_are_written_at_the_commit_in_large_blocks_before_their_checkpoints(
+    tmp_path, logs, clickhouse_url, monkeypatch
+):
+    """Batches' rows are held back and written when the transaction holds BLOCK_ROWS page views:
+    one INSERT per table, each before the checkpoints of its batches; visits spanning batches and
+    blocks come out as from one DuckDB load."""
+    monkeypatch.setattr(clickhouse_etl, "BLOCK_ROWS", 600)
+    written: list[tuple[str, int]] = []
+    inserting, saving = clickhouse_etl.write_arrow, clickhouse_etl.save_checkpoints
+
+    def insert(conn, table, rows):
+        written.append((table, rows.num_rows))
+        inserting(conn, table, rows)
+
+    def save(conn, rows):
+        written.append(("checkpoints", len(rows)))
+        saving(conn, rows)
+
+    monkeypatch.setattr(clickhouse_etl, "write_arrow", insert)
+    monkeypatch.setattr(clickhouse_etl, "save_checkpoints", save)
+    settings = make_settings(tmp_path / "run", LOG_DIR=logs, SQLALCHEMY_DATABASE_URI=clickhouse_url)
+    report = run(settings, batch_bytes=16384)  # batches of some 30 hits
+    assert report.hits == 2500 and report.duplicates == 0
+
+    blocks = [rows for table, rows in written if table == "visits"]
+    assert len(blocks) >= 3 and min(blocks[:-1]) >= 600 and sum(blocks) == report.visits
+    commits = [i for i, (table, _) in enumerate(written) if table == "checkpoints"]
+    assert len(commits) == len(blocks)  # one commit per block, not one per batch (some 40 batches)
+    starts = [0, *[i + 1 for i in commits[:-1]]]
+    for start, end in zip(starts, commits, strict=True):
+        assert [table for table, _ in written[start:end]][:2] == ["visits", "events"]  # rows first
+
+    duck = f"duckdb:///{tmp_path / 'ref.duckdb'}"
+    assert _load(tmp_path, duck, logs, "ref").hits == 2500
+    got = clickhouse_rows(clickhouse_url, f"SELECT {SESSION_COLUMNS} FROM sessions")
+    assert got == duckdb_rows(duck, "sessions", SESSION_COLUMNS)
+    ids = clickhouse_rows(clickhouse_url, "SELECT id FROM visits")
+    assert [row[0] for row in ids] == list(range(1, report.visits + 1))  # counted on across held batches
 
 
 def test_a_replayed_batch_adds_nothing_and_sessions_stay_whole(tmp_path, logs, clickhouse_url):

@@ -3,20 +3,33 @@
 ClickHouse commits each INSERT block on its own, so a run killed between two
 statements leaves the first. The promise of the other stores (each hit once,
 sessions whole, checkpoints never ahead of their rows) is kept by order and
-idempotence instead:
+idempotence instead.
 
-1. the batch's hits whose id is already stored in the batch's time window
-   are left out (a replay of a batch that a killed run wrote in part), and
-   the rest go in as one block per table; the tables are also
-   ``ReplacingMergeTree`` keyed by hit id, should a row ever come twice;
-2. each visit of the batch is written as a new version of its ``sessions``
-   row: visits that begin in the batch from the batch's page views, visits
+The rows of a "transaction" (batches, until it holds :data:`BLOCK_ROWS` page
+views) are held in memory as Arrow tables and written at its commit, in
+large blocks: ClickHouse sorts, compresses and writes each INSERT as parts
+of its own, which per row costs the server much more for 60,000 rows (one
+batch) than for 240,000 (docs/scaling.md). At the commit, in this order:
+
+1. the transaction's hits whose id is already stored in its time window
+   are left out (a replay of a transaction that a killed run wrote in
+   part), and the rest go in as one block per table, hour by hour; the
+   tables are also ``ReplacingMergeTree`` keyed by hit id, should a row
+   ever come twice;
+2. each visit of the transaction is written as a new version of its
+   ``sessions`` row: visits that begin in it from its page views, visits
    that continue one stored before from all their stored page views, so a
    replay writes the same rows again; the versions it replaces are then
    listed as superseded, and reports no longer see them;
 3. the session state, the calendar and then the file checkpoints follow: a
-   run that dies before the checkpoint only makes the next run do the batch
-   again, to the same end.
+   run that dies before the checkpoints only makes the next run do the
+   transaction's batches again, to the same end.
+
+Between commits, a batch's visitors are looked up in the session state held
+back for the commit before the stored one; rows are numbered at the commit,
+once the hits stored before are left out. The held rows are Arrow tables of
+the two tables' columns (some 700 bytes a hit, 200 MB a block); a larger
+batch would have cost more, as pandas holds a batch at several times that.
 
 The daily figures (``visit_days``, ``page_days``...) are not kept: reports on
 ClickHouse read visits, events and sessions (crumby/queries/render.py).
@@ -26,6 +39,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -34,18 +48,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from ..hits import HIT_TYPES
 from ..store import clickhouse as ch
 from ..store.bookkeeping import files, loads, salts
 from ..store.bookkeeping import sessions as session_state
 from ..store.schema import events, visits
 from .abandoned import ABANDONED
-from .pipeline import _Run
+from .load import extend_calendar, save_checkpoints
+from .pipeline import _Run, store_failure
 from .reprocess import _Reprocess
 from .rollup import PAGE_VIEW_COLUMNS, summarise
 from .rows import batch_rows, split_by_type
 from .sessions import STATE_COLUMNS
 from .visitors import SALT_KEEP_DAYS
+
+# Page views a transaction holds before its commit writes them: the smallest INSERT into ``visits``
+# but the run's last (about five ETL batches of 60,000 hits, with their events).
+BLOCK_ROWS = 250_000
 
 
 def kept_state(conn: sa.Connection, since: datetime) -> pd.DataFrame:
@@ -116,14 +134,25 @@ def stored_hit_ids(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> set[
     return {row[0] for row in found}
 
 
-def insert_new_hits(conn: sa.Connection, table: sa.Table, batch: pa.Table, kind: str) -> int:
-    """Insert the hits of type ``kind`` not stored yet, in one block; returns how many."""
-    rows = batch.filter(pc.equal(batch.column("t"), kind)).select([c.name for c in table.columns])
+def held_rows(batch: pa.Table, table: sa.Table, positions: np.ndarray) -> pa.Table:
+    """``table``'s columns of the batch's rows at ``positions``, copied: nothing of the batch is kept."""
+    return batch.select([c.name for c in table.columns]).take(pa.array(positions, pa.int64()))
+
+
+def insert_new_hits(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> int:
+    """Insert the rows (of ``table``) whose hits are not stored yet, in one block; returns how many.
+
+    They are numbered here, on from the table's last row id: a replay numbers only what is new,
+    as a run that was not killed would have.
+    """
     if not rows.num_rows:
         return 0
     stored = stored_hit_ids(conn, table, rows)
     if stored:
         rows = rows.filter(pc.invert(pc.is_in(rows.column("hit_id"), pa.array(list(stored), pa.string()))))
+    first = (ch.query(conn, f"SELECT max(id) FROM {table.name}")[0][0] or 0) + 1
+    ids = pa.array(np.arange(first, first + rows.num_rows, dtype=np.int64))
+    rows = rows.set_column(rows.column_names.index("id"), "id", ids)
     write_arrow(conn, table.name, rows)
     return rows.num_rows
 
@@ -133,14 +162,17 @@ def write_arrow(conn: sa.Connection, table: str, rows: pa.Table) -> None:
     ch.insert_arrow(conn, table, rows)
 
 
-def write_sessions(conn: sa.Connection, batch: pa.Table, load_id: int | None) -> int:
-    """Write the batch's visits as new versions of their ``sessions`` rows; returns how many."""
-    page_views = batch.filter(pc.equal(batch.column("t"), HIT_TYPES[0])).select(list(PAGE_VIEW_COLUMNS))
-    page_views = page_views.filter(pc.invert(pc.is_null(page_views.column("session_id"))))
+def write_sessions(conn: sa.Connection, page_views: pa.Table, hit_ids: pa.Array, load_id: int | None) -> int:
+    """Write the visits of these page views (rows of ``visits``) as new versions of their ``sessions``
+    rows; ``hit_ids`` are all the hits written with them (a visit may begin with an event). Returns how
+    many."""
+    page_views = page_views.select(list(PAGE_VIEW_COLUMNS))
+    if page_views.column("session_id").null_count:  # else not copied: a block's page views are many
+        page_views = page_views.filter(pc.invert(pc.is_null(page_views.column("session_id"))))
     if not page_views.num_rows:
         return 0
     rows = summarise(page_views, load_id)
-    begun_here = pc.is_in(rows.column("session_id"), batch.column("hit_id"))
+    begun_here = pc.is_in(rows.column("session_id"), hit_ids)
     continued = rows.filter(pc.invert(begun_here)).column("session_id").to_pylist()
     rows = rows.filter(begun_here)
     if continued:
@@ -208,11 +240,94 @@ def _arrow_type(name: str) -> pa.DataType:
     return pa.string()
 
 
+@dataclass
+class _Held:
+    """What the open transaction's batches hold back for its commit (see the module's docstring)."""
+
+    page_views: list[pa.Table] = field(default_factory=list)  # each batch's rows of ``visits``
+    events: list[pa.Table] = field(default_factory=list)  # and of ``events``
+    states: list[pd.DataFrame] = field(default_factory=list)  # each batch's new session state
+    counts: list[int] = field(default_factory=lambda: [0, 0])  # page views and events held
+    checkpoints: dict[str, dict] = field(default_factory=dict)  # each file's newest checkpoint row
+    days: tuple[date, date] | None = None  # the calendar's days to add
+
+
+def newest_state(states: list[pd.DataFrame]) -> pd.DataFrame:
+    """Each visitor's last row of ``states`` (in batch order, as ``FINAL`` keeps the last written)."""
+    texts = {"site": object, "visitor_id": object, "session_id": object}
+    state = pd.concat([s[STATE_COLUMNS].astype(texts) for s in states], ignore_index=True)
+    state["last_seen"] = pd.to_datetime(state["last_seen"])
+    keys = state["site"].fillna("").astype(str) + "\x00" + state["visitor_id"].astype(str)
+    return state[~keys.duplicated(keep="last")].reset_index(drop=True)
+
+
 class ClickHouseRun(_Run):
     """The ETL's run with ClickHouse's way of keeping its promise (see the module's docstring)."""
 
-    load_state = staticmethod(kept_state)
     load_salts = staticmethod(day_salts)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.held = _Held()
+
+    def load_state(self, conn: sa.Connection, since: datetime) -> pd.DataFrame:
+        """The kept session state, with what the open transaction holds back for its commit."""
+        stored = kept_state(conn, since)
+        if not self.held.states:
+            return stored
+        state = newest_state([stored, *self.held.states])
+        return state[state["last_seen"] >= pd.Timestamp(since)].reset_index(drop=True)
+
+    def _transaction_full(self, batches: int) -> bool:
+        return self.held.counts[0] >= BLOCK_ROWS
+
+    def _closed(self) -> None:
+        self.held = _Held()
+
+    def _save_checkpoints(self, conn: sa.Connection, rows: list[dict]) -> None:
+        self.held.checkpoints.update((row["name"], row) for row in rows)
+
+    def _extend_calendar(self, conn: sa.Connection, enriched: pd.DataFrame) -> None:
+        first = pd.Timestamp(enriched["datetime"].min()).date()
+        last = pd.Timestamp(enriched["datetime"].max()).date()
+        held = self.held.days
+        self.held.days = (min(first, held[0]), max(last, held[1])) if held else (first, last)
+
+    def _find_refused(self, batch, error: Exception) -> None:
+        # Trial writes cannot be rolled back on ClickHouse: a refused batch stops the run.
+        raise store_failure(self.engine, error)
+
+    def _before_commit(self, conn: sa.Connection) -> None:
+        """The held rows in one block per table, then their visits, state, calendar and checkpoints."""
+        held, self.held = self.held, _Held()
+        if held.page_views or held.events:
+            page_views, hits = (
+                pa.concat_tables(parts, promote_options="permissive") if parts else None
+                for parts in (held.page_views, held.events)
+            )
+            held.page_views, held.events = [], []
+            counts = [
+                insert_new_hits(conn, table, rows) if rows is not None else 0
+                for table, rows in ((visits, page_views), (events, hits))
+            ]
+            if page_views is not None:
+                hit_ids = [rows.column("hit_id") for rows in (page_views, hits) if rows is not None]
+                write_sessions(conn, page_views, pa.chunked_array(hit_ids), self.report.load_id)
+            del page_views, hits
+            if held.states:
+                state = newest_state(held.states)
+                columns = {name: pa.array(state[name].tolist()) for name in STATE_COLUMNS}
+                write_arrow(conn, session_state.name, pa.table(columns))
+            # Counted as written when held: hits found stored (a replay) are duplicates after all.
+            stored = (held.counts[0] - counts[0], held.counts[1] - counts[1])
+            self.report.visits -= stored[0]
+            self.report.events -= stored[1]
+            self.report.hits -= sum(stored)
+            self.report.duplicates += sum(stored)
+        if held.days:
+            extend_calendar(conn, *held.days)
+        save_checkpoints(conn, list(held.checkpoints.values()))
+        pa.default_memory_pool().release_unused()  # the block's memory back to the system, not kept
 
     def _ready_store(self) -> int:
         ch.ensure_schema(self.engine, str(self.settings.get("CLICKHOUSE_CLUSTER") or ""))
@@ -226,21 +341,19 @@ class ClickHouseRun(_Run):
         close_load(conn, self.report.load_id, **values)
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
+        """The batch's rows held back for the commit; returns (visits, events) as if all were new."""
         hits, new_state, _ = self._assign(conn, hits)
-        ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
-        tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
-        for table, _, rows in tables:
-            first = (ch.query(conn, f"SELECT max(id) FROM {table.name}")[0][0] or 0) + 1
-            ids[rows] = np.arange(len(rows), dtype=np.int64) + first
+        ids = np.zeros(len(hits), np.int64)  # numbered at the commit (insert_new_hits)
+        held = (self.held.page_views, self.held.events)
+        tables = list(zip((visits, events), held, split_by_type(hits), strict=True))
         batch = batch_rows(hits, ids=ids, load_id=self.report.load_id, stored_ips=stored_ips)
-        counts = [
-            insert_new_hits(conn, table, batch, kind) if len(rows) else 0 for table, kind, rows in tables
-        ]
-        write_sessions(conn, batch, self.report.load_id)
+        for position, (table, parts, rows) in enumerate(tables):
+            if len(rows):
+                parts.append(held_rows(batch, table, rows))
+                self.held.counts[position] += len(rows)
         if not new_state.empty:
-            state = pa.table({name: pa.array(new_state[name].tolist()) for name in STATE_COLUMNS})
-            write_arrow(conn, session_state.name, state)
-        return counts[0], counts[1]
+            self.held.states.append(new_state)
+        return len(tables[0][2]), len(tables[1][2])
 
 
 def mark_expired(conn: sa.Connection, name: str, expired: str) -> None:

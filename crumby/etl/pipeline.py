@@ -265,16 +265,19 @@ class _Refused(Exception):
 class _Transaction:
     """The store transaction that the batches written lately share, opened at the first of them.
 
-    It is used by one thread at a time (the writer's), and committed after
-    :data:`BATCHES_PER_TRANSACTION` batches or by :meth:`commit`; ``committed``
-    is called after each commit.
+    It is used by one thread at a time (the writer's), and committed when the
+    run says it is full (:meth:`_Run._transaction_full`: after
+    :data:`BATCHES_PER_TRANSACTION` batches) or by :meth:`commit`. The run's
+    ``_before_commit`` writes what it held back for the commit (ClickHouse's
+    rows), ``_committed`` follows each commit, and ``_closed`` each end,
+    committed or not.
     """
 
-    def __init__(self, engine: sa.Engine, committed: Callable[[], None]) -> None:
+    def __init__(self, engine: sa.Engine, run: _Run) -> None:
         self.engine = engine
         self.conn: sa.Connection | None = None
         self.batches = 0
-        self.committed = committed
+        self.run = run
 
     def connection(self) -> sa.Connection:
         if self.conn is None:
@@ -285,20 +288,22 @@ class _Transaction:
     def written(self) -> None:
         """One more batch is in: commit when the transaction holds enough of them."""
         self.batches += 1
-        if self.batches >= BATCHES_PER_TRANSACTION:
+        if self.run._transaction_full(self.batches):
             self.commit()
 
     def commit(self) -> None:
         if self.conn is not None:
             try:
+                self.run._before_commit(self.conn)
                 self.conn.commit()
             finally:
                 self.close()
-            self.committed()
+            self.run._committed()
 
     def close(self) -> None:
         """Let go of the connection; what is not committed is rolled back."""
         conn, self.conn, self.batches = self.conn, None, 0
+        self.run._closed()
         if conn is not None:
             conn.close()
 
@@ -314,7 +319,7 @@ class _Run:
         self.enricher = enricher
         self.report = LoadReport(dry_run=dry_run, kind=self.kind)
         self.marks: dict[str, dict] = {}
-        self.transaction = _Transaction(engine, self._committed)
+        self.transaction = _Transaction(engine, self)
         self.saved = replace(self.report)  # the report as of the last commit
         self.refused: dict[str, str] = {}  # hit id -> the store's reason, for the lines to set aside
         self.rejects_written: set[tuple[str, int]] = set()
@@ -456,6 +461,16 @@ class _Run:
     def _load_batch(self, chunks: list[Chunk]) -> None:
         self._store(self._prepare(chunks))
 
+    def _transaction_full(self, batches: int) -> bool:
+        """Whether the open transaction, with ``batches`` batches written, is to be committed now."""
+        return batches >= BATCHES_PER_TRANSACTION
+
+    def _before_commit(self, conn: sa.Connection) -> None:
+        """Write what the transaction's batches held back for its commit (nothing here)."""
+
+    def _closed(self) -> None:
+        """The transaction ended, committed or not: what it held back and did not write is dropped."""
+
     def _committed(self) -> None:
         """Remember the report as the store now has it (see :meth:`_rewind`)."""
         self.saved = replace(self.report, file_names=set(self.report.file_names))
@@ -496,7 +511,7 @@ class _Run:
             conn = self.transaction.connection()
             try:
                 inserted = self._write(conn, enriched, batch.stored_ips) if len(enriched) else (0, 0)
-                save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
+                self._save_checkpoints(conn, self._advance(batch.chunks, batch.lines, batch.parsed))
                 if len(enriched):
                     self._extend_calendar(conn, enriched)
             except Exception as exc:
@@ -520,6 +535,10 @@ class _Run:
         self.rejects_written.update((r.file, r.offset) for r in fresh)
         if rejects:
             self.report.rejects_file = str(rejects_path(self.settings["REJECTS_DIR"]))
+
+    @staticmethod
+    def _save_checkpoints(conn: sa.Connection, rows: list[dict]) -> None:
+        save_checkpoints(conn, rows)
 
     @staticmethod
     def _extend_calendar(conn: sa.Connection, enriched: pd.DataFrame) -> None:
