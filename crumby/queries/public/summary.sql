@@ -4,32 +4,10 @@
 -- param: site text = ""  Only this site (its host name); empty for every site.
 -- param: path text = ""  Only this page path, e.g. /pricing; empty for every page.
 -- filters: *
-{% if visit_rollup.whole and whole_days %}
-{% set per_visit %}
-{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
-  {{ 'UNION ALL' if not loop.first }}
-  SELECT {{ part }} AS part,
-         COUNT(*) AS visits,
-         {{ as_int('SUM(s.pageviews)') }} AS pageviews,
-         {{ as_int('SUM(CASE WHEN s.pageviews = 1 THEN 1 ELSE 0 END)') }} AS bounces,
-         {{ as_int('SUM(s.duration)') }} AS duration
-  FROM sessions s
-  WHERE {{ session_filter('s', since=since, until=until) }}
-{% endfor %}
-{% endset %}
-{% set per_visitor %}
-{#- whole days: each visitor's first day in the range, a count of rows #}
-{% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
-  {{ 'UNION ALL' if not loop.first }}
-  SELECT {{ part }} AS part, COUNT(*) AS visitors
-  FROM visitor_days d
-  WHERE {{ first_day_filter('d', since=since, until=until) }}
-{% endfor %}
-{% endset %}
-{% elif visit_rollup.whole %}
-{#- filtered, or part days: the visits begun in each part with all their page views, and the
-    visitors of every visit under way in it, from the aggregated store as above (the page views
-    named apart inside: ClickHouse would read s.pageviews in the bounces as the sum's alias) -#}
+{% if visit_rollup.whole %}
+{#- whole visits (no page filter): the visits begun in each part with all their page views, from
+    the aggregated store (the page views named apart inside: ClickHouse would read s.pageviews in
+    the bounces as the sum's alias) -#}
 {% set per_visit %}
   SELECT t.part, t.visits, t.views AS pageviews, t.bounces, t.duration
   FROM (
@@ -45,12 +23,20 @@
 {% endfor %}
   ) t
 {% endset %}
+{#- and the visitors of every visit under way in each part: over whole days unfiltered, each
+    visitor's first day in it (a count of rows); else the visits that overlap it -#}
 {% set per_visitor %}
 {% for part, since, until in [(1, 't0', 't1'), (2, 'p0', 't0')] %}
   {{ 'UNION ALL' if not loop.first }}
+{% if whole_days %}
+  SELECT {{ part }} AS part, COUNT(*) AS visitors
+  FROM visitor_days d
+  WHERE {{ first_day_filter('d', since=since, until=until) }}
+{% else %}
   SELECT {{ part }} AS part, COUNT(DISTINCT s.visitor_key) AS visitors
   FROM sessions s
   WHERE {{ overlap_filter('s', since=since, until=until) }}
+{% endif %}
 {% endfor %}
 {% endset %}
 {% else %}
