@@ -103,6 +103,20 @@ def append_hits(folder: Path, lines: list[tuple[datetime, bytes]]) -> None:
             handle.write(b"".join(chunk))
 
 
+def over_three_runs(old: datetime, new: datetime) -> list[list[tuple[datetime, bytes]]]:
+    """Two days' hits (400 each, visitors' page views minutes apart) as three runs would find them:
+    the old day's first half; its second half with the new day's first; the new day's second half.
+
+    A visit goes on from one run into the next (ClickHouse then lists its older version as
+    superseded): the ETL keeps a visitor's session state for a day past the newest hits it
+    loaded, so the old day's visits are continued before the new day's are loaded.
+    """
+    days = [
+        corpus(400, start, seed=seed, step_seconds=10, visitors=40) for start, seed in ((old, 1), (new, 2))
+    ]
+    return [days[0][:200], days[0][200:] + days[1][:200], days[1][200:]]
+
+
 SMALL_BATCH = 1 << 14  # a few dozen lines: visits span many batches
 
 

@@ -14,7 +14,7 @@ from crumby.queries.run import QueryFailed, run_report
 from crumby.store.readonly import close_readers
 from tests.clickhouse_server import CLUSTER
 from tests.conftest import _clickhouse_database, make_settings
-from tests.etl_corpus import append_hits, corpus, recent_start
+from tests.etl_corpus import append_hits, corpus, over_three_runs, recent_start
 from tests.test_clickhouse_store import HIT_COLUMNS, SESSION_COLUMNS, clickhouse_rows
 
 
@@ -83,8 +83,6 @@ def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes_from_e
     """The list of superseded versions lives on one shard, the visits' rows on both: a visit that
     retention deletes leaves the list, wherever its rows were; a visit kept stays in it."""
     logs = tmp_path / "logs"
-    for days_ago, seed in ((40, 1), (2, 2)):  # a visitor's page views over several batches
-        append_hits(logs, corpus(400, recent_start(days_ago), seed=seed, step_seconds=10, visitors=40))
     first, _ = clickhouse_cluster
     database = _clickhouse_database(first)
     url = f"{first.url(database)}?cluster={CLUSTER}"
@@ -96,7 +94,9 @@ def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes_from_e
     )
     client = Client("127.0.0.1", port=first.tcp_port, database=database)
     settings = make_settings(tmp_path, LOG_DIR=logs, SQLALCHEMY_DATABASE_URI=url, RAW_LOG_RETENTION_DAYS=0)
-    run({**settings, "ROW_RETENTION_DAYS": 0}, batch_bytes=1 << 14)
+    for hits in over_three_runs(recent_start(40), recent_start(2)):  # visits go on from run to run
+        append_hits(logs, hits)
+        run({**settings, "ROW_RETENTION_DAYS": 0}, batch_bytes=1 << 14)
     ((old, kept),) = client.execute(listed, {"cutoff": cutoff})
     assert old > 0 and kept > 0
     assert run({**settings, "ROW_RETENTION_DAYS": 10}).retention.rows == 400

@@ -23,6 +23,7 @@ from tests.etl_corpus import (
     checkpoints,
     corpus,
     log_path,
+    over_three_runs,
     query,
     recent_start,
     table_rows,
@@ -242,9 +243,12 @@ def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes(
 ):
     """A visit continued by a later batch lists its older versions in _crumby_superseded: they go with
     the visit's rows, so the table does not grow for ever; those of the visits kept stay."""
-    for start, seed in ((OLD, 1), (NEW, 2)):  # a visitor's page views over several batches
-        append_hits(tmp_path / "logs", corpus(400, start, seed=seed, step_seconds=10, visitors=40))
-    run(settings_for(clickhouse_url, ROW_RETENTION_DAYS=0, RAW_LOG_RETENTION_DAYS=0), batch_bytes=SMALL_BATCH)
+    for hits in over_three_runs(OLD, NEW):  # each day's visits go on from one run into the next
+        append_hits(tmp_path / "logs", hits)
+        run(
+            settings_for(clickhouse_url, ROW_RETENTION_DAYS=0, RAW_LOG_RETENTION_DAYS=0),
+            batch_bytes=SMALL_BATCH,
+        )
     cutoff = datetime.combine(datetime.now(timezone.utc).date() - timedelta(days=10), datetime.min.time())
     listed = (
         "SELECT countIf(started < %(cutoff)s), countIf(started >= %(cutoff)s) FROM _crumby_superseded "
@@ -253,7 +257,7 @@ def test_retention_takes_the_superseded_versions_of_the_visits_it_deletes(
     database, port = clickhouse_url.rsplit("/", 1)[1], int(clickhouse_url.split(":")[-1].split("/")[0])
     client = Client("127.0.0.1", port=port, database=database)
     ((old, kept),) = client.execute(listed, {"cutoff": cutoff})
-    assert old > 0 and kept > 0, "visits of both days went on over several batches"
+    assert old > 0 and kept > 0, "visits of both days went on from one run into the next"
     report = run(settings_for(clickhouse_url, ROW_RETENTION_DAYS=10, RAW_LOG_RETENTION_DAYS=0))
     assert report.retention.rows == 400
     without_rows = (
