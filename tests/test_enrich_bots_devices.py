@@ -357,3 +357,13 @@ def test_the_device_list_read_a_brand_at_a_time_is_the_whole_list():
             assert parse_yaml(types._sections[str(name)]) == {name: entry}
         else:
             assert str(name) not in types._sections
+
+
+def test_long_forged_user_agents_are_not_remembered():
+    """The device list's answers are remembered once a process: a flood of distinct 8 KB user agents
+    must not grow that memory, and each still gets the answer a short one would."""
+    types = ModelTypes()
+    phone = "SAMSUNG-GT-E2152/1.0 "
+    for n in range(50):
+        assert types(phone + "x" * 8000 + str(n), True) == types(phone, True)
+    assert all(len(key) <= 512 for key in types._seen) and len(types._seen) == 1

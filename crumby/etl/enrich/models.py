@@ -51,6 +51,9 @@ MODEL_START = r"(?i)(?:^|[^a-z0-9_-]|[^a-z0-9-]_|sprd-|MZ-)"
 SYSTEM_PART = re.compile(r"\([^)]*\)?")
 MODELS_KEY = "\n  models:"  # where a brand's list of models starts, after its own keys
 MAX_REMEMBERED = 100_000
+# Longer texts are matched but not remembered: the cache is shared by the process, and forged user
+# agents of 8 KB each must not fill it with hundreds of megabytes
+MAX_REMEMBERED_LENGTH = 512
 
 
 def _pattern(*regexes: str) -> str:
@@ -98,6 +101,8 @@ class ModelTypes:
         knows one."""
         found = None if whole else SYSTEM_PART.search(ua)
         part = found.group(0) if found else ua
+        if len(part) > MAX_REMEMBERED_LENGTH:
+            return self._type_of(part)
         if part not in self._seen:
             if len(self._seen) >= MAX_REMEMBERED:
                 self._seen.clear()
