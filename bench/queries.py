@@ -53,7 +53,9 @@ import sqlalchemy as sa
 
 from crumby.etl.daily import rebuild_all as sum_every_day
 from crumby.etl.daily import refresh as refresh_daily_figures
+from crumby.etl.keys import id_keys
 from crumby.etl.rollup import backfill, ensure_built
+from crumby.etl.stored_keys import fill_stored_keys
 from crumby.queries import find_templates
 from crumby.queries.run import prepare
 from crumby.store.engine import create_engine
@@ -62,7 +64,7 @@ from crumby.store.migrations import ensure_schema
 
 START = datetime(2024, 1, 1)
 DAYS = 90
-ALL_COLUMNS = ", ".join(f"c{n}" for n in range(1, 31))  # the page view columns, by position
+ALL_COLUMNS = ", ".join(f"c{n}" for n in range(1, 33))  # the page view columns, by position
 KEPT_COLUMNS = ALL_COLUMNS.removeprefix("c1, ")  # all but the id, given anew in time order
 # the store's tables the PostgreSQL copy takes from the DuckDB one
 COPIED_TABLES = (
@@ -134,6 +136,8 @@ def build_duckdb(path: Path, hits: int) -> None:
     sessions = int(hits / SESSION_SIZE)
     visitors = max(sessions // 3, 1)
     conn = duckdb.connect(str(path))
+    # the visitor and visit keys, as the ETL makes them
+    conn.create_function("id_key", id_keys, ["VARCHAR"], "BIGINT", type="arrow")
     conn.execute("SELECT setseed(0.42)")
     conn.execute(
         f"""
@@ -155,7 +159,7 @@ def build_duckdb(path: Path, hits: int) -> None:
         INSERT INTO visits (id, hit_id, ip, cid, datetime, doc_title, doc_uri, referrer, platform,
             browser, version, screen_res, continent, country, subdivision_1, city, lang, site, page_path,
             visitor_id, session_id, is_bot, os, device, referrer_domain, referrer_source, channel,
-            utm_source, utm_medium, utm_campaign)
+            utm_source, utm_medium, utm_campaign, visitor_key, visit_key)
         SELECT row_number() OVER (ORDER BY c5, c2), {KEPT_COLUMNS}
         FROM (
         SELECT s.sid * 16 + k, 'h' || (s.sid * 16 + k), '10.' || (s.vid % 250) || '.0.0', 'c' || s.vid,
@@ -175,7 +179,8 @@ def build_duckdb(path: Path, hits: int) -> None:
                CASE WHEN k = 0 THEN split_part({source}, '|', 4) ELSE 'internal' END,
                CASE WHEN k = 0 AND s.sh % 20 = 0 THEN 'newsletter' END,
                CASE WHEN k = 0 AND s.sh % 20 = 0 THEN 'email' END,
-               CASE WHEN k = 0 AND s.sh % 20 = 0 THEN 'spring-' || CAST(s.sh % 7 AS INTEGER) END
+               CASE WHEN k = 0 AND s.sh % 20 = 0 THEN 'spring-' || CAST(s.sh % 7 AS INTEGER) END,
+               id_key('c' || s.vid), id_key('ses' || s.sid)
         FROM (
             SELECT s.*, unnest(range(s.size)) AS k,
                    CAST(floor(pow((hash(s.sid * 31 + unnest(range(s.size))) % 1000003) / 1000003.0, 3) * 500)
@@ -193,12 +198,12 @@ def build_duckdb(path: Path, hits: int) -> None:
     conn.execute(
         """
         INSERT INTO events (id, hit_id, ip, cid, datetime, doc_title, doc_uri, name, value, site, page_path,
-            visitor_id, session_id, is_bot, props)
+            visitor_id, session_id, is_bot, props, visitor_key, visit_key)
         SELECT id, 'e' || id, ip, cid, datetime + INTERVAL 5 SECOND, doc_title, doc_uri,
                (['signup', 'download', 'play', 'play', 'purchase'])[1 + CAST(hash(id) % 5 AS INTEGER)],
                CAST(hash(id) % 50 AS VARCHAR), site, page_path, visitor_id, session_id, is_bot,
                CASE WHEN hash(id) % 3 = 0 THEN '{"plan": "pro"}'
-                    WHEN hash(id) % 3 = 1 THEN '{"plan": "free"}' END
+                    WHEN hash(id) % 3 = 1 THEN '{"plan": "free"}' END, visitor_key, visit_key
         FROM visits WHERE hash(id * 7) % 10 = 0 ORDER BY datetime
         """
     )
@@ -264,6 +269,7 @@ def upgrade(url: str) -> None:
     engine = create_engine(url)
     try:
         ensure_schema(engine)
+        fill_stored_keys(engine)
         ensure_built(engine)
         if refresh_daily_figures(engine) and engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

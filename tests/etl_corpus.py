@@ -134,6 +134,19 @@ def split_between_writers(lines, folder, parts=3):
         yield part
 
 
+def load_between_writers(tmp_path: Path, store_url: str) -> dict:
+    """900 hits of one morning, two writers' files per hour, loaded over three runs in small batches
+    (visits then span batches and runs); returns the settings the runs used."""
+    from crumby.etl.pipeline import run
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    lines = corpus(900, recent_start() + timedelta(hours=9), step_seconds=20)
+    for _ in split_between_writers(lines, tmp_path / "logs"):
+        run(settings, batch_bytes=SMALL_BATCH)
+    return settings
+
+
 def etl_env(tmp: Path, store_url: str, logs: Path, **settings: str) -> dict[str, str]:
     """Environment for `python -m crumby etl`: only CRUMBY_* settings of its own, none of the caller's."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(tmp)}

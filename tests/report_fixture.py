@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from crumby.etl.daily import rebuild_all as sum_every_day
 from crumby.etl.parse import props_text
 from crumby.etl.rollup import backfill
+from crumby.etl.stored_keys import fill_stored_keys
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
 from crumby.store.schema import calendar, events, visits
@@ -167,6 +168,8 @@ def load_fixture(url: str, rows: tuple[list[dict], list[dict], list[dict]] | Non
             conn.execute(sa.insert(visits), visit_rows)
             conn.execute(sa.insert(events), event_rows)
             conn.execute(sa.insert(calendar), calendar_rows)
+        fill_stored_keys(engine)  # the visitor and visit keys, as the ETL gives every row
+        with engine.begin() as conn:
             backfill(conn)  # the aggregated store, as the ETL would have kept it
             sum_every_day(conn)
     finally:

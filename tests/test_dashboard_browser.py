@@ -20,6 +20,7 @@ from selenium.webdriver.common.by import By
 from crumby.auth import add_user, open_auth_store
 from crumby.etl.daily import rebuild_all as sum_every_day
 from crumby.etl.rollup import backfill
+from crumby.etl.stored_keys import fill_stored_keys
 from crumby.serve.app import create_app
 from crumby.serve.auth import close_auth_store
 from crumby.store.engine import create_engine
@@ -116,6 +117,8 @@ def load_store(url: str, days: int = 60, seed: int = 4) -> None:
                     for d in range(days + 100)
                 ],
             )
+        fill_stored_keys(engine)  # the visitor and visit keys, as the ETL gives every row
+        with engine.begin() as conn:
             backfill(conn)  # the aggregated store, as the ETL would have kept it
             sum_every_day(conn)
     finally:

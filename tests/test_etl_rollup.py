@@ -15,19 +15,18 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
+from crumby.etl.keys import id_keys
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
-from crumby.etl.rollup import backfill, visitor_keys
+from crumby.etl.rollup import backfill
 from crumby.store.engine import create_engine
-from tests.conftest import make_settings
 from tests.etl_corpus import (
     SMALL_BATCH,
-    corpus,
     in_transaction,
+    load_between_writers,
     query,
     recent_start,
-    split_between_writers,
     table_rows,
 )
 
@@ -42,11 +41,7 @@ def _rebuild(url: str) -> None:
 
 @pytest.fixture
 def loaded(tmp_path, store_url):
-    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
-    lines = corpus(900, recent_start() + timedelta(hours=9), step_seconds=20)
-    for _ in split_between_writers(lines, tmp_path / "logs"):
-        run(settings, batch_bytes=SMALL_BATCH)
-    return settings
+    return load_between_writers(tmp_path, store_url)
 
 
 def test_visits_kept_batch_by_batch_equal_a_build_from_the_rows(loaded, store_url):
@@ -114,9 +109,9 @@ def test_reprocess_and_retention_keep_the_visits_in_step(loaded, store_url):
     assert query(store_url, "SELECT COUNT(*) FROM visits")[0][0] == 0
 
 
-def test_visitor_keys_are_stable_64_bit_integers():
-    keys = visitor_keys(pa.array(["a", "b", "a", None]))
+def test_id_keys_are_stable_64_bit_integers():
+    keys = id_keys(pa.array(["a", "b", "a", None]))
     values = keys.to_pylist()
     assert values[0] == values[2] != values[1] and values[3] is None
     assert all(-(2**63) <= v < 2**63 for v in values[:3])
-    assert values[0] == visitor_keys(pa.array(["a"])).to_pylist()[0]
+    assert values[0] == id_keys(pa.array(["a"])).to_pylist()[0]

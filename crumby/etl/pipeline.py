@@ -62,6 +62,7 @@ from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
 from .sessions import STATE_KEEP, assign_sessions, load_state
+from .stored_keys import fill_stored_keys
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
 DEFAULT_BATCH_BYTES = 32 << 20  # about 60k hits; two batches are in memory at once (one read, one written)
@@ -375,6 +376,7 @@ class _Run:
     def _ready_store(self) -> int:
         """Tables made or upgraded, the aggregated store built; returns how many dead runs' loads closed."""
         ensure_schema(self.engine)
+        fill_stored_keys(self.engine)
         ensure_built(self.engine)
         return close_abandoned_loads(self.engine)
 

@@ -22,7 +22,6 @@ started; its exit page is its last page view's.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import sessions, visits
 from ..store.stale_days import mark_stale
+from .keys import id_keys
 from .load import copy_into, execute_over, row_tuples, to_arrow
 from .sessions import STATE_COLUMNS, assign_sessions
 
@@ -60,6 +60,8 @@ ENTRY_COLUMNS = (
 )
 # What a visit is made of: these columns of its page views.
 PAGE_VIEW_COLUMNS = ("hit_id", "session_id", "datetime", "page_path", *ENTRY_COLUMNS)
+# Keys a visit takes from its page views when they have them (else made again from the ids).
+KEY_COLUMNS = {"visitor_key": "visitor_id", "visit_key": "session_id"}
 ROWS_PER_STATEMENT = 2000
 DEFAULT_TIMEOUT_MINUTES = 30  # SESSION_TIMEOUT's default: an upgrade runs before settings reach the store
 BACKFILL_ROWS = 500_000
@@ -90,14 +92,17 @@ def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
         "entry_page": page_views.column("page_path").take(first),
         "exit_page": page_views.column("page_path").take(last),
         **{name: page_views.column(name).take(first) for name in ENTRY_COLUMNS},
+        **{key: page_views.column(key).take(first) for key in KEY_COLUMNS if key in page_views.column_names},
     }
     return _finish(pieces, len(starts), load_id)
 
 
 def _finish(pieces: dict[str, object], count: int, load_id: int | None) -> pa.Table:
-    """The rollup's columns in order: the visitor key, the duration and the load added."""
-    pieces["visitor_key"] = visitor_keys(pieces["visitor_id"])
-    pieces["ip_key"] = visitor_keys(pieces["ip"])
+    """The rollup's columns in order: the keys (those the page views did not give), the duration
+    and the load added."""
+    for key, made_from in (*KEY_COLUMNS.items(), ("ip_key", "ip")):
+        if key not in pieces:
+            pieces[key] = id_keys(pieces[made_from])
     pieces["duration"] = _whole_seconds(pieces["ended"]) - _whole_seconds(pieces["started"])
     pieces["load_id"] = pa.nulls(count, pa.int64()) if load_id is None else np.full(count, load_id, np.int64)
     pieces["is_bot"] = pc.fill_null(pieces["is_bot"], False)
@@ -108,22 +113,6 @@ def _whole_seconds(times) -> np.ndarray:
     """Seconds since 1970, floored: durations agree to the second with the reports' epoch()."""
     micros = pc.cast(times, pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
     return np.floor_divide(micros, 1_000_000)
-
-
-def visitor_keys(visitor_ids) -> pa.Array:
-    """A signed 64-bit hash of each visitor id, or IP (null stays null), the same on every run and machine."""
-    encoded = pc.dictionary_encode(
-        pa.chunked_array([visitor_ids]) if isinstance(visitor_ids, pa.Array) else visitor_ids
-    )
-    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-    keys = pa.array(
-        [
-            int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big", signed=True)
-            for value in encoded.dictionary.to_pylist()
-        ],
-        pa.int64(),
-    )
-    return keys.take(encoded.indices)
 
 
 def merge(pieces: pa.Table) -> pa.Table:
@@ -141,7 +130,7 @@ def merge(pieces: pa.Table) -> pa.Table:
             ("pageviews", "sum"),
             ("entry_page", "first", _IN_ORDER),
             ("load_id", "max"),
-            *[(name, "first", _IN_ORDER) for name in ENTRY_COLUMNS],
+            *[(name, "first", _IN_ORDER) for name in (*ENTRY_COLUMNS, *KEY_COLUMNS)],
         ]
     )
     by_end = pieces.sort_by([("ended", "ascending"), ("started", "ascending")])
@@ -154,7 +143,7 @@ def merge(pieces: pa.Table) -> pa.Table:
         "pageviews": grouped.column("pageviews_sum"),
         "entry_page": grouped.column("entry_page_first"),
         "exit_page": grouped.column("exit_page_last"),
-        **{name: grouped.column(f"{name}_first") for name in ENTRY_COLUMNS},
+        **{name: grouped.column(f"{name}_first") for name in (*ENTRY_COLUMNS, *KEY_COLUMNS)},
     }
     merged = _finish(rows, grouped.num_rows, None)
     load_ids = grouped.column("load_id_max")
@@ -207,7 +196,8 @@ def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_i
     skipped), only the rows the batch did insert count, and every session is
     looked up (a skipped hit may have begun a stored one).
     """
-    page_views = batch.select([*PAGE_VIEW_COLUMNS, "t"]).filter(pc.equal(batch.column("t"), "visit"))
+    page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_COLUMNS, "t"])
+    page_views = page_views.filter(pc.equal(page_views.column("t"), "visit"))
     inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
     if inserted == page_views.num_rows:
         return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"))

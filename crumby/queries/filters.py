@@ -197,20 +197,21 @@ class FilterSQL:
         }[table]
         if column is not None:
             return self.test(f"{alias}.{column}", f)
-        # Matched through the visit: its session id among those of the visits that qualify.
+        # Matched through the visit: its key among those of the visits that qualify (an integer
+        # join, where the session ids are text).
         if dimension.session_column is not None:
             inner = (
-                f"SELECT x.session_id FROM sessions x WHERE x.started < :{until} AND x.ended >= :{since}"
+                f"SELECT x.visit_key FROM sessions x WHERE x.started < :{until} AND x.ended >= :{since}"
                 f" AND {self.test('x.' + dimension.session_column, f)}"
             )
-            return f"{alias}.session_id IN ({inner})"
+            return f"{alias}.visit_key IN ({inner})"
         inner_column = dimension.visit_column if dimension.via == "visits" else dimension.event_column
         inner = (
-            f"SELECT x.session_id FROM {dimension.via} x WHERE x.datetime >= :{since}"
-            f" AND x.datetime < :{until} AND x.session_id IS NOT NULL"
+            f"SELECT x.visit_key FROM {dimension.via} x WHERE x.datetime >= :{since}"
+            f" AND x.datetime < :{until} AND x.visit_key IS NOT NULL"
             f" AND {self.test('x.' + inner_column, f, positive=True)}"
         )
-        return f"{alias}.session_id {'NOT IN' if f.negated else 'IN'} ({inner})"
+        return f"{alias}.visit_key {'NOT IN' if f.negated else 'IN'} ({inner})"
 
 
 def describe_dimensions(names: Collection[str]) -> list[dict[str, str]]:

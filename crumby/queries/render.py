@@ -244,9 +244,9 @@ def _visit_rollup(
             "a": "v",
             "source": "visits v",
             "where": _Later(lambda: hit_filter("v")),
-            "visitors": f"COUNT(DISTINCT {exact('v.visitor_id')})",
+            "visitors": "COUNT(DISTINCT v.visitor_key)",
             "ips": f"COUNT(DISTINCT {exact('v.ip')})",
-            "visits": f"COUNT(DISTINCT {exact('v.session_id')})",
+            "visits": "COUNT(DISTINCT v.visit_key)",
             "pageviews": "COUNT(*)",
             "time": "v.datetime",
             "whole": False,
@@ -276,7 +276,7 @@ def _visit_figures(rollup: dict[str, Any]):
     return visit_figures
 
 
-def _event_figures(event_filter, as_int, exact):
+def _event_figures(event_filter, as_int):
     def event_figures(*columns: str) -> dict[str, Any]:
         """Where a report over events grouped by ``columns`` reads from: ``{{ r.events }}`` etc.
 
@@ -287,7 +287,7 @@ def _event_figures(event_filter, as_int, exact):
             "source": "events e",
             "where": event_filter("e"),
             "events": "COUNT(*)",
-            "visitors": f"COUNT(DISTINCT {exact('e.visitor_id')})",
+            "visitors": "COUNT(DISTINCT e.visitor_key)",
             "with_value": as_int("SUM(CASE WHEN COALESCE(e.value, '') <> '' THEN 1 ELSE 0 END)"),
         }
 
@@ -312,13 +312,13 @@ def _visit_ends(dialect: str, hit_filter):
             named = ", ".join(f"tupleElement(e.picked, {n}) AS {c}" for n, c in enumerate(columns, 1))
             return (
                 f"SELECT {named} FROM (SELECT {pick}(tuple({picked}), tuple(v.datetime, v.id)) AS picked"
-                f" FROM visits v WHERE {where} GROUP BY v.session_id) e"
+                f" FROM visits v WHERE {where} GROUP BY v.visit_key) e"
             )
         order = "v.datetime DESC, v.id DESC" if last else "v.datetime, v.id"
         picked = ", ".join(f"v.{c}" for c in columns)
         return (
             f"SELECT {', '.join(f'e.{c}' for c in columns)} FROM (SELECT {picked},"
-            f" ROW_NUMBER() OVER (PARTITION BY v.session_id ORDER BY {order}) AS n"
+            f" ROW_NUMBER() OVER (PARTITION BY v.visit_key ORDER BY {order}) AS n"
             f" FROM visits v WHERE {where}) e WHERE e.n = 1"
         )
 
@@ -400,7 +400,7 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
     ends = _visit_ends(dialect, context["hit_filter"])
     context["first_views"] = ends
     context["last_views"] = lambda *columns: ends(*columns, last=True)
-    context["event_figures"] = _event_figures(context["event_filter"], context["as_int"], context["exact"])
+    context["event_figures"] = _event_figures(context["event_filter"], context["as_int"])
     try:
         sql = _compile(template).render(context)
     except (UndefinedError, TypeError, ValueError) as exc:

@@ -96,6 +96,14 @@ SESSION_ROWS = "_crumby_session_rows"
 SUPERSEDED = "_crumby_superseded"
 # The rows of SESSION_ROWS that a report sees: each visit's newest version.
 CURRENT_VERSIONS = f"(session_id, version) GLOBAL NOT IN (SELECT session_id, version FROM {SUPERSEDED})"
+# The integer keys other stores keep of the visitor and visit ids (crumby/etl/keys.py) are, here,
+# the ids themselves, as ALIAS columns: the same SQL counts and joins on them, nothing more is stored
+# or sent, and ClickHouse counts distinct text exactly by hashing it as it goes.
+ALIASES = {
+    "visits": {"visitor_key": "visitor_id", "visit_key": "session_id"},
+    "events": {"visitor_key": "visitor_id", "visit_key": "session_id"},
+    SESSION_ROWS: {"visit_key": "session_id"},
+}
 # (table, ORDER BY, partition) for each table crumby writes; all are ReplacingMergeTree.
 LAYOUT = (
     (visits, "(ifNull(site, ''), datetime, hit_id)", "toYYYYMM(datetime)"),
@@ -180,8 +188,32 @@ def column_type(table: str, column: sa.Column, features: Server) -> str:
 
 
 def _columns(name: str, table: sa.Table, features: Server, extra: str = "") -> str:
-    parts = [f"{quote(c.name)} {column_type(name, c, features)}" for c in table.columns]
+    parts = [_column(name, table, c.name, features) for c in table.columns]
     return "(" + ", ".join(parts) + extra + ")"
+
+
+def _column(name: str, table: sa.Table, column: str, features: Server) -> str:
+    """A column's definition: its name and type, or for a key, the id it is an alias of."""
+    source = ALIASES.get(name, {}).get(column)
+    if source is not None:
+        return f"{quote(column)} {column_type(name, table.c[source], features)} ALIAS {quote(source)}"
+    return f"{quote(column)} {column_type(name, table.c[column], features)}"
+
+
+def alias_upgrades(features: Server, present: dict[str, set[str]]) -> list[str]:
+    """ALTER statements giving a store made before the key aliases their columns (``present``: the
+    columns of each table now); its sessions view is dropped, to be made again with them."""
+    statements = []
+    for table, _, _ in (*LAYOUT, (_session_rows_table(), None, None)):
+        names = [table.name, f"{table.name}_local"] if features.cluster else [table.name]
+        for column in ALIASES.get(table.name, {}):
+            for name in names:
+                if name in present and column not in present[name]:
+                    definition = _column(table.name, table, column, features)
+                    statements.append(f"ALTER TABLE {quote(name)} ADD COLUMN {definition}")
+    if "sessions" in present and "visit_key" not in present["sessions"]:
+        statements.append("DROP TABLE sessions")  # made again after these
+    return statements
 
 
 def _merge_tree(order_by: str, partition: str | None, version: str = "") -> str:
@@ -191,12 +223,24 @@ def _merge_tree(order_by: str, partition: str | None, version: str = "") -> str:
     return f"{engine} ORDER BY {order_by}"
 
 
-def table_statements(features: Server, database: str = "") -> list[str]:
+def table_statements(
+    features: Server, database: str = "", present: dict[str, set[str]] | None = None
+) -> list[str]:
     """CREATE statements for every table and view of a ClickHouse store (idempotent).
 
     On a cluster (``features.cluster``), for each host: the local tables (``<name>_local``) and,
-    under the contract's names, ``Distributed`` tables over every shard's local tables.
+    under the contract's names, ``Distributed`` tables over every shard's local tables. With the
+    columns ``present`` in the tables now, the ALTER statements that bring an older store's up to
+    date come before the view that reads them.
     """
+    return [
+        *_create_tables(features, database),
+        *alias_upgrades(features, present or {}),
+        _sessions_view(),
+    ]
+
+
+def _create_tables(features: Server, database: str) -> list[str]:
     statements = []
     layout = [*LAYOUT, (_session_rows_table(), "session_id", "toYYYYMM(started)")]
     for table, order_by, partition in layout:
@@ -222,11 +266,14 @@ def table_statements(features: Server, database: str = "") -> list[str]:
             f"CREATE TABLE IF NOT EXISTS {SUPERSEDED} AS {quote(local)} ENGINE = Distributed("
             f"{quote(features.cluster)}, {quote(database)}, {quote(local)}, 0)"
         )
+    return statements
+
+
+def _sessions_view() -> str:
     columns = ", ".join(quote(c.name) for c in sessions.columns)
-    statements.append(
+    return (
         f"CREATE VIEW IF NOT EXISTS sessions AS SELECT {columns} FROM {SESSION_ROWS} WHERE {CURRENT_VERSIONS}"
     )
-    return statements
 
 
 def _session_rows_table() -> sa.Table:
@@ -240,7 +287,10 @@ def _session_rows_table() -> sa.Table:
 
 
 # (version, description): one step makes every table; later steps append here.
-MIGRATIONS = ((1, "ClickHouse: contract 3 tables, the visits' rows and ETL bookkeeping"),)
+MIGRATIONS = (
+    (1, "ClickHouse: contract 3 tables, the visits' rows and ETL bookkeeping"),
+    (2, "ClickHouse: the visitor and visit keys, as aliases of their ids"),
+)
 
 
 def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
@@ -259,11 +309,12 @@ def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
                 host.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
                 host.disconnect()
                 host.connection.database = database
-                for statement in table_statements(features, database):
+                for statement in table_statements(features, database, _present_columns(host.execute)):
                     host.execute(statement)
                 host.disconnect()
         else:
-            for statement in table_statements(features):
+            present = _present_columns(lambda sql: query(conn, sql))
+            for statement in table_statements(features, present=present):
                 query(conn, statement)
         applied = query(conn, "SELECT max(version) FROM _crumby_schema")[0][0] or 0
         for number, description in MIGRATIONS:
@@ -276,6 +327,14 @@ def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
                 )
                 applied = number
         return applied
+
+
+def _present_columns(execute) -> dict[str, set[str]]:
+    """The columns of each table of the current database, by ``execute``'s answer."""
+    present: dict[str, set[str]] = {}
+    for table, column in execute("SELECT table, name FROM system.columns WHERE database = currentDatabase()"):
+        present.setdefault(table, set()).add(column)
+    return present
 
 
 def cluster_hosts(conn: sa.Connection, engine: sa.Engine, cluster: str) -> list:
@@ -370,6 +429,8 @@ def insert_rows(conn: sa.Connection, table: str, names: list[str], rows: list[tu
 
 def insert_arrow(conn: sa.Connection, table: str, rows: pa.Table) -> None:
     """One native INSERT block of ``rows``, encoded from Arrow's buffers (see clickhouse_blocks)."""
+    aliases = ALIASES.get(table, {})
+    rows = rows.drop_columns([name for name in rows.column_names if name in aliases])
     if rows.num_rows:
         statement = f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in rows.column_names)}) VALUES"
         blocks.insert(client(conn.engine), statement, rows, WRITE_SETTINGS)

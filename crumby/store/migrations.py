@@ -319,6 +319,17 @@ def _original_hit_tables_indexed(conn: sa.Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _integer_keys(conn: sa.Connection) -> None:
+    """Integer keys of the visitor and visit ids on visits, events and sessions.
+
+    Empty here: the ETL's next run fills them from the ids before it loads
+    (:mod:`crumby.etl.stored_keys`), as it builds ``sessions`` for a store
+    made before that table.
+    """
+    for table in (visits, events, sessions):
+        _add_missing_columns(conn, table, _column_names(conn, table))
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -354,6 +365,7 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     ),
     (18, "DuckDB: visits and events without a primary key", _duckdb_hit_tables_unkeyed),
     (19, "the original Crumby's visits and events get a new store's indexes", _original_hit_tables_indexed),
+    (20, "integer keys of the visitor and visit ids on visits, events and sessions", _integer_keys),
 )
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
 

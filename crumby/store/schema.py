@@ -46,6 +46,16 @@ def _common_columns() -> list[Column]:
     ]
 
 
+# Integer keys of the visitor and visit ids (crumby/etl/keys.py), last as a store upgraded in place
+# has them: reports count distinct visitors and visits, and join page views to their visit, on 64-bit
+# integers instead of text ids.
+def _key_columns() -> list[Column]:
+    return [
+        Column("visitor_key", BigInteger),  # as in sessions.visitor_key
+        Column("visit_key", BigInteger),  # a 64-bit hash of session_id
+    ]
+
+
 visits = Table(
     "visits",
     metadata,
@@ -90,6 +100,7 @@ visits = Table(
     Column("utm_content", String(255)),
     Column("click_id_type", String(16)),  # gclid, fbclid, msclkid, ...
     Column("page_query", Text),  # query string without tracking parameters
+    *_key_columns(),
 )
 Index("ix_visits_datetime", visits.c.datetime)
 Index("ix_visits_site_datetime", visits.c.site, visits.c.datetime)
@@ -108,6 +119,7 @@ events = Table(
     Column("value", Text),
     *_common_columns(),
     Column("props", Text),  # JSON object of string values, or NULL
+    *_key_columns(),
 )
 Index("ix_events_datetime", events.c.datetime)
 Index("ix_events_site_datetime", events.c.site, events.c.datetime)
@@ -148,6 +160,7 @@ sessions = Table(
     Column("ip", String(64)),  # as stored in visits.ip (anonymised by default)
     Column("ip_key", BigInteger),  # a 64-bit hash of ip, as visitor_key is of visitor_id
     Column("load_id", BigInteger),  # the load that last wrote the row
+    Column("visit_key", BigInteger),  # as in visits.visit_key
 )
 Index("ix_sessions_started", sessions.c.started)
 Index("ix_sessions_site_started", sessions.c.site, sessions.c.started)

@@ -12,9 +12,9 @@
 SELECT {{ label('p.name') }} AS name,
        {{ label('p.prop_value') }} AS value,
        COUNT(*) AS events,
-       COUNT(DISTINCT {{ exact('p.visitor_id') }}) AS visitors
+       COUNT(DISTINCT p.visitor_key) AS visitors
 FROM (
-  SELECT e.name, e.visitor_id, {{ json_text('e.props', prop) }} AS prop_value
+  SELECT e.name, e.visitor_key, {{ json_text('e.props', prop) }} AS prop_value
   FROM events e
   WHERE {{ event_filter('e') }}
 {% if event %}

@@ -11,7 +11,7 @@
 -- column: conversions "Conversions"
 -- column: conversion_rate "Conversion rate %"
 {% set everyone %}
-  SELECT COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors
+  SELECT COUNT(DISTINCT v.visitor_key) AS visitors
   FROM visits v
   WHERE {{ hit_filter('v') }}
 {% endset %}
@@ -24,7 +24,7 @@ FROM (
   {{ 'UNION ALL' if not loop.first }}
   SELECT {{ goal.name }} AS goal,
          {#- COALESCE: ClickHouse 18.16 counts no rows of a Nullable column as NULL, not 0 #}
-         COALESCE(COUNT(DISTINCT {{ exact('g.visitor_id') }}), 0) AS visitors,
+         COALESCE(COUNT(DISTINCT g.visitor_key), 0) AS visitors,
          COUNT(*) AS conversions
 {% if goal.kind == 'event' %}
   FROM events g

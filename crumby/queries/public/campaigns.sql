@@ -23,9 +23,9 @@ GROUP BY {{ label(r.a ~ '.utm_campaign') }}, {{ label(r.a ~ '.utm_source') }}, {
 SELECT {{ label('v.utm_campaign') }} AS campaign,
        {{ label('v.utm_source') }} AS utm_source,
        {{ label('v.utm_medium') }} AS utm_medium,
-       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
+       COUNT(DISTINCT v.visitor_key) AS visitors,
        COUNT(*) AS visits
-FROM ({{ first_views('utm_campaign', 'utm_source', 'utm_medium', 'visitor_id') }}) v
+FROM ({{ first_views('utm_campaign', 'utm_source', 'utm_medium', 'visitor_key') }}) v
 WHERE ({{ label('v.utm_campaign') }} <> '' OR {{ label('v.utm_source') }} <> '' OR {{ label('v.utm_medium') }} <> '')
 GROUP BY {{ label('v.utm_campaign') }}, {{ label('v.utm_source') }}, {{ label('v.utm_medium') }}
 {% endif %}

@@ -16,9 +16,9 @@ WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.channel') }}
 {% else %}
 SELECT {{ label('v.channel') }} AS channel,
-       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
+       COUNT(DISTINCT v.visitor_key) AS visitors,
        COUNT(*) AS visits
-FROM ({{ first_views('channel', 'visitor_id') }}) v
+FROM ({{ first_views('channel', 'visitor_key') }}) v
 GROUP BY {{ label('v.channel') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, channel

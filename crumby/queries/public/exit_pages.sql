@@ -20,8 +20,8 @@ GROUP BY {{ label(r.a ~ '.exit_page') }}, {{ label(r.a ~ '.site') }}
 SELECT {{ label('r.site') }} AS site,
        {{ label('r.page_path') }} AS page_path,
        COUNT(*) AS visits,
-       COUNT(DISTINCT {{ exact('r.visitor_id') }}) AS visitors
-FROM ({{ last_views('site', 'page_path', 'visitor_id') }}) r
+       COUNT(DISTINCT r.visitor_key) AS visitors
+FROM ({{ last_views('site', 'page_path', 'visitor_key') }}) r
 GROUP BY {{ label('r.page_path') }}, {{ label('r.site') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, site, page_path

@@ -21,8 +21,8 @@ GROUP BY {{ label('p.page_path') }}, {{ label('p.site') }}
 {% else %}
 SELECT {{ label('v.site') }} AS site,
        {{ label('v.page_path') }} AS page_path,
-       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
-       COUNT(DISTINCT {{ exact('v.session_id') }}) AS visits,
+       COUNT(DISTINCT v.visitor_key) AS visitors,
+       COUNT(DISTINCT v.visit_key) AS visits,
        COUNT(*) AS pageviews
 FROM visits v
 WHERE {{ hit_filter('v') }}

@@ -16,9 +16,9 @@ WHERE {{ r.where }}
 GROUP BY {{ label(r.a ~ '.referrer_source') }}
 {% else %}
 SELECT {{ label('v.referrer_source') }} AS source,
-       COUNT(DISTINCT {{ exact('v.visitor_id') }}) AS visitors,
+       COUNT(DISTINCT v.visitor_key) AS visitors,
        COUNT(*) AS visits
-FROM ({{ first_views('referrer_source', 'visitor_id') }}) v
+FROM ({{ first_views('referrer_source', 'visitor_key') }}) v
 GROUP BY {{ label('v.referrer_source') }}
 {% endif %}
 ORDER BY visits DESC, visitors DESC, source

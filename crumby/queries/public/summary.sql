@@ -41,7 +41,7 @@
 {% endset %}
 {% else %}
 {% set hits %}
-  SELECT v.visitor_id, v.session_id, v.datetime,
+  SELECT v.visitor_key, v.visit_key, v.datetime,
          CASE WHEN v.datetime >= :t0 THEN 1 ELSE 2 END AS part
   FROM visits v
   WHERE {{ hit_filter('v', since='p0') }}
@@ -53,15 +53,15 @@
          {{ as_int('SUM(CASE WHEN w.views = 1 THEN 1 ELSE 0 END)') }} AS bounces,
          {{ as_int('SUM(w.duration)') }} AS duration
   FROM (
-    SELECT h.part, h.session_id, COUNT(*) AS views,
+    SELECT h.part, h.visit_key, COUNT(*) AS views,
            {{ epoch('MAX(h.datetime)') }} - {{ epoch('MIN(h.datetime)') }} AS duration
     FROM ({{ hits }}) h
-    GROUP BY h.part, h.session_id
+    GROUP BY h.part, h.visit_key
   ) w
   GROUP BY w.part
 {% endset %}
 {% set per_visitor %}
-  SELECT h.part, COUNT(DISTINCT {{ exact('h.visitor_id') }}) AS visitors
+  SELECT h.part, COUNT(DISTINCT h.visitor_key) AS visitors
   FROM ({{ hits }}) h
   GROUP BY h.part
 {% endset %}

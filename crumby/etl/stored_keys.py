@@ -1,0 +1,78 @@
+"""Give stored rows the integer keys of their visitor and visit ids (a store made before they existed).
+
+The schema step that adds the key columns leaves them empty; the ETL's
+next run fills them here, before it loads anything, a slice of distinct ids
+at a time, each in its own transaction: a run stopped half way leaves rows
+without keys, which the next run finds and fills (nothing is filled twice).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from ..store.engine import backend_name, raw_duckdb
+from ..store.schema import events, sessions, visits
+from .keys import id_keys
+from .load import copy_into, execute_over
+
+IDS_PER_SLICE = 500_000
+# (table, key column, the id column it is made from)
+KEYED = (
+    (visits, "visit_key", "session_id"),
+    (visits, "visitor_key", "visitor_id"),
+    (events, "visit_key", "session_id"),
+    (events, "visitor_key", "visitor_id"),
+    (sessions, "visit_key", "session_id"),
+)
+_stage = sa.Table(
+    "_crumby_keys",
+    sa.MetaData(),
+    sa.Column("i", sa.String(64), primary_key=True),
+    sa.Column("k", sa.BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def fill_stored_keys(engine: sa.Engine, ids_per_slice: int = IDS_PER_SLICE) -> int:
+    """Fill every empty key whose id is known; returns how many distinct ids were keyed."""
+    if backend_name(engine) == "clickhouse":
+        return 0
+    keyed = 0
+    for table, key, made_from in KEYED:
+        while True:
+            with engine.begin() as conn:
+                ids = _unkeyed_ids(conn, table.c[key], table.c[made_from], ids_per_slice)
+                if not ids:
+                    break
+                _set_keys(conn, table, key, made_from, ids)
+            keyed += len(ids)
+    return keyed
+
+
+def _unkeyed_ids(conn: sa.Connection, key: sa.Column, made_from: sa.Column, limit: int) -> list[str]:
+    query = sa.select(made_from).where(key.is_(None), made_from.is_not(None)).distinct().limit(limit)
+    return conn.execute(query).scalars().all()
+
+
+def _set_keys(conn: sa.Connection, table: sa.Table, key: str, made_from: str, ids: list[str]) -> None:
+    """``table.key`` of the rows whose ``made_from`` is one of ``ids``, by one UPDATE joined to their keys."""
+    staged = pa.table({"i": pa.array(ids, pa.string()), "k": id_keys(pa.array(ids, pa.string()))})
+    if backend_name(conn.engine) == "duckdb":
+        sql = (
+            f'UPDATE {table.name} SET "{key}" = r.k FROM _crumby_rows r '
+            f'WHERE {table.name}."{made_from}" = r.i AND {table.name}."{key}" IS NULL'
+        )
+        execute_over(raw_duckdb(conn), staged, sql)
+        return
+    _stage.create(conn, checkfirst=True)
+    if backend_name(conn.engine) == "postgresql":
+        copy_into(conn, _stage.name, "i, k", staged)
+    else:
+        conn.execute(_stage.insert(), staged.to_pylist())
+    conn.execute(
+        sa.update(table)
+        .values({key: _stage.c.k})
+        .where(table.c[made_from] == _stage.c.i, table.c[key].is_(None))
+    )
+    _stage.drop(conn)

@@ -1,0 +1,100 @@
+"""The integer keys of the visitor and visit ids: written with every row, the same in every table,
+and given by the next run to the rows of a store made before them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crumby.etl.keys import id_key, id_keys
+from crumby.etl.stored_keys import fill_stored_keys
+from crumby.queries import find_templates
+from crumby.queries.run import run_report
+from crumby.store.engine import create_engine
+from crumby.store.readonly import close_readers
+from tests.conftest import reader_url
+from tests.etl_corpus import in_transaction, load_between_writers, query, recent_start
+
+# (table, key, the id it is made from)
+KEYED = (
+    ("visits", "visit_key", "session_id"),
+    ("visits", "visitor_key", "visitor_id"),
+    ("events", "visit_key", "session_id"),
+    ("events", "visitor_key", "visitor_id"),
+    ("sessions", "visit_key", "session_id"),
+    ("sessions", "visitor_key", "visitor_id"),
+)
+REPORTS = ("public/pages", "public/summary", "public/sources", "public/entry_pages", "private/event_names")
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=70)), max_size=40))
+def test_id_keys_are_each_ids_own_key(ids):
+    keys = id_keys(pa.array(ids, pa.string())).to_pylist()
+    assert keys == [None if i is None else id_key(i) for i in ids]
+    assert all(k is None or -(2**63) <= k < 2**63 for k in keys)
+
+
+def _wrong_keys(url: str) -> dict[str, int]:
+    """Per table and key: rows whose key is not their id's key (a missing key counts as wrong)."""
+    wrong = {}
+    for table, key, made_from in KEYED:
+        rows = query(url, f"SELECT {made_from}, {key} FROM {table}")
+        assert rows, f"the load wrote {table}"
+        wrong[f"{table}.{key}"] = sum(
+            1 for made, value in rows if (made is None) != (value is None) or (made and value != id_key(made))
+        )
+    return wrong
+
+
+def _answers(url: str) -> list[list]:
+    templates = {f"{t.visibility}/{t.name}": t for t in find_templates()}
+    day = recent_start().date()
+    values = {"from": f"{day - timedelta(days=1)}", "to": f"{day + timedelta(days=1)}"}
+    try:
+        return [
+            run_report(
+                templates[name], {**values, **extra}, {"SQLALCHEMY_DATABASE_URI": reader_url(url)}
+            ).rows
+            for name in REPORTS
+            for extra in ({}, {"f": ["source:is:Google"]}, {"f": ["page:contains:/docs"]})
+        ]
+    finally:
+        close_readers()
+
+
+@pytest.fixture
+def loaded(tmp_path, store_url):
+    load_between_writers(tmp_path, store_url)
+    return store_url
+
+
+def test_every_row_gets_its_ids_keys_and_a_store_without_them_gets_them_back(loaded):
+    assert set(_wrong_keys(loaded).values()) == {0}
+    before = _answers(loaded)
+    assert any(rows for rows in before), "the reports found the load"
+
+    # A store from before the keys: every key empty, as the schema step leaves them.
+    # (sessions.visitor_key came before them, with the table.)
+    forgotten = [(table, key) for table, key, _ in KEYED if (table, key) != ("sessions", "visitor_key")]
+
+    def forget(conn):
+        for table, key in forgotten:
+            conn.exec_driver_sql(f"UPDATE {table} SET {key} = NULL")
+
+    in_transaction(loaded, forget)
+    wrong = _wrong_keys(loaded)
+    assert all(wrong[f"{table}.{key}"] > 0 for table, key in forgotten)
+    engine = create_engine(loaded)
+    try:
+        keyed = fill_stored_keys(engine, ids_per_slice=97)  # many slices
+        assert keyed > 97
+        assert fill_stored_keys(engine) == 0  # nothing left to fill
+    finally:
+        engine.dispose()
+    assert set(_wrong_keys(loaded).values()) == {0}
+    assert _answers(loaded) == before
