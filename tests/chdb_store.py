@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from crumby.queries.render import RenderedQuery
-from crumby.store.clickhouse import ALIASES, Server, table_statements
+from crumby.store.clickhouse import COMPUTED_KEYS, Server, table_statements
 
 
 class ChdbStore:
@@ -30,8 +30,8 @@ class ChdbStore:
             self.session.query(statement)
 
     def insert(self, table: str, rows: pa.Table) -> None:
-        """Rows into ``table``, read by ClickHouse straight from Arrow (its key aliases are not written)."""
-        rows = rows.drop_columns([name for name in rows.column_names if name in ALIASES.get(table, {})])
+        """Rows into ``table``, read by ClickHouse straight from Arrow (its computed keys are not written)."""
+        rows = rows.drop_columns([name for name in rows.column_names if name in COMPUTED_KEYS.get(table, {})])
         _crumby_rows = rows  # read by chDB, by name
         names = ", ".join(f"`{name}`" for name in rows.column_names)
         self.session.query(f"INSERT INTO `{table}` ({names}) SELECT {names} FROM Python(_crumby_rows)")
