@@ -15,6 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# The keys of a hit table's rows, and the id each is made from.
+KEY_OF = {"visitor_key": "visitor_id", "visit_key": "session_id"}
+
 
 def id_keys(ids) -> pa.Array:
     """The key of each id (null stays null); each distinct id is hashed once."""

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import sessions, visits
 from ..store.stale_days import mark_stale
-from .keys import id_keys
+from .keys import KEY_OF, id_keys
 from .load import copy_into, execute_over, row_tuples, to_arrow
 from .sessions import STATE_COLUMNS, assign_sessions
 
@@ -60,8 +60,6 @@ ENTRY_COLUMNS = (
 )
 # What a visit is made of: these columns of its page views.
 PAGE_VIEW_COLUMNS = ("hit_id", "session_id", "datetime", "page_path", *ENTRY_COLUMNS)
-# Keys a visit takes from its page views when they have them (else made again from the ids).
-KEY_COLUMNS = {"visitor_key": "visitor_id", "visit_key": "session_id"}
 ROWS_PER_STATEMENT = 2000
 DEFAULT_TIMEOUT_MINUTES = 30  # SESSION_TIMEOUT's default: an upgrade runs before settings reach the store
 BACKFILL_ROWS = 500_000
@@ -92,7 +90,8 @@ def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
         "entry_page": page_views.column("page_path").take(first),
         "exit_page": page_views.column("page_path").take(last),
         **{name: page_views.column(name).take(first) for name in ENTRY_COLUMNS},
-        **{key: page_views.column(key).take(first) for key in KEY_COLUMNS if key in page_views.column_names},
+        # the keys, where the page views have them (else _finish makes them from the ids)
+        **{key: page_views.column(key).take(first) for key in KEY_OF if key in page_views.column_names},
     }
     return _finish(pieces, len(starts), load_id)
 
@@ -100,7 +99,7 @@ def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
 def _finish(pieces: dict[str, object], count: int, load_id: int | None) -> pa.Table:
     """The rollup's columns in order: the keys (those the page views did not give), the duration
     and the load added."""
-    for key, made_from in (*KEY_COLUMNS.items(), ("ip_key", "ip")):
+    for key, made_from in (*KEY_OF.items(), ("ip_key", "ip")):
         if key not in pieces:
             pieces[key] = id_keys(pieces[made_from])
     pieces["duration"] = _whole_seconds(pieces["ended"]) - _whole_seconds(pieces["started"])
@@ -130,7 +129,7 @@ def merge(pieces: pa.Table) -> pa.Table:
             ("pageviews", "sum"),
             ("entry_page", "first", _IN_ORDER),
             ("load_id", "max"),
-            *[(name, "first", _IN_ORDER) for name in (*ENTRY_COLUMNS, *KEY_COLUMNS)],
+            *[(name, "first", _IN_ORDER) for name in (*ENTRY_COLUMNS, *KEY_OF)],
         ]
     )
     by_end = pieces.sort_by([("ended", "ascending"), ("started", "ascending")])
@@ -143,7 +142,7 @@ def merge(pieces: pa.Table) -> pa.Table:
         "pageviews": grouped.column("pageviews_sum"),
         "entry_page": grouped.column("entry_page_first"),
         "exit_page": grouped.column("exit_page_last"),
-        **{name: grouped.column(f"{name}_first") for name in (*ENTRY_COLUMNS, *KEY_COLUMNS)},
+        **{name: grouped.column(f"{name}_first") for name in (*ENTRY_COLUMNS, *KEY_OF)},
     }
     merged = _finish(rows, grouped.num_rows, None)
     load_ids = grouped.column("load_id_max")
@@ -196,7 +195,7 @@ def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_i
     skipped), only the rows the batch did insert count, and every session is
     looked up (a skipped hit may have begun a stored one).
     """
-    page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_COLUMNS, "t"])
+    page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_OF, "t"])
     page_views = page_views.filter(pc.equal(page_views.column("t"), "visit"))
     inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
     if inserted == page_views.num_rows:

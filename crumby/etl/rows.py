@@ -8,7 +8,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from ..store.schema import events, visits
-from .keys import id_keys
+from .keys import KEY_OF, id_keys
 from .load import column_array, to_arrow
 
 # Store column <- hit column, where the names differ (the original Crumby's names).
@@ -27,7 +27,6 @@ RENAMED = {
     "value": "ev",
 }
 SET_BY_LOAD = ("id", "ip", "load_id")
-KEYS = {"visitor_key": "visitor_id", "visit_key": "session_id"}  # key column <- the id it is made from
 # Every store column of either hit table (a name means the same in both), and the hit type.
 BATCH_COLUMNS = sa.Table(
     "_crumby_batch",
@@ -57,12 +56,12 @@ def batch_rows(
         "load_id": np.full(count, load_id, dtype=np.int64),
     }
     for column in BATCH_COLUMNS.columns:
-        if column.name in SET_BY_LOAD or column.name in KEYS:
+        if column.name in SET_BY_LOAD or column.name in KEY_OF:
             continue
         source = RENAMED.get(column.name, column.name)
         if source in hits.columns:
             columns[column.name] = pick(hits[source], rows)
-    for key, made_from in KEYS.items():
+    for key, made_from in KEY_OF.items():
         if made_from in columns:
             columns[key] = id_keys(column_array(columns[made_from], pa.large_string(), count))
     if "is_bot" in hits.columns:

@@ -13,17 +13,14 @@ import sqlalchemy as sa
 
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import events, sessions, visits
-from .keys import id_keys
+from .keys import KEY_OF, id_keys
 from .load import copy_into, execute_over
 
 IDS_PER_SLICE = 500_000
-# (table, key column, the id column it is made from)
+# (table, key column, the id column it is made from); sessions.visitor_key came with its table
 KEYED = (
-    (visits, "visit_key", "session_id"),
-    (visits, "visitor_key", "visitor_id"),
-    (events, "visit_key", "session_id"),
-    (events, "visitor_key", "visitor_id"),
-    (sessions, "visit_key", "session_id"),
+    *[(table, key, made_from) for table in (visits, events) for key, made_from in KEY_OF.items()],
+    (sessions, "visit_key", KEY_OF["visit_key"]),
 )
 _stage = sa.Table(
     "_crumby_keys",
