@@ -16,10 +16,11 @@ between leaves the marks for the next run. The summary's ``visitor_days`` and to
 the latter on the stale days and the rows their change reaches.
 
 On PostgreSQL the stale days are summed side by side, on a few connections:
-each day is its own transaction touching only its own rows, and the database
-server's cores do the grouping. Elsewhere one at a time: DuckDB and SQLite
-have one writer, and MySQL's gap locks would make neighbouring days wait on
-each other.
+``visitor_days``, ``page_visitor_days`` and each day's sums are transactions
+of their own, touching only their own rows, and the database server's cores
+do the grouping; the marks are cleared in one transaction after them all.
+Elsewhere one at a time: DuckDB and SQLite have one writer, and MySQL's gap
+locks would make neighbouring days wait on each other.
 """
 
 from __future__ import annotations
@@ -44,25 +45,50 @@ HOLD_SECONDS = 1.0  # elsewhere, how long one connection sums day after day befo
 
 def refresh(engine: sa.Engine) -> int:
     """Sum every stale day again, each in its own transaction; returns how many days were summed."""
+    if backend_name(engine) in PARALLEL_BACKENDS:
+        return _refresh_side_by_side(engine)
     with engine.begin() as conn:
         days = stale_days.stale(conn)
         if days:  # before the marks are cleared: a run killed after this rebuilds again
             room_to_sum(conn)
             rebuild_visitor_days(conn, days[0])
             page_visitors.rebuild_days(conn, days)
-    workers = min(PARALLEL_DAYS, len(days)) if backend_name(engine) in PARALLEL_BACKENDS else 1
-    if workers <= 1:
-        _sum_one_after_another(engine, days)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crumby-daily") as pool:
-            for _ in pool.map(lambda day: _sum_in_own_transaction(engine, day), days):
-                pass  # a failure is raised here; the days already summed are kept, the others stay marked
+    _sum_one_after_another(engine, days)
     return len(days)
 
 
-def _sum_in_own_transaction(engine: sa.Engine, day: date) -> None:
+def _refresh_side_by_side(engine: sa.Engine) -> int:
+    """The stale days' figures on a few connections at once; the marks cleared when all are in.
+
+    ``visitor_days``, ``page_visitor_days`` and each day's sums touch rows of
+    their own, so each is its own transaction and the server's cores share
+    them; a run killed before the last transaction, which clears the marks,
+    leaves every mark for the next run to sum again.
+    """
+    with engine.connect() as conn:
+        days = stale_days.stale(conn)
+    if not days:
+        return 0
+    jobs = [
+        lambda conn: page_visitors.rebuild_days(conn, days),  # the longest first
+        lambda conn: rebuild_visitor_days(conn, days[0]),
+        *[lambda conn, day=day: sum_day(conn, day, clear=False) for day in days],
+    ]
+    with ThreadPoolExecutor(
+        max_workers=min(PARALLEL_DAYS, len(jobs)), thread_name_prefix="crumby-daily"
+    ) as pool:
+        for _ in pool.map(lambda job: _in_own_transaction(engine, job), jobs):
+            pass  # a failure is raised here, with every mark left
     with engine.begin() as conn:
-        sum_day(conn, day)
+        for day in days:
+            stale_days.clear(conn, day)
+    return len(days)
+
+
+def _in_own_transaction(engine: sa.Engine, job) -> None:
+    with engine.begin() as conn:
+        room_to_sum(conn)
+        job(conn)
 
 
 def _sum_one_after_another(engine: sa.Engine, days: list[date]) -> None:
@@ -102,8 +128,9 @@ def rebuild_all(conn: sa.Connection) -> int:
 DAILY_TABLES = (document_days, origin_days)
 
 
-def sum_day(conn: sa.Connection, day: date) -> None:
-    """Replace ``day``'s rows in the daily tables with sums of its stored rows, and clear its mark."""
+def sum_day(conn: sa.Connection, day: date, *, clear: bool = True) -> None:
+    """Replace ``day``'s rows in the daily tables with sums of its stored rows, and clear its mark
+    (unless ``clear`` is false: the caller clears it once the rest of the day's figures are in)."""
     room_to_sum(conn)
     low, high = midnight(day), midnight(day + timedelta(days=1))
     for table in DAILY_TABLES:
@@ -123,7 +150,8 @@ def sum_day(conn: sa.Connection, day: date) -> None:
         )
     )
     _sum_origins(conn, low, high)
-    stale_days.clear(conn, day)
+    if clear:
+        stale_days.clear(conn, day)
 
 
 def _sum_origins(conn: sa.Connection, low, high) -> None:

@@ -647,7 +647,8 @@ class _Run:
         counts = [insert_hits(conn, table, batch, kind) if len(rows) else 0 for table, kind, rows in tables]
         visit_rows = tables[0][2]
         if counts[0]:
-            update_rollup(conn, batch, first_id=int(ids[visit_rows[0]]), load_id=self.report.load_id)
+            first_id = int(ids[visit_rows[0]])
+            update_rollup(conn, batch, first_id=first_id, load_id=self.report.load_id, inserted=counts[0])
         if any(counts):
             mark_stale(conn, hits["datetime"].dt.date.unique())
         save_session_state(conn, new_state, forget_before)

@@ -188,16 +188,25 @@ def mark_start_days(conn: sa.Connection, *rows: pa.Table) -> None:
     mark_stale(conn, days)
 
 
-def update_rollup(conn: sa.Connection, batch: pa.Table, *, first_id: int, load_id: int | None) -> int:
+def update_rollup(
+    conn: sa.Connection,
+    batch: pa.Table,
+    *,
+    first_id: int,
+    load_id: int | None,
+    inserted: int | None = None,
+) -> int:
     """Fold the page views a batch has just inserted (row ids from ``first_id``) into ``sessions``.
 
     When some of the batch's page views were in the store already (and so
     skipped), only the rows the batch did insert count, and every session is
-    looked up (a skipped hit may have begun a stored one).
+    looked up (a skipped hit may have begun a stored one). ``inserted``: how
+    many page views the batch inserted, when the caller knows (else counted).
     """
     page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_OF, "t"])
     page_views = page_views.filter(pc.equal(page_views.column("t"), "visit"))
-    inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
+    if inserted is None:
+        inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
     if inserted == page_views.num_rows:
         return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"))
     new_ids = conn.execute(sa.select(visits.c.hit_id).where(visits.c.id >= first_id)).scalars().all()
