@@ -155,22 +155,23 @@ def add_day(conn: sa.Connection, day: date) -> None:
     text = exact_text(conn)
     site = text(sa.func.coalesce(visits.c.site, ""))
     path = text(sa.func.coalesce(visits.c.page_path, ""))
+    session = text(visits.c.session_id)  # grouped and matched byte for byte: sorts as fast as "C" does
     # each visit's page views of each page on the day
     viewed = (
         sa.select(
             site.label("site"),
             path.label("page_path"),
             visits.c.is_bot,
-            visits.c.visit_key,  # the visit, by its integer key: grouped and matched faster than its id
+            session.label("session_id"),
             sa.func.count().label("views"),
         )
         .where(visits.c.datetime >= low, visits.c.datetime < high)
-        .group_by(site, path, visits.c.is_bot, visits.c.visit_key)
+        .group_by(site, path, visits.c.is_bot, session)
         .subquery("viewed")
     )
     before = visits.alias("before")
     seen_the_day_before = sa.exists().where(
-        before.c.visit_key == viewed.c.visit_key,
+        text(before.c.session_id) == viewed.c.session_id,
         before.c.datetime >= midnight(day - timedelta(days=1)),
         before.c.datetime < low,
         text(sa.func.coalesce(before.c.site, "")) == viewed.c.site,
@@ -179,7 +180,7 @@ def add_day(conn: sa.Connection, day: date) -> None:
     )
     # the visits under way on the day: their visitor's key
     under_way = (
-        sa.select(sessions.c.visit_key, sessions.c.visitor_key)
+        sa.select(sessions.c.session_id, sessions.c.visitor_key)
         .where(sessions.c.started < high, sessions.c.ended >= low)
         .subquery("under_way")
     )
@@ -192,7 +193,7 @@ def add_day(conn: sa.Connection, day: date) -> None:
             viewed.c.views,
             sa.case((seen_the_day_before, 1), else_=0).label("revisit"),
         )
-        .select_from(viewed.outerjoin(under_way, under_way.c.visit_key == viewed.c.visit_key))
+        .select_from(viewed.outerjoin(under_way, text(under_way.c.session_id) == viewed.c.session_id))
         .subquery("per_visit")
     )
     fresh = (
