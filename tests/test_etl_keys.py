@@ -98,3 +98,36 @@ def test_every_row_gets_its_ids_keys_and_a_store_without_them_gets_them_back(loa
         engine.dispose()
     assert set(_wrong_keys(loaded).values()) == {0}
     assert _answers(loaded) == before
+
+
+def test_ids_that_differ_in_case_or_trailing_blanks_keep_their_own_keys(store_url):
+    """MySQL's default collation takes "Ab", "ab" and "ab " for one text: each still gets its own key."""
+    from datetime import datetime
+
+    from crumby.store.migrations import ensure_schema
+    from crumby.store.schema import visits
+
+    ids = ["Ab", "ab", "ab ", "AB"]
+    engine = create_engine(store_url)
+    try:
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                visits.insert(),
+                [
+                    {
+                        "id": n + 1,
+                        "hit_id": f"h{n}",
+                        "datetime": datetime(2026, 1, 1, 12, n),
+                        "visitor_id": value,
+                        "session_id": value,
+                        "is_bot": False,
+                    }
+                    for n, value in enumerate(ids)
+                ],
+            )
+        assert fill_stored_keys(engine) == 2 * len(ids)
+    finally:
+        engine.dispose()
+    stored = query(store_url, "SELECT hit_id, visitor_key, visit_key FROM visits")
+    assert sorted(stored) == sorted((f"h{n}", id_key(v), id_key(v)) for n, v in enumerate(ids))

@@ -3,8 +3,9 @@
 A key is the first 8 bytes of the id's BLAKE2b hash, as a signed integer:
 the same on every run, machine and Python, so that a visit loaded in two
 runs has one key, and the same in ``visits``, ``events`` and ``sessions``.
-Two ids share a key with a chance of about 1 in 10^19 per pair: for a
-billion ids, about one pair in 40,000 stores.
+Two ids share a key with a chance of 1 in 2^64 (about 5 in 10^20) per pair:
+among 10 million ids, about 3 in a million stores hold such a pair; among a
+billion, about one store in 40 (two visitors or visits then count as one).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import events, sessions, visits
@@ -25,7 +26,7 @@ KEYED = (
 _stage = sa.Table(
     "_crumby_keys",
     sa.MetaData(),
-    sa.Column("i", sa.String(64), primary_key=True),
+    sa.Column("i", sa.String(64).with_variant(mysql.VARBINARY(255), "mysql", "mariadb"), primary_key=True),
     sa.Column("k", sa.BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
@@ -47,9 +48,18 @@ def fill_stored_keys(engine: sa.Engine, ids_per_slice: int = IDS_PER_SLICE) -> i
     return keyed
 
 
+def _bytes(conn: sa.Connection):
+    """Ids compared as their bytes: MySQL's collations take "Ab", "ab" and "ab " for one id, and the
+    keys the ETL gives them differ; the other stores compare text byte for byte already."""
+    if backend_name(conn.engine) == "mysql":
+        return lambda expr: sa.cast(expr, sa.LargeBinary())
+    return lambda expr: expr
+
+
 def _unkeyed_ids(conn: sa.Connection, key: sa.Column, made_from: sa.Column, limit: int) -> list[str]:
-    query = sa.select(made_from).where(key.is_(None), made_from.is_not(None)).distinct().limit(limit)
-    return conn.execute(query).scalars().all()
+    ids = _bytes(conn)(made_from)
+    query = sa.select(ids).where(key.is_(None), made_from.is_not(None)).distinct().limit(limit)
+    return [i.decode() if isinstance(i, bytes) else i for i in conn.execute(query).scalars().all()]
 
 
 def _set_keys(conn: sa.Connection, table: sa.Table, key: str, made_from: str, ids: list[str]) -> None:
@@ -63,13 +73,17 @@ def _set_keys(conn: sa.Connection, table: sa.Table, key: str, made_from: str, id
         execute_over(raw_duckdb(conn), staged, sql)
         return
     _stage.create(conn, checkfirst=True)
-    if backend_name(conn.engine) == "postgresql":
+    backend = backend_name(conn.engine)
+    if backend == "postgresql":
         copy_into(conn, _stage.name, "i, k", staged)
     else:
-        conn.execute(_stage.insert(), staged.to_pylist())
+        rows = staged.to_pylist()
+        if backend == "mysql":
+            rows = [{"i": row["i"].encode(), "k": row["k"]} for row in rows]
+        conn.execute(_stage.insert(), rows)
     conn.execute(
         sa.update(table)
         .values({key: _stage.c.k})
-        .where(table.c[made_from] == _stage.c.i, table.c[key].is_(None))
+        .where(_bytes(conn)(table.c[made_from]) == _stage.c.i, table.c[key].is_(None))
     )
     _stage.drop(conn)
