@@ -26,7 +26,8 @@ KEYED = (
 _stage = sa.Table(
     "_crumby_keys",
     sa.MetaData(),
-    sa.Column("i", sa.String(64).with_variant(mysql.VARBINARY(255), "mysql", "mariadb"), primary_key=True),
+    # an id of 64 characters is up to 256 bytes of UTF-8
+    sa.Column("i", sa.String(64).with_variant(mysql.VARBINARY(256), "mysql", "mariadb"), primary_key=True),
     sa.Column("k", sa.BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
