@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from .clickhouse_shape import group_by_aliases
+from .clickhouse_shape import group_by_aliases, grouped_distinct_counts
 from .dialects import sql_functions
 from .filters import FilterSQL
 from .guard import check_statement
@@ -414,7 +414,7 @@ def _render(template: Template, values: Mapping[str, Any], dialect: str) -> Rend
         )
     sql = _unquote_placeholders(sql, values)
     if dialect == "clickhouse":
-        sql = group_by_aliases(sql)
+        sql = grouped_distinct_counts(group_by_aliases(sql))
     check_statement(sql, str(template.path), dialect)
     unknown = sorted(set(sa.text(sql)._bindparams) - set(values))
     if unknown:
