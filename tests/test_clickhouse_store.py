@@ -20,7 +20,7 @@ from crumby.store import clickhouse as ch_store
 from crumby.store.readonly import QueryTimeout, read_only_connection
 from crumby.store.schema import sessions as ch_sessions
 from tests.conftest import make_settings
-from tests.etl_corpus import append_hits, corpus, recent_start, table_rows
+from tests.etl_corpus import append_hits, corpus, over_three_runs, recent_start, table_rows
 
 HIT_COLUMNS = "hit_id, site, page_path, visitor_id, session_id, is_bot, datetime"
 SESSION_COLUMNS = (
@@ -190,6 +190,44 @@ def test_a_failed_report_says_so_without_sql(clickhouse_url, tmp_path):
     assert "SELECT" not in str(failed.value) and "no_such_column" not in str(failed.value)
     with pytest.raises(TemplateError):
         render(_template(tmp_path, "INSERT INTO calendar SELECT now()"), {}, "clickhouse")
+
+
+def test_a_store_whose_superseded_list_predates_its_key_gets_it(tmp_path, clickhouse_url):
+    """Schema step 3: the superseded versions gain the visit's key, and the sessions view, made again,
+    looks them up by it; the visits it shows stay the same, each once, none of the superseded."""
+    logs = tmp_path / "logs"
+    for number, hits in enumerate(over_three_runs(recent_start(days_ago=3), recent_start(days_ago=2))):
+        append_hits(logs, hits)
+        _load(tmp_path, clickhouse_url, logs, name=f"run{number}")
+    database = clickhouse_url.rsplit("/", 1)[1]
+    port = int(clickhouse_url.split(":")[-1].split("/")[0])
+    client = Client("127.0.0.1", port=port, database=database)
+    view = "SELECT create_table_query FROM system.tables WHERE database = %(db)s AND name = 'sessions'"
+    shown = "SELECT session_id, pageviews, ended FROM sessions"
+    newest = (
+        f"SELECT session_id, argMax(pageviews, version), argMax(ended, version) FROM {ch_store.SESSION_ROWS} "
+        "GROUP BY session_id"
+    )
+    assert "(visit_key, version) GLOBAL NOT IN" in client.execute(view, {"db": database})[0][0]
+    visits = clickhouse_rows(clickhouse_url, shown)
+    superseded = clickhouse_rows(clickhouse_url, f"SELECT session_id, version FROM {ch_store.SUPERSEDED}")
+    assert superseded and len(visits) == len({v[0] for v in visits}) > len(superseded)
+    assert visits == clickhouse_rows(clickhouse_url, newest), "each visit once, as its newest version"
+    # as step 2 made them: the list without the key, the view looking versions up by text id
+    client.execute(f"ALTER TABLE {ch_store.SUPERSEDED} DROP COLUMN visit_key")
+    client.execute("DROP TABLE sessions")
+    columns = ", ".join(c.name for c in ch_sessions.columns)
+    client.execute(
+        f"CREATE VIEW sessions AS SELECT {columns} FROM {ch_store.SESSION_ROWS} "
+        f"WHERE (session_id, version) GLOBAL NOT IN (SELECT session_id, version FROM {ch_store.SUPERSEDED})"
+    )
+    assert clickhouse_rows(clickhouse_url, shown) == visits
+
+    _load(tmp_path, clickhouse_url, logs, name="again")  # the next run upgrades the store
+    assert "(visit_key, version) GLOBAL NOT IN" in client.execute(view, {"db": database})[0][0]
+    keyed = f"SELECT countIf(visit_key = sipHash64(session_id)), count() FROM {ch_store.SUPERSEDED}"
+    assert client.execute(keyed) == [(len(superseded), len(superseded))]
+    assert clickhouse_rows(clickhouse_url, shown) == visits
 
 
 def test_every_statement_the_etl_sends_runs_on_a_current_release(tmp_path, logs, clickhouse_url, monkeypatch):

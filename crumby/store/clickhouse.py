@@ -13,7 +13,7 @@ versions share their start, so they still merge). A visit continued by a
 later batch is written again as a new version of its row, and the versions it
 replaces are listed in ``_crumby_superseded`` (a few in a hundred visits;
 retention takes a visit's entries with its rows); ``sessions`` is a view of
-the rows not listed there. Reading through ``FINAL``
+the rows not listed there, looked up by visit key and version. Reading through ``FINAL``
 instead would merge every visit's versions at each report, ten times the
 time of the report itself.
 
@@ -95,7 +95,9 @@ NOT_NULL = {
 SESSION_ROWS = "_crumby_session_rows"
 SUPERSEDED = "_crumby_superseded"
 # The rows of SESSION_ROWS that a report sees: each visit's newest version.
-CURRENT_VERSIONS = f"(session_id, version) GLOBAL NOT IN (SELECT session_id, version FROM {SUPERSEDED})"
+# Matched on the visit's key, not its text id: the look-up then reads 16 bytes a row, not some 50, which
+# on 18.16 took 75 of the 160 ms a month's visitors took to count (crumby's keys, docs/scaling.md).
+CURRENT_VERSIONS = f"(visit_key, version) GLOBAL NOT IN (SELECT visit_key, version FROM {SUPERSEDED})"
 # The integer keys other stores keep of the visitor and visit ids (crumby/etl/keys.py) are, here,
 # made by the server from the ids (MATERIALIZED: stored, never sent; computed when read from parts
 # written before them): the same SQL counts and joins on them, and a distinct count over 64-bit keys
@@ -105,6 +107,7 @@ COMPUTED_KEYS = {
     "visits": {"visitor_key": "visitor_id", "visit_key": "session_id"},
     "events": {"visitor_key": "visitor_id", "visit_key": "session_id"},
     SESSION_ROWS: {"visit_key": "session_id"},
+    SUPERSEDED: {"visit_key": "session_id"},
 }
 # (table, ORDER BY, partition) for each table crumby writes; all are ReplacingMergeTree.
 LAYOUT = (
@@ -212,7 +215,7 @@ def key_upgrades(features: Server, present: dict[str, set[str]]) -> list[str]:
     """ALTER statements giving a store made before the keys their columns (``present``: the columns
     of each table now); its sessions view is dropped, to be made again with them."""
     statements = []
-    for table, _, _ in (*LAYOUT, (_session_rows_table(), None, None)):
+    for table, _, _ in (*LAYOUT, (_session_rows_table(), None, None), (_superseded_table(), None, None)):
         names = [table.name, f"{table.name}_local"] if features.cluster else [table.name]
         for column in COMPUTED_KEYS.get(table.name, {}):
             for name in names:
@@ -220,7 +223,8 @@ def key_upgrades(features: Server, present: dict[str, set[str]]) -> list[str]:
                     distributed = features.cluster and name == table.name
                     definition = _column(table.name, table, column, features, distributed)
                     statements.append(f"ALTER TABLE {quote(name)} ADD COLUMN {definition}")
-    if "sessions" in present and "visit_key" not in present["sessions"]:
+    view_inputs = ("sessions", SUPERSEDED)
+    if "sessions" in present and any(t in present and "visit_key" not in present[t] for t in view_inputs):
         statements.append("DROP TABLE sessions")  # made again after these
     return statements
 
@@ -270,14 +274,18 @@ def _create_tables(features: Server, database: str) -> list[str]:
                 f"CREATE TABLE IF NOT EXISTS {quote(table.name)} {columns} ENGINE = Distributed("
                 f"{quote(features.cluster)}, {quote(database)}, {quote(local)}, {key})"
             )
+    superseded = _superseded_table()
     local = f"{SUPERSEDED}_local" if features.cluster else SUPERSEDED
     statements.append(
-        f"CREATE TABLE IF NOT EXISTS {quote(local)} (session_id String, version Int64) "
+        f"CREATE TABLE IF NOT EXISTS {quote(local)} {_columns(SUPERSEDED, superseded, features)} "
         "ENGINE = ReplacingMergeTree ORDER BY (session_id, version)"
     )
     if features.cluster:
+        columns = ", ".join(
+            _column(SUPERSEDED, superseded, c.name, features, True) for c in superseded.columns
+        )
         statements.append(
-            f"CREATE TABLE IF NOT EXISTS {SUPERSEDED} AS {quote(local)} ENGINE = Distributed("
+            f"CREATE TABLE IF NOT EXISTS {SUPERSEDED} ({columns}) ENGINE = Distributed("
             f"{quote(features.cluster)}, {quote(database)}, {quote(local)}, 0)"
         )
     return statements
@@ -287,6 +295,17 @@ def _sessions_view() -> str:
     columns = ", ".join(quote(c.name) for c in sessions.columns)
     return (
         f"CREATE VIEW IF NOT EXISTS sessions AS SELECT {columns} FROM {SESSION_ROWS} WHERE {CURRENT_VERSIONS}"
+    )
+
+
+def _superseded_table() -> sa.Table:
+    """The versions of visits that a later version replaced: the sessions view leaves them out."""
+    return sa.Table(
+        SUPERSEDED,
+        sa.MetaData(),
+        sa.Column("session_id", sa.String, primary_key=True),
+        sa.Column("version", sa.BigInteger, primary_key=True),
+        sa.Column("visit_key", sa.BigInteger),
     )
 
 
@@ -304,6 +323,7 @@ def _session_rows_table() -> sa.Table:
 MIGRATIONS = (
     (1, "ClickHouse: contract 3 tables, the visits' rows and ETL bookkeeping"),
     (2, "ClickHouse: the visitor and visit keys, made by the server from their ids"),
+    (3, "ClickHouse: superseded visit versions looked up by visit key"),
 )
 
 
