@@ -10,7 +10,6 @@ PostgreSQL before the COPY; elsewhere the unique key refuses it).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
@@ -18,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from .. import __version__
@@ -28,6 +26,7 @@ from ..store.bookkeeping import sessions as session_state
 from ..store.days import as_day, midnight, utcnow
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
+from .pg_copy import copy_into
 
 ROWS_PER_STATEMENT = 2000
 HOUR_MICROS = 3_600_000_000
@@ -181,15 +180,6 @@ def _windows_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[boo
 
 def _naive(micros) -> datetime:
     return EPOCH + timedelta(microseconds=int(micros))
-
-
-def copy_into(conn: sa.Connection, stage: str, columns: str, rows: pa.Table) -> None:
-    """PostgreSQL COPY of ``rows`` as CSV (an unquoted empty field is NULL, a quoted one is '')."""
-    buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getbuffer())
 
 
 def row_tuples(rows: pa.Table) -> list[tuple]:

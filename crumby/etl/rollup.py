@@ -34,7 +34,8 @@ from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import sessions, visits
 from ..store.stale_days import mark_stale
 from .keys import KEY_OF, id_keys
-from .load import copy_into, execute_over, row_tuples, to_arrow
+from .load import execute_over, row_tuples, to_arrow
+from .pg_copy import copy_into
 from .sessions import STATE_COLUMNS, assign_sessions
 
 ENTRY_COLUMNS = (

@@ -15,7 +15,8 @@ from sqlalchemy.dialects import mysql
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import events, sessions, visits
 from .keys import KEY_OF, id_keys
-from .load import copy_into, execute_over
+from .load import execute_over
+from .pg_copy import copy_into
 
 IDS_PER_SLICE = 500_000
 # (table, key column, the id column it is made from); sessions.visitor_key came with its table
