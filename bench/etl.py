@@ -68,7 +68,7 @@ con.close()
 """
 STORE_ALONE = """
 import sys, time, duckdb
-from crumby.etl.load import copy_into
+from crumby.etl.pg_copy import copy_into
 from crumby.etl.pipeline import BATCHES_PER_TRANSACTION
 from crumby.store.engine import create_engine
 from crumby.store.migrations import ensure_schema
