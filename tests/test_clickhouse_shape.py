@@ -67,6 +67,8 @@ def test_ungrouped_counts_several_expressions_text_and_comments_are_left_alone()
     assert grouped_distinct_counts(ungrouped) == ungrouped
     kept = "SELECT a, COUNT(DISTINCT b, c), 'COUNT(DISTINCT d)' /* COUNT(DISTINCT e) */ FROM t GROUP BY a"
     assert grouped_distinct_counts(kept) == kept
+    windowed = "SELECT a, COUNT(DISTINCT b) OVER (PARTITION BY a), COUNT(DISTINCT c) FROM t GROUP BY a, b"
+    assert grouped_distinct_counts(windowed) == windowed.replace("COUNT(DISTINCT c)", GATHERED.format("c"))
     # the grouped SELECT inside is rewritten, the one around it (no GROUP BY) is not
     nested = "SELECT COUNT(DISTINCT q.n) FROM (SELECT a, COUNT(DISTINCT b) AS n FROM t GROUP BY a) q"
     assert grouped_distinct_counts(nested) == nested.replace("COUNT(DISTINCT b)", GATHERED.format("b"))
