@@ -61,10 +61,17 @@ def counted(monkeypatch):
 
 
 def _copied(engine, rows: pa.Table, binary: bool) -> list[tuple]:
+    """The rows as the table holds them after a COPY in binary (checked to be so) or as CSV."""
     with engine.begin() as conn:
         conn.exec_driver_sql("TRUNCATE copied")
         if binary:
-            pg_copy.copy_into(conn, "copied", QUOTED, rows)
+            real, made = pg_copy.ArrowToPostgresBinaryEncoder, []
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(
+                    pg_copy, "ArrowToPostgresBinaryEncoder", lambda schema: made.append(1) or real(schema)
+                )
+                pg_copy.copy_into(conn, "copied", QUOTED, rows)
+            assert made == [1], "the rows went in binary"
         else:
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(pg_copy, "ArrowToPostgresBinaryEncoder", None)

@@ -150,6 +150,9 @@ def grouped_distinct_counts(sql: str) -> str:
         for i, (kind, text, _, _) in enumerate(lexemes)
         if kind != "other" or not text.isspace()
     ]
+    following = {
+        index: words[at + 1][1] if at + 1 < len(words) else "" for at, (index, _) in enumerate(words)
+    }
     grouped: list[bool] = []
     scopes: list[int | None] = [None]  # the SELECT each open parenthesis (and the whole text) belongs to
     counts: list[tuple[int, int, int, int]] = []  # (select, COUNT lexeme, DISTINCT lexeme, closing lexeme)
@@ -173,8 +176,7 @@ def grouped_distinct_counts(sql: str) -> str:
             and scopes[-1] is not None
         ):
             closing = _closing(lexemes, words[at + 1][0])
-            after = next((word for i, word in words[at:] if closing is not None and i > closing), "")
-            if closing is not None and after not in ("over", "filter"):  # a window's count stays as written
+            if closing is not None and following[closing] not in ("over", "filter"):  # a window's stays
                 counts.append((scopes[-1], index, words[at + 2][0], closing))
     out, position = [], 0
     for select, count, distinct, closing in counts:
