@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from crumby.store.engine import backend_name, create_engine, normalise_url
 from crumby.store.migrations import SCHEMA_VERSION, current_version, ensure_schema
-from crumby.store.schema import users, visits
+from crumby.store.schema import READ_FIRST, users, visits
 
 TABLES = {"visits", "events", "users", "calendar", "_crumby_schema", "_crumby_loads", "_crumby_files"}
 
@@ -29,6 +29,19 @@ def test_schema_is_created_once_and_users_get_ids(store_url):
         conn.execute(sa.text("INSERT INTO users (username, password) VALUES ('bob', 'hash')"))
         ids = conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars().all()
     assert len(set(ids)) == 2 and all(i is not None for i in ids)
+    engine.dispose()
+
+
+def test_a_new_stores_hit_tables_begin_with_what_reports_read(store_url):
+    """On a row store a report pays for every column before the last it reads (schema.READ_FIRST)."""
+    engine = create_engine(store_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        for table in ("visits", "events"):
+            names = [c["name"] for c in sa.inspect(conn).get_columns(table)]
+            wanted = [n for n in READ_FIRST if n in names]
+            assert names[: len(wanted)] == wanted, table
+            assert {"visit_key", "visitor_key", "site", "page_path"} <= set(wanted)
     engine.dispose()
 
 
@@ -66,3 +79,17 @@ def test_a_step_numbered_below_one_applied_before_it_is_still_applied(tmp_path, 
     assert migrations.ensure_schema(engine) == SCHEMA_VERSION + 2
     assert ran == ["later", "between"]
     engine.dispose()
+
+
+def test_postgresql_finds_the_visits_under_way_by_their_end(postgres_url):
+    """A filter on a visit's source reads the sessions ended in the range: a BRIN index skips the rest."""
+    engine = create_engine(postgres_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        method = conn.exec_driver_sql(
+            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_sessions_ended'"
+            " AND i.indrelid = 'sessions'::regclass"
+        ).scalar()
+    engine.dispose()
+    assert method == "brin"

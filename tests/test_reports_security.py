@@ -27,6 +27,7 @@ from crumby.serve.app import create_app
 from crumby.store.engine import create_engine
 from crumby.store.readonly import (
     REPORT_PARALLEL_COSTS,
+    REPORT_WORK_MEM,
     QueryTimeout,
     close_readers,
     read_only_connection,
@@ -211,21 +212,27 @@ def test_the_read_only_connection_alone_stops_writes_and_escapes(backend, tmp_pa
     assert not (tmp_path / "stolen.csv").exists() and not (tmp_path / "attached.db").exists()
 
 
-def test_postgresql_reports_share_their_sorts_among_workers_and_keep_the_servers_work_mem(postgres_url):
+@pytest.mark.parametrize(("own_work_mem", "report_work_mem"), [("7MB", REPORT_WORK_MEM), ("96MB", "96MB")])
+def test_postgresql_reports_share_their_sorts_among_workers_with_room_to_hash(
+    postgres_url, own_work_mem, report_work_mem
+):
     url = load_fixture(postgres_url)
     with read_only_connection(url, 5) as conn:
         conn.rollback()
         own = conn.exec_driver_sql("SELECT current_setting('parallel_tuple_cost')").scalar()
-        conn.exec_driver_sql("SET work_mem = '7MB'")  # the session's own, as a role or server gives it
+        conn.exec_driver_sql(
+            f"SET work_mem = '{own_work_mem}'"
+        )  # the session's own, as a role or server gives it
         conn.commit()
     with read_only_connection(url, 5) as conn:
         settings = conn.exec_driver_sql("SELECT current_setting('work_mem'), current_setting('jit')").one()
-        assert settings == ("7MB", "off")
+        assert settings == (report_work_mem, "off")  # at least REPORT_WORK_MEM; a larger one stays
         for name, value in REPORT_PARALLEL_COSTS.items():  # its sorts split among parallel workers
             assert conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar() == value
-    with read_only_connection(url, 5) as conn:  # the pooled connection is back to its own costs
+    with read_only_connection(url, 5) as conn:  # the pooled connection is back to its own settings
         conn.rollback()
         assert conn.exec_driver_sql("SELECT current_setting('parallel_tuple_cost')").scalar() == own
+        assert conn.exec_driver_sql("SELECT current_setting('work_mem')").scalar() == own_work_mem
         conn.exec_driver_sql("RESET work_mem")
         conn.commit()
 
