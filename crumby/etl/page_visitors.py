@@ -169,14 +169,22 @@ def add_day(conn: sa.Connection, day: date) -> None:
         .group_by(site, path, visits.c.is_bot, session)
         .subquery("viewed")
     )
+    # each visit's pages viewed the day before: joined, not looked up row by row (a correlated
+    # EXISTS had PostgreSQL scan the whole day before for each of the day's rows)
     before = visits.alias("before")
-    seen_the_day_before = sa.exists().where(
-        text(before.c.session_id) == viewed.c.session_id,
-        before.c.datetime >= midnight(day - timedelta(days=1)),
-        before.c.datetime < low,
-        text(sa.func.coalesce(before.c.site, "")) == viewed.c.site,
-        text(sa.func.coalesce(before.c.page_path, "")) == viewed.c.page_path,
-        before.c.is_bot == viewed.c.is_bot,
+    before_session = text(before.c.session_id)
+    before_site = text(sa.func.coalesce(before.c.site, ""))
+    before_path = text(sa.func.coalesce(before.c.page_path, ""))
+    seen_before = (
+        sa.select(
+            before_session.label("session_id"),
+            before_site.label("site"),
+            before_path.label("page_path"),
+            before.c.is_bot,
+        )
+        .where(before.c.datetime >= midnight(day - timedelta(days=1)), before.c.datetime < low)
+        .group_by(before_session, before_site, before_path, before.c.is_bot)
+        .subquery("seen_before")
     )
     # the visits under way on the day: their visitor's key
     under_way = (
@@ -191,9 +199,19 @@ def add_day(conn: sa.Connection, day: date) -> None:
             viewed.c.is_bot,
             under_way.c.visitor_key,
             viewed.c.views,
-            sa.case((seen_the_day_before, 1), else_=0).label("revisit"),
+            sa.case((seen_before.c.session_id.is_not(None), 1), else_=0).label("revisit"),
         )
-        .select_from(viewed.outerjoin(under_way, text(under_way.c.session_id) == viewed.c.session_id))
+        .select_from(
+            viewed.outerjoin(under_way, text(under_way.c.session_id) == viewed.c.session_id).outerjoin(
+                seen_before,
+                sa.and_(
+                    seen_before.c.session_id == viewed.c.session_id,
+                    seen_before.c.site == viewed.c.site,
+                    seen_before.c.page_path == viewed.c.page_path,
+                    seen_before.c.is_bot == viewed.c.is_bot,
+                ),
+            )
+        )
         .subquery("per_visit")
     )
     fresh = (
