@@ -93,3 +93,15 @@ def test_postgresql_finds_the_visits_under_way_by_their_end(postgres_url):
         ).scalar()
     engine.dispose()
     assert method == "brin"
+
+
+def test_postgresql_connections_compile_nothing_and_keep_the_urls_options(postgres_url):
+    """JIT compiling cost crumby's statements more than it saved; a URL's own ``options`` still apply."""
+    with_options = sa.engine.make_url(postgres_url).update_query_dict({"options": "-c work_mem=5MB"})
+    for url, work_mem in ((postgres_url, None), (with_options, "5MB")):
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+            if work_mem:
+                assert conn.exec_driver_sql("SHOW work_mem").scalar() == work_mem
+        engine.dispose()
