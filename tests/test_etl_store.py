@@ -100,6 +100,7 @@ def test_postgresql_connections_compile_nothing_and_keep_the_urls_options(postgr
     with_options = sa.engine.make_url(postgres_url).update_query_dict({"options": "-c work_mem=5MB"})
     for url, work_mem in ((postgres_url, None), (with_options, "5MB")):
         engine = create_engine(url)
+        assert "jit" not in engine.url.render_as_string()  # messages show the URL as the user wrote it
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
             if work_mem:
