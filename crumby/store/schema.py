@@ -2,7 +2,8 @@
 
 The original Crumby's tables (visits, events, users, calendar) keep their
 names and columns, so its queries still run; crumby's own columns follow
-them. Internal bookkeeping tables are prefixed ``_crumby_``. Types are
+them here, though a new store's hit tables begin with what reports read
+(``READ_FIRST``). Internal bookkeeping tables are prefixed ``_crumby_``. Types are
 portable SQLAlchemy types: the same definitions create the tables on
 DuckDB, SQLite, PostgreSQL, MySQL/MariaDB.
 """
@@ -56,10 +57,10 @@ def _key_columns() -> list[Column]:
     ]
 
 
-# What the reports read, first in a new store's hit tables. PostgreSQL and MariaDB keep a row's columns
-# in table order and reach one by walking every column before it, so reading the keys at the end of
-# visits' 48 columns cost PostgreSQL a seventh of a filtered top pages report's time (bench/queries.py).
-# Columnar stores do not care. A store made before keeps its order: columns are always named.
+# What the reports read, first in a new store's hit tables. PostgreSQL keeps a row's columns in table
+# order and reaches one by walking every column before it, so reading the keys at the end of visits'
+# 48 columns cost a seventh of a filtered top pages report's time (bench/queries.py). Columnar stores
+# do not care. A store made before keeps its order: columns are always named.
 READ_FIRST = (
     "id",
     "datetime",
