@@ -29,7 +29,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ..store.days import as_day, day_start, midnight
-from ..store.engine import exact_text
+from ..store.engine import backend_name, exact_text
 from ..store.schema import sessions, visitor_days
 
 
@@ -154,13 +154,44 @@ def _visited_on(conn: sa.Connection, day: date):
 
 
 def _delete_absent(conn: sa.Connection, low, visited, site) -> None:
-    """The rows of the day at ``low`` whose visitor has no visit on it any more (for the site, or at all)."""
+    """The rows of the day at ``low`` whose visitor has no visit on it any more (for the site, or at all).
+
+    Found as a set difference, then deleted by key. As an anti-join, right after
+    a load (when the server's statistics have not seen the day's rows) PostgreSQL
+    looked up the day's visits again for each of its rows: 460 s for one day of
+    35,000 visitors. MySQL and MariaDB, some of which lack EXCEPT, keep it.
+    """
     on_day = visitor_days.c.day == low
-    same_visitor = sessions.c.visitor_key == visitor_days.c.visitor_key
-    for_site = sa.exists().where(visited, same_visitor, site == visitor_days.c.site)
-    at_all = sa.exists().where(visited, same_visitor)
-    conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_not(None), ~for_site))
-    conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_(None), ~at_all))
+    if backend_name(conn.engine) == "mysql":
+        same_visitor = sessions.c.visitor_key == visitor_days.c.visitor_key
+        for_site = sa.exists().where(visited, same_visitor, site == visitor_days.c.site)
+        at_all = sa.exists().where(visited, same_visitor)
+        conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_not(None), ~for_site))
+        conn.execute(visitor_days.delete().where(on_day, visitor_days.c.site.is_(None), ~at_all))
+        return
+    per_site = sa.except_(
+        sa.select(visitor_days.c.visitor_key, visitor_days.c.site).where(
+            on_day, visitor_days.c.site.is_not(None)
+        ),
+        sa.select(sessions.c.visitor_key, site).where(visited),
+    )
+    every_site = sa.except_(
+        sa.select(visitor_days.c.visitor_key).where(on_day, visitor_days.c.site.is_(None)),
+        sa.select(sessions.c.visitor_key).where(visited),
+    )
+    absent: dict[str | None, list[int]] = {}
+    for key, *scope in [*conn.execute(per_site), *conn.execute(every_site)]:
+        absent.setdefault(scope[0] if scope else None, []).append(key)
+    for scope, keys in absent.items():
+        same_scope = visitor_days.c.site.is_(None) if scope is None else visitor_days.c.site == scope
+        for start in range(0, len(keys), VISITORS_PER_DELETE):
+            chunk = keys[start : start + VISITORS_PER_DELETE]
+            conn.execute(
+                visitor_days.delete().where(on_day, same_scope, visitor_days.c.visitor_key.in_(chunk))
+            )
+
+
+VISITORS_PER_DELETE = 500
 
 
 def forget_before(conn: sa.Connection, start) -> None:
