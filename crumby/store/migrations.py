@@ -340,13 +340,15 @@ def _postgresql_sessions_by_end(conn: sa.Connection) -> None:
     the last 30 of 90 days read sessions in 130 ms instead of 200. Block
     ranges a vacuum has not summed up yet (the latest loads') are always
     read, which is where the range's visits are; a B-tree on ``ended`` read
-    the same rows no faster.
+    the same rows no faster. Summing up is left to autovacuum: asked for at
+    each filled range (``autosummarize``), a load's requests overflowed its
+    queue and filled the server's log.
     """
     if backend_name(conn.engine) != "postgresql":
         return
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS ix_sessions_ended ON sessions USING brin (ended)"
-        " WITH (pages_per_range = 32, autosummarize = on)"
+        " WITH (pages_per_range = 32)"
     )
 
 
