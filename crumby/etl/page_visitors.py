@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from ..store.days import as_day, midnight
 from ..store.engine import backend_name, exact_text
-from ..store.schema import page_day_figures, page_visitor_days, sessions, visits
+from ..store.schema import page_day_figures, page_visitor_days, visits
 
 ROW_COLUMNS = ["day", "site", "page_path", "is_bot", "visitor_key", "prev_day", "views", "visits", "revisits"]
 FIGURE_COLUMNS = ["day", "site", "page_path", "is_bot", "prev_day", "visitors", "views", "visits", "revisits"]
@@ -155,57 +155,51 @@ def add_day(conn: sa.Connection, day: date) -> None:
     text = exact_text(conn)
     site = text(sa.func.coalesce(visits.c.site, ""))
     path = text(sa.func.coalesce(visits.c.page_path, ""))
-    session = text(visits.c.session_id)  # grouped and matched byte for byte: sorts as fast as "C" does
-    # each visit's page views of each page on the day
+    # each visit's page views of each page on the day, with its visitor (a visit has one)
     viewed = (
         sa.select(
             site.label("site"),
             path.label("page_path"),
             visits.c.is_bot,
-            session.label("session_id"),
+            visits.c.visit_key,
+            visits.c.visitor_key,
             sa.func.count().label("views"),
         )
         .where(visits.c.datetime >= low, visits.c.datetime < high)
-        .group_by(site, path, visits.c.is_bot, session)
+        # the keys first: where grouping sorts, integers set the order (every row has the same site)
+        .group_by(visits.c.visit_key, visits.c.visitor_key, visits.c.is_bot, site, path)
         .subquery("viewed")
     )
     # each visit's pages viewed the day before: joined, not looked up row by row (a correlated
     # EXISTS had PostgreSQL scan the whole day before for each of the day's rows)
     before = visits.alias("before")
-    before_session = text(before.c.session_id)
     before_site = text(sa.func.coalesce(before.c.site, ""))
     before_path = text(sa.func.coalesce(before.c.page_path, ""))
     seen_before = (
         sa.select(
-            before_session.label("session_id"),
+            before.c.visit_key,
             before_site.label("site"),
             before_path.label("page_path"),
             before.c.is_bot,
         )
         .where(before.c.datetime >= midnight(day - timedelta(days=1)), before.c.datetime < low)
-        .group_by(before_session, before_site, before_path, before.c.is_bot)
+        .group_by(before.c.visit_key, before_site, before_path, before.c.is_bot)
         .subquery("seen_before")
-    )
-    # the visits under way on the day: their visitor's key
-    under_way = (
-        sa.select(sessions.c.session_id, sessions.c.visitor_key)
-        .where(sessions.c.started < high, sessions.c.ended >= low)
-        .subquery("under_way")
     )
     per_visit = (
         sa.select(
             viewed.c.site,
             viewed.c.page_path,
             viewed.c.is_bot,
-            under_way.c.visitor_key,
+            viewed.c.visitor_key,
             viewed.c.views,
-            sa.case((seen_before.c.session_id.is_not(None), 1), else_=0).label("revisit"),
+            sa.case((seen_before.c.visit_key.is_not(None), 1), else_=0).label("revisit"),
         )
         .select_from(
-            viewed.outerjoin(under_way, text(under_way.c.session_id) == viewed.c.session_id).outerjoin(
+            viewed.outerjoin(
                 seen_before,
                 sa.and_(
-                    seen_before.c.session_id == viewed.c.session_id,
+                    seen_before.c.visit_key == viewed.c.visit_key,
                     seen_before.c.site == viewed.c.site,
                     seen_before.c.page_path == viewed.c.page_path,
                     seen_before.c.is_bot == viewed.c.is_bot,
@@ -224,7 +218,7 @@ def add_day(conn: sa.Connection, day: date) -> None:
             sa.func.count().label("visits"),
             sa.func.sum(per_visit.c.revisit).label("revisits"),
         )
-        .group_by(per_visit.c.site, per_visit.c.page_path, per_visit.c.is_bot, per_visit.c.visitor_key)
+        .group_by(per_visit.c.visitor_key, per_visit.c.is_bot, per_visit.c.site, per_visit.c.page_path)
         .subquery("fresh")
     )
     earlier = page_visitor_days.alias("earlier")
