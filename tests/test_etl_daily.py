@@ -16,12 +16,13 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from crumby.etl import daily
+from crumby.etl import daily, pipeline
 from crumby.etl.daily import DAILY_TABLES, rebuild_all
 from crumby.etl.pipeline import run
 from crumby.etl.reprocess import reprocess
 from crumby.etl.retention import delete_old_rows
 from crumby.etl.visitor_days import rebuild_from as rebuild_visitor_days
+from crumby.store import stale_days
 from crumby.store.days import as_day
 from crumby.store.engine import SUMMING_WORK_MEM_MB, create_engine
 from crumby.store.migrations import ensure_schema
@@ -175,6 +176,47 @@ def test_visitor_days_give_the_distinct_visitors_of_any_whole_days(loaded, store
             for site in (None, "example.com"):
                 kept, distinct = _visitors_both_ways(store_url, days[start], days[end], site)
                 assert kept == distinct > 0, (start, end, site)
+
+
+def test_a_visit_that_never_pauses_has_each_run_sum_only_its_old_and_new_end_days(
+    tmp_path, store_url, first_day, monkeypatch
+):
+    """One visitor comes every 20 minutes for three days: one visit, loaded a day per run.
+
+    Each run changes the visit's end, so the days its visitor is on move from
+    the old end day to the new one; the day it began stays. The third run must
+    sum the second and third days, not every day since the visit began (which
+    made a cron run's cost grow with the age of such a visit), and the
+    figures must still equal sums made afresh.
+    """
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    steady = [
+        (when, line.replace(b"cid0000", b"steady1"))
+        for when, line in corpus(3 * 72, first_day, seed=13, step_seconds=1200, visitors=1)
+    ]
+    others = corpus(400, first_day + timedelta(hours=6), step_seconds=540, visitors=40)
+    lines = sorted(steady + others, key=lambda line: line[0])
+    days = [as_day(first_day + timedelta(days=n)) for n in range(3)]
+    summed: list[list] = []
+    real = pipeline.refresh_daily_figures
+
+    def recording(engine):
+        with engine.connect() as conn:
+            summed.append(stale_days.stale(conn))
+        return real(engine)
+
+    monkeypatch.setattr(pipeline, "refresh_daily_figures", recording)
+    for day in days:
+        append_hits(tmp_path / "logs", [line for line in lines if as_day(line[0]) == day])
+        run(settings)
+        assert not _stale(store_url)
+        assert _summed_afresh(store_url) == _daily(store_url)
+    spans = [
+        (as_day(started), as_day(ended))
+        for started, ended in query(store_url, "SELECT started, ended FROM sessions")
+    ]
+    assert [span for span in spans if span[1] > span[0] + timedelta(days=1)] == [(days[0], days[2])]
+    assert summed == [days[:1], days[:2], days[1:]]
 
 
 def test_a_visitor_of_two_sites_counts_once_over_every_site(tmp_path, store_url, first_day):

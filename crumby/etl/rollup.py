@@ -168,25 +168,70 @@ def add_page_views(
     stored = read_sessions(conn, maybe_stored.to_pylist())
     if stored.num_rows:
         continued = pc.is_in(batch.column("session_id"), stored.column("session_id"))
+        new = batch.filter(pc.invert(continued))
         joined = merge(pa.concat_tables([stored, batch.filter(continued)], promote_options="permissive"))
-        batch = pa.concat_tables([batch.filter(pc.invert(continued)), joined], promote_options="permissive")
+        batch = pa.concat_tables([new, joined], promote_options="permissive")
         delete_sessions(conn, stored.column("session_id").to_pylist())
+        mark_changed_days(conn, stored, joined)
+    else:
+        new = batch
     append(conn, batch)
-    mark_start_days(conn, stored, batch)
+    mark_visit_days(conn, new)
     return batch.num_rows
 
 
-def mark_start_days(conn: sa.Connection, *rows: pa.Table) -> None:
-    """Mark stale the days that these ``sessions`` rows started on (the daily visit figures count them there).
-
-    A visit continued by a later batch, or begun earlier by a file read late,
-    changes the figures of the day it started, which may not be a day of the
-    batch's own page views.
-    """
+def mark_visit_days(conn: sa.Connection, *rows: pa.Table) -> None:
+    """Mark stale the days these ``sessions`` rows began and ended on: ``visitor_days`` puts a visit's
+    visitor on both."""
     days = set()
     for table in rows:
-        days.update(pc.unique(pc.cast(table.column("started"), pa.date32())).to_pylist())
+        for column in ("started", "ended"):
+            days.update(pc.unique(pc.cast(table.column(column), pa.date32())).to_pylist())
     mark_stale(conn, days)
+
+
+def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) -> None:
+    """Mark stale the days whose figures change when the visits ``before`` become ``after`` (merged).
+
+    A visit goes on: its end day changes (``visitor_days`` moves its visitor
+    from the old one to the new), its start day does not. Marking the start
+    day too made every cron run sum every day again from the first day of a
+    visit that never paused for the session timeout (a monitor, a kiosk, a
+    crawler, one shared address in cookieless mode): weeks of days on each
+    run. The start and what the visit began with (site, visitor, bot flag)
+    change only when a file read late holds earlier page views; then both
+    versions' days are marked.
+    """
+    pairs = _comparable(before).join(_comparable(after), "session_id", right_suffix="_new", join_type="inner")
+    days = set()
+    for column in ("ended", "ended_new"):
+        days.update(pc.unique(pc.cast(pairs.column(column), pa.date32())).to_pylist())
+    moved = pc.invert(pc.equal(pairs.column("started"), pairs.column("started_new")))
+    for column in ("site", "visitor_key", "is_bot"):
+        same = pc.equal(pairs.column(column), pairs.column(f"{column}_new"))
+        both_null = pc.and_(pc.is_null(pairs.column(column)), pc.is_null(pairs.column(f"{column}_new")))
+        moved = pc.or_(moved, pc.invert(pc.or_(pc.fill_null(same, False), both_null)))
+    begun_elsewhere = pairs.filter(moved)
+    for column in ("started", "started_new"):
+        days.update(pc.unique(pc.cast(begun_elsewhere.column(column), pa.date32())).to_pylist())
+    mark_stale(conn, days)
+
+
+_CHANGE_TYPES = pa.schema(
+    [
+        ("session_id", pa.large_string()),
+        ("started", pa.timestamp("us")),
+        ("ended", pa.timestamp("us")),
+        ("site", pa.large_string()),
+        ("visitor_key", pa.int64()),
+        ("is_bot", pa.bool_()),
+    ]
+)
+
+
+def _comparable(rows: pa.Table) -> pa.Table:
+    """The columns :func:`mark_changed_days` compares, in one type each (stored and merged rows differ)."""
+    return pa.table({field.name: pc.cast(rows.column(field.name), field.type) for field in _CHANGE_TYPES})
 
 
 def update_rollup(
@@ -221,7 +266,7 @@ def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None
     if not wanted:
         return 0
     stored = read_sessions(conn, wanted)
-    mark_start_days(conn, stored)
+    mark_visit_days(conn, stored)
     delete_sessions(conn, wanted)
     # A reprocess keeps its hits' times and sessions: their page views lie within the stored visits'
     # times, which an index on time finds (PostgreSQL has none on visits.session_id).
@@ -236,7 +281,7 @@ def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None
         return 0
     rows = summarise(page_views, load_id)
     append(conn, rows)
-    mark_start_days(conn, rows)
+    mark_visit_days(conn, rows)
     return rows.num_rows
 
 
