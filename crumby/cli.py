@@ -684,7 +684,6 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     Prints one summary line on a terminal (or with -v), with a progress bar;
     silent otherwise, but for errors.
     """
-    from .etl.enrich import Enricher
     from .etl.lock import EtlLocked
     from .etl.pipeline import DEFAULT_BATCH_BYTES, StoreError, pending_bytes, run
     from .etl.reprocess import reprocess as reprocess_range
@@ -694,11 +693,8 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
     on_terminal = os.isatty(1)
     show_bar = on_terminal and not quiet
     options = {"batch_bytes": batch_bytes or DEFAULT_BATCH_BYTES}
-    notices: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
-            options["enricher"] = enricher = stack.enter_context(Enricher(settings))
-            notices = enricher.notices  # e.g. a dated GeoIP database: for a person, not for cron's mail
             if show_bar:
                 if reprocess:
                     total = reprocess_bytes(settings, reprocess[0].date(), reprocess[1].date())
@@ -728,7 +724,7 @@ def etl_command(obj: Context, dry_run, quiet, verbose, fail_if_locked, reprocess
             "and crumby may write to them (crumby env lists them)"
         ) from None
     if not quiet and (on_terminal or verbose or dry_run):
-        for notice in notices:
+        for notice in report.notices:
             click.echo(f"crumby etl: {notice}", err=True)
         click.echo(report.summary())
         if report.rejected and report.rejects_file:

@@ -90,3 +90,14 @@ def test_on_a_terminal_the_notice_shows_and_quiet_hides_it(etl_env):
     status, output = _etl_on_a_terminal(etl_env, "-q")
     assert status == 0, output
     assert NOTICE not in output
+
+
+def test_a_run_with_nothing_new_makes_no_enricher(etl_env):
+    """Cron's frequent runs that find nothing new skip the seconds of compiling the user-agent lists
+    and mapping the GeoIP file: the notice, which making them gives, is absent then."""
+    first = _etl(etl_env, "-v")
+    assert first.returncode == 0 and NOTICE in first.stderr
+    again = _etl(etl_env, "-v")
+    assert again.returncode == 0, again.stderr
+    assert "0 hits loaded" in again.stdout
+    assert NOTICE not in again.stderr

@@ -97,6 +97,8 @@ class LoadReport:
     retention: RetentionReport | None = None
     kind: str = "etl"
     file_names: set[str] = field(default_factory=set, repr=False)
+    # for a person at a terminal, not for cron's mail: e.g. a dated GeoIP database
+    notices: list[str] = field(default_factory=list, repr=False)
 
     @property
     def hits_per_second(self) -> float:
@@ -344,8 +346,9 @@ class _Run:
                     first = next(batches, None)
                     if first is None:
                         break
-                    if self.enricher is None:
+                    if self.enricher is None:  # made only when there is something to enrich: seconds
                         self.enricher = Enricher(self.settings)
+                    self.report.notices = list(self.enricher.notices)
                     if self.report.load_id is None and not self.dry_run:
                         self.report.load_id = self._start_load()
                         self._committed()
