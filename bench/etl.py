@@ -413,15 +413,23 @@ def cron_day(
     last_day = max(path.name[len("hits-") :][:8] for path in files)
     for path in files:
         if path.name[len("hits-") :][:8] != last_day:
-            os.link(path, staged / path.name)
+            _stage(path, staged)
     try:
         earlier = etl(staged, workdir, store_url, code=code)
         for path in files:
             if path.name[len("hits-") :][:8] == last_day:
-                os.link(path, staged / path.name)
+                _stage(path, staged)
         return earlier, etl(staged, workdir, store_url, code=code)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _stage(path: Path, folder: Path) -> None:
+    """``path`` into ``folder``: a hard link, or a copy where the two lie on different file systems."""
+    try:
+        os.link(path, folder / path.name)
+    except OSError:
+        shutil.copyfile(path, folder / path.name)
 
 
 def bench_cron_day(folder: Path, workdir: Path, rounds: int, backends: tuple[str, ...]) -> None:
