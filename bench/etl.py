@@ -410,18 +410,23 @@ def cron_day(
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     files = sorted(folder.glob("hits-*"))
-    last_day = max(path.name[len("hits-") :][:8] for path in files)
+    last_day = max(_day_of(path) for path in files)
     for path in files:
-        if path.name[len("hits-") :][:8] != last_day:
+        if _day_of(path) != last_day:
             _stage(path, staged)
     try:
         earlier = etl(staged, workdir, store_url, code=code)
         for path in files:
-            if path.name[len("hits-") :][:8] == last_day:
+            if _day_of(path) == last_day:
                 _stage(path, staged)
         return earlier, etl(staged, workdir, store_url, code=code)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _day_of(path: Path) -> str:
+    """YYYYMMDD of a raw log file named ``hits-YYYYMMDDHH-WRITER.jsonl``."""
+    return path.name.removeprefix("hits-")[:8]
 
 
 def _stage(path: Path, folder: Path) -> None:

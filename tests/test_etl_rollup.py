@@ -115,3 +115,29 @@ def test_id_keys_are_stable_64_bit_integers():
     assert values[0] == values[2] != values[1] and values[3] is None
     assert all(-(2**63) <= v < 2**63 for v in values[:3])
     assert values[0] == id_keys(pa.array(["a"])).to_pylist()[0]
+
+
+def test_a_continued_visit_marks_its_end_days_and_its_start_days_only_when_the_start_moved(tmp_path):
+    """A visit stored from day 3 to day 4 goes on to day 5: days 4 and 5 are marked, its start day 3 is
+    not. Another, stored on day 2, gains page views of day 1 from a file read late: days 1 and 2."""
+    from datetime import datetime
+
+    from crumby.etl.rollup import mark_changed_days
+    from crumby.store import stale_days
+    from crumby.store.migrations import ensure_schema
+
+    day = [datetime(2026, 3, n, 12) for n in range(1, 6)]
+
+    def visits(*rows):
+        ids, started, ended = zip(*rows, strict=True)
+        return pa.table({"session_id": list(ids), "started": list(started), "ended": list(ended)})
+
+    before = visits(("goes-on", day[2], day[3]), ("begun-earlier", day[1], day[1]))
+    after = visits(("begun-earlier", day[0], day[1]), ("goes-on", day[2], day[4]))
+    engine = create_engine(f"duckdb:///{tmp_path / 'store.duckdb'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        mark_changed_days(conn, before, after)
+        marked = stale_days.stale(conn)
+    engine.dispose()
+    assert marked == [day[0].date(), day[1].date(), day[3].date(), day[4].date()]

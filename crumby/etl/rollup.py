@@ -180,14 +180,17 @@ def add_page_views(
     return batch.num_rows
 
 
+def _days_of(rows: pa.Table, *columns: str) -> set:
+    """The UTC days of ``columns`` (timestamps) of ``rows``."""
+    return {
+        day for column in columns for day in pc.unique(pc.cast(rows.column(column), pa.date32())).to_pylist()
+    }
+
+
 def mark_visit_days(conn: sa.Connection, *rows: pa.Table) -> None:
     """Mark stale the days these ``sessions`` rows began and ended on: ``visitor_days`` puts a visit's
     visitor on both."""
-    days = set()
-    for table in rows:
-        for column in ("started", "ended"):
-            days.update(pc.unique(pc.cast(table.column(column), pa.date32())).to_pylist())
-    mark_stale(conn, days)
+    mark_stale(conn, set().union(*(_days_of(table, "started", "ended") for table in rows)))
 
 
 def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) -> None:
@@ -198,40 +201,20 @@ def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) ->
     day too made every cron run sum every day again from the first day of a
     visit that never paused for the session timeout (a monitor, a kiosk, a
     crawler, one shared address in cookieless mode): weeks of days on each
-    run. The start and what the visit began with (site, visitor, bot flag)
-    change only when a file read late holds earlier page views; then both
-    versions' days are marked.
+    run. A start moves only when a file read late holds earlier page views;
+    then both start days are marked. What a visit began with (its bot flag)
+    changes only with its start (or with a page view at the very same time,
+    whose day the load marks): its site and visitor are its id's.
     """
-    pairs = _comparable(before).join(_comparable(after), "session_id", right_suffix="_new", join_type="inner")
-    days = set()
-    for column in ("ended", "ended_new"):
-        days.update(pc.unique(pc.cast(pairs.column(column), pa.date32())).to_pylist())
-    moved = pc.invert(pc.equal(pairs.column("started"), pairs.column("started_new")))
-    for column in ("site", "visitor_key", "is_bot"):
-        same = pc.equal(pairs.column(column), pairs.column(f"{column}_new"))
-        both_null = pc.and_(pc.is_null(pairs.column(column)), pc.is_null(pairs.column(f"{column}_new")))
-        moved = pc.or_(moved, pc.invert(pc.or_(pc.fill_null(same, False), both_null)))
-    begun_elsewhere = pairs.filter(moved)
-    for column in ("started", "started_new"):
-        days.update(pc.unique(pc.cast(begun_elsewhere.column(column), pa.date32())).to_pylist())
-    mark_stale(conn, days)
-
-
-_CHANGE_TYPES = pa.schema(
-    [
-        ("session_id", pa.large_string()),
-        ("started", pa.timestamp("us")),
-        ("ended", pa.timestamp("us")),
-        ("site", pa.large_string()),
-        ("visitor_key", pa.int64()),
-        ("is_bot", pa.bool_()),
-    ]
-)
-
-
-def _comparable(rows: pa.Table) -> pa.Table:
-    """The columns :func:`mark_changed_days` compares, in one type each (stored and merged rows differ)."""
-    return pa.table({field.name: pc.cast(rows.column(field.name), field.type) for field in _CHANGE_TYPES})
+    times = pa.schema(
+        [("session_id", pa.large_string()), ("started", pa.timestamp("us")), ("ended", pa.timestamp("us"))]
+    )
+    old, new = (
+        pa.table({f.name: pc.cast(rows.column(f.name), f.type) for f in times}) for rows in (before, after)
+    )
+    pairs = old.join(new, "session_id", right_suffix="_new", join_type="inner")
+    moved = pairs.filter(pc.not_equal(pairs.column("started"), pairs.column("started_new")))
+    mark_stale(conn, _days_of(pairs, "ended", "ended_new") | _days_of(moved, "started", "started_new"))
 
 
 def update_rollup(

@@ -86,9 +86,8 @@ def _add_days_from(conn: sa.Connection, low) -> None:
     )
     for fresh, earlier in (per_site, every_site):
         days = sa.union_all(fresh, earlier).subquery()
-        # partitioned by key first: the rows come out in the order of the index on (visitor_key, site,
-        # day), which the insert then fills from left to right (in any other order, inserting a
-        # load's 400,000 rows took longer than finding them)
+        # partitioned by key first: PostgreSQL sorts in the order written, and with the site (the same
+        # on every row) first each comparison read it before a key told rows apart (476 -> 83 ms)
         previous = sa.func.lag(days.c.day).over(
             partition_by=[days.c.visitor_key, days.c.site], order_by=days.c.day
         )
