@@ -347,7 +347,9 @@ class _Run:
                     if first is None:
                         break
                     if self.enricher is None:  # made only when there is something to enrich: seconds
+                        making = time.monotonic()
                         self.enricher = Enricher(self.settings)
+                        started += time.monotonic() - making  # the summary times loading, not set-up
                     self.report.notices = list(self.enricher.notices)
                     if self.report.load_id is None and not self.dry_run:
                         self.report.load_id = self._start_load()
