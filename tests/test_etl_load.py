@@ -145,6 +145,34 @@ def test_a_session_spanning_two_runs_is_one_session(tmp_path, store_url, etl):
     assert [r[1] for r in rows] == ["h00000001"] * 3 + ["h00000004"]
 
 
+def test_an_event_keeps_a_visit_going_into_the_next_run(tmp_path, store_url, etl):
+    # the visitor's last hit of the first run is an event: the next page view comes 25 minutes after it
+    write_log(
+        tmp_path / "logs", [hit_line(1, when=T0), hit_line(2, when=T0 + timedelta(minutes=20), kind="event")]
+    )
+    run(etl())
+    later = T0 + timedelta(hours=1)
+    write_log(tmp_path / "logs", [hit_line(3, when=T0 + timedelta(minutes=45))], hour=later)
+    run(etl())
+    assert count(store_url, "SELECT session_id FROM visits WHERE hit_id = 'h00000003'") == [("h00000001",)]
+    assert count(store_url, "SELECT COUNT(*) FROM sessions") == [(1,)]
+
+
+def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, store_url, etl):
+    later = T0 + timedelta(hours=2)
+    write_log(tmp_path / "logs", [hit_line(1, when=T0)])
+    write_log(tmp_path / "logs", [hit_line(2, when=later)], hour=later)
+    run(etl())
+    # another writer's file of the first hour, read a run later: its hit is 10 minutes into the
+    # first visit, though the visitor's last hit so far is the later one
+    write_log(tmp_path / "logs", [hit_line(3, when=T0 + timedelta(minutes=10))], writer="w2")
+    run(etl())
+    rows = count(store_url, "SELECT hit_id, session_id FROM visits ORDER BY datetime")
+    assert rows == [("h00000001", "h00000001"), ("h00000003", "h00000001"), ("h00000002", "h00000002")]
+    visits = count(store_url, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
+    assert visits == [("h00000001", 2), ("h00000002", 1)]
+
+
 def test_cookieless_visitors_are_salted_hashes_of_site_ip_and_agent(tmp_path, store_url, etl):
     lines = [hit_line(n, when=T0 + timedelta(minutes=n), cid=None) for n in (1, 201, 2)]
     write_log(tmp_path / "logs", lines)

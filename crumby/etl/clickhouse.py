@@ -270,8 +270,9 @@ class ClickHouseRun(_Run):
         super().__init__(*args)
         self.held = _Held()
 
-    def load_state(self, conn: sa.Connection, since: datetime) -> pd.DataFrame:
-        """The kept session state, with what the open transaction holds back for its commit."""
+    def load_state(self, conn: sa.Connection, since: datetime, until: datetime) -> pd.DataFrame:
+        """The kept session state, with what the open transaction holds back for its commit (a
+        visitor's last session whenever it was: ``until`` is for stores that read it from the hits)."""
         stored = kept_state(conn, since)
         if not self.held.states:
             return stored
@@ -342,7 +343,7 @@ class ClickHouseRun(_Run):
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """The batch's rows held back for the commit; returns (visits, events) as if all were new."""
-        hits, new_state, _ = self._assign(conn, hits)
+        hits, new_state = self._assign(conn, hits)
         ids = np.zeros(len(hits), np.int64)  # numbered at the commit (insert_new_hits)
         held = (self.held.page_views, self.held.events)
         tables = list(zip((visits, events), held, split_by_type(hits), strict=True))

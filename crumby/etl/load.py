@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from .. import __version__
 from ..store.bookkeeping import files as checkpoints
 from ..store.bookkeeping import loads
-from ..store.bookkeeping import sessions as session_state
 from ..store.days import as_day, midnight, utcnow
 from ..store.engine import backend_name, raw_duckdb
 from ..store.schema import calendar
@@ -238,53 +237,6 @@ def load_checkpoints(conn: sa.Connection) -> dict[str, dict]:
     if backend_name(conn.engine) == "clickhouse":  # each file's newest row
         query = sa.text(f"SELECT * FROM {checkpoints.name} FINAL")
     return {row.name: row._asdict() for row in conn.execute(query)}
-
-
-def save_session_state(conn: sa.Connection, state: pd.DataFrame, prune_before: datetime) -> None:
-    """Keep each batch visitor's last session; forget visitors idle since ``prune_before``."""
-    conn.execute(session_state.delete().where(session_state.c.last_seen < prune_before))
-    if state.empty:
-        return
-    rows = to_arrow(session_state, {c: state[c] for c in state.columns}, len(state))
-    backend = backend_name(conn.engine)
-    if backend == "duckdb":  # no key there (see migrations): each visitor's old row goes, the new one comes
-        raw = raw_duckdb(conn)
-        columns = _quoted_columns(conn, rows.column_names)
-        execute_over(
-            raw,
-            rows,
-            "DELETE FROM _crumby_sessions s USING _crumby_rows b "
-            "WHERE s.site = b.site AND s.visitor_id = b.visitor_id",
-        )
-        insert = f"INSERT INTO _crumby_sessions ({columns}) SELECT {columns} FROM _crumby_rows"
-        execute_over(raw, rows, insert)
-        return
-    if backend == "postgresql":
-        conn.exec_driver_sql(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS _crumby_stage_state (LIKE _crumby_sessions) ON COMMIT DROP"
-        )
-        copy_into(conn, "_crumby_stage_state", _quoted_columns(conn, rows.column_names), rows)
-        conn.exec_driver_sql(
-            "INSERT INTO _crumby_sessions SELECT * FROM _crumby_stage_state ON CONFLICT (site, visitor_id) "
-            "DO UPDATE SET session_id = EXCLUDED.session_id, last_seen = EXCLUDED.last_seen"
-        )
-        conn.exec_driver_sql("TRUNCATE _crumby_stage_state")
-        return
-    if backend == "sqlite":
-        sql = (
-            "INSERT INTO _crumby_sessions VALUES (?, ?, ?, ?) ON CONFLICT (site, visitor_id) "
-            "DO UPDATE SET session_id = excluded.session_id, last_seen = excluded.last_seen"
-        )
-    else:
-        sql = (
-            "INSERT INTO _crumby_sessions VALUES (%s, %s, %s, %s) "
-            "ON DUPLICATE KEY UPDATE session_id = VALUES(session_id), last_seen = VALUES(last_seen)"
-        )
-    cursor = conn.connection.driver_connection.cursor()
-    values = row_tuples(rows)
-    for start in range(0, len(values), ROWS_PER_STATEMENT):
-        cursor.executemany(sql, values[start : start + ROWS_PER_STATEMENT])
-    cursor.close()
 
 
 def extend_calendar(conn: sa.Connection, first: date, last: date | None = None) -> int:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ from .load import (
     next_id,
     record_load,
     save_checkpoints,
-    save_session_state,
 )
 from .lock import EtlLocked, RunLock
 from .memory import use_returning_pool
@@ -61,7 +60,7 @@ from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
-from .sessions import STATE_KEEP, assign_sessions, load_state
+from .sessions import assign_sessions, recent_sessions
 from .stored_keys import fill_stored_keys
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
@@ -624,26 +623,27 @@ class _Run:
             self.marks[name] = mark
         return list(rows.values())
 
-    # How the kept session state and the daily salts are read (ClickHouse reads its own way).
-    load_state = staticmethod(load_state)
+    # How each visitor's last session and the daily salts are read (ClickHouse reads its own way).
+    load_state = staticmethod(recent_sessions)
     load_salts = staticmethod(load_salts)
 
-    def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
-        """Visitor and session ids of a batch's hits; the new session state and when older state may go."""
+    def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Visitor and session ids of a batch's hits, and each of its visitors' last session now."""
         settings = self.settings
         hashed = needs_hash(hits, settings["COOKIELESS"])
         day_salts = self.load_salts(conn, days_of(hits.loc[hashed, "datetime"]) if hashed.any() else [])
         hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
         timeout = int(settings["SESSION_TIMEOUT"])
-        earliest = pd.Timestamp(hits["datetime"].min()).to_pydatetime()
-        state = self.load_state(conn, earliest - timedelta(minutes=timeout))
+        reach = timedelta(minutes=timeout)
+        times = hits["datetime"]
+        earliest, latest = (pd.Timestamp(t).to_pydatetime() for t in (times.min(), times.max()))
+        state = self.load_state(conn, earliest - reach, latest + reach)
         session_ids, new_state = assign_sessions(hits, state, timeout)
-        forget_before = earliest - STATE_KEEP - timedelta(minutes=timeout)
-        return hits.assign(session_id=session_ids), new_state, forget_before
+        return hits.assign(session_id=session_ids), new_state
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """Visitors, sessions, then the rows; returns (visits, events) inserted."""
-        hits, new_state, forget_before = self._assign(conn, hits)
+        hits, _ = self._assign(conn, hits)
         ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
         tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
         for table, _, rows in tables:
@@ -656,7 +656,6 @@ class _Run:
             update_rollup(conn, batch, first_id=first_id, load_id=self.report.load_id, inserted=counts[0])
         if any(counts):
             mark_stale(conn, hits["datetime"].dt.date.unique())
-        save_session_state(conn, new_state, forget_before)
         return counts[0], counts[1]
 
     def _finish(self) -> None:

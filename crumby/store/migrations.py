@@ -352,6 +352,13 @@ def _postgresql_sessions_by_end(conn: sa.Connection) -> None:
     )
 
 
+def _session_state_from_the_hits(conn: sa.Connection) -> None:
+    """The kept session state emptied: the ETL now reads each visitor's last session from the stored
+    hits (crumby/etl/sessions.py), so its rows would only grow stale. ClickHouse keeps it (its own
+    migrations)."""
+    conn.execute(session_state.delete())
+
+
 # (version, description, step). Append new steps; never change an applied one.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "contract 3 tables (visits, events, users, calendar) and ETL bookkeeping", _create_tables),
@@ -389,6 +396,11 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (19, "the original Crumby's visits and events get a new store's indexes", _original_hit_tables_indexed),
     (20, "integer keys of the visitor and visit ids on visits, events and sessions", _integer_keys),
     (21, "PostgreSQL: a BRIN index on sessions' end time", _postgresql_sessions_by_end),
+    (
+        22,
+        "each visitor's last session read from the hits: the kept session state emptied",
+        _session_state_from_the_hits,
+    ),
 )
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
 
