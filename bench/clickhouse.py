@@ -3,6 +3,7 @@
     python bench/clickhouse.py --hits 10000000 --etl-hits 200000
     python bench/clickhouse.py --hits 2000000 --no-etl --no-reports --rows 60000,250000 --rounds 3
     python bench/clickhouse.py --etl-hits 1000000 --no-stored --etl-rounds 3 --etl-before DIR
+    python bench/clickhouse.py --no-etl --filter source:is:Google
 
 Starts a ClickHouse server of its own (the machine's clickhouse-server, in
 --workdir, on free ports) and measures:
@@ -23,7 +24,8 @@ Starts a ClickHouse server of its own (the machine's clickhouse-server, in
            process (chDB) over the same rows, exact and with approximate
            distinct counts (``count_distinct_implementation = uniq``). A report
            the server's SQL cannot parse (Debian's 18.16 is old) shows as "-",
-           one stopped after --timeout seconds as "inf".
+           one stopped after --timeout seconds as "inf". With --filter, the reports
+           that take filters run filtered so on every engine.
 """
 
 from __future__ import annotations
@@ -236,6 +238,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1, help="writes of the stored rows per --rows")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crumby-bench-clickhouse"))
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="DIMENSION:OPERATOR:VALUE",
+        help="run every report that takes filters filtered so (repeat for several), e.g. source:is:Google",
+    )
     args = parser.parse_args()
     logging.getLogger("crumby.queries.run").setLevel(logging.ERROR)  # 18.16's refusals, shown as "-"
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -278,11 +287,14 @@ def main() -> None:
             "t0": (START + timedelta(days=DAYS - 30)).isoformat(),
             "t1": (START + timedelta(days=DAYS)).isoformat(),
         }
-        print(f"\nreport p50 over 30 days of {args.hits:,} hits, ms ({args.runs} runs each)")
+        filtered = f", filtered by {' and '.join(args.filter)}" if args.filter else ""
+        print(f"\nreport p50 over 30 days of {args.hits:,} hits{filtered}, ms ({args.runs} runs each)")
         current = "CH " + ".".join(map(str, chdb.version))
         print(f"{'report':<28}{'DuckDB':>9}{'CH 18.16':>10}{current:>12}{current + ' uniq':>16}")
         for template in find_templates():
             raw = {**window, **({"prop": "plan"} if template.name == "event_props" else {})}
+            if args.filter and template.filters:
+                raw["f"] = list(args.filter)
             duck_query, ch_query = prepare(template, raw, "duckdb"), prepare(template, raw, "clickhouse")
             rough_query = approximate(ch_query)
             times = [
