@@ -158,6 +158,23 @@ def test_an_event_keeps_a_visit_going_into_the_next_run(tmp_path, store_url, etl
     assert count(store_url, "SELECT COUNT(*) FROM sessions") == [(1,)]
 
 
+def test_visitors_whose_ids_differ_in_case_or_trailing_blanks_keep_their_own_visits(tmp_path, store_url, etl):
+    # MySQL's collations take such ids as one: the last sessions must be found by exact id
+    cids = ("Ab", "ab", "ab ")
+    write_log(
+        tmp_path / "logs", [hit_line(n, when=T0 + timedelta(minutes=n), cid=c) for n, c in enumerate(cids)]
+    )
+    run(etl())
+    later = T0 + timedelta(hours=1)
+    lines = [hit_line(10 + n, when=T0 + timedelta(minutes=20 + n), cid=c) for n, c in enumerate(cids)]
+    write_log(tmp_path / "logs", lines, hour=later)
+    run(etl())
+    rows = count(store_url, "SELECT hit_id, session_id FROM visits")
+    assert sorted(rows) == sorted(
+        [(f"h{n:08d}", f"h{n:08d}") for n in range(3)] + [(f"h{10 + n:08d}", f"h{n:08d}") for n in range(3)]
+    )
+
+
 def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, store_url, etl):
     later = T0 + timedelta(hours=2)
     write_log(tmp_path / "logs", [hit_line(1, when=T0)])

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from ..store.engine import exact_text
 from ..store.schema import events, visits
 from .enrich.distinct import STRING, string_array
 
@@ -143,19 +144,27 @@ def recent_sessions(conn: sa.Connection, since: datetime, until: datetime) -> pd
     The window is a batch's time span widened by the timeout on both sides:
     no hit outside it can continue a session with the batch's hits. Both hit
     tables have an index (or zone maps) on time, so this reads about the
-    hits of the timeout before the batch. It replaces a table of each
-    visitor's last session, upserted after every batch: on PostgreSQL that
-    upsert was about 3 s of the server's 10 s for a million hits.
+    hits of the timeout before the batch, one row per visit sent back. It
+    replaces a table of each visitor's last session, upserted after every
+    batch: on PostgreSQL that upsert was about 3 s of the server's 10 s for
+    a million hits.
     """
-    parts = [
-        sa.select(
-            sa.func.coalesce(table.c.site, "").label("site"),
-            sa.func.coalesce(table.c.visitor_id, "").label("visitor_id"),
-            table.c.session_id,
-            table.c.datetime.label("last_seen"),
-        ).where(table.c.datetime >= since, table.c.datetime <= until, table.c.session_id.is_not(None))
-        for table in (visits, events)
-    ]
+    text = exact_text(conn)
+    parts = []
+    for table in (visits, events):
+        site = text(sa.func.coalesce(table.c.site, ""))
+        parts.append(
+            sa.select(
+                site.label("site"),
+                # one id per key (a key is its id's hash), read back exactly as stored: grouped by the
+                # ids themselves, MySQL would take two that differ in case or trailing blanks as one
+                sa.func.min(sa.func.coalesce(table.c.visitor_id, "")).label("visitor_id"),
+                sa.func.min(table.c.session_id).label("session_id"),
+                sa.func.max(table.c.datetime).label("last_seen"),
+            )
+            .where(table.c.datetime >= since, table.c.datetime <= until, table.c.session_id.is_not(None))
+            .group_by(site, table.c.visitor_key, table.c.visit_key)
+        )
     found = pd.DataFrame(conn.execute(sa.union_all(*parts)).all(), columns=STATE_COLUMNS)
     if found.empty:
         return found
