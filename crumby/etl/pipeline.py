@@ -1,8 +1,8 @@
 """``run(settings, store) -> LoadReport``: extract, enrich and load what is new, exactly once.
 
 The stages meet only here. A batch is about 32 MB of whole lines from one
-or more files; its rows, the files' checkpoints, the session state and the
-calendar are written in the same transaction, which spans a few batches
+or more files; its rows, the visits they make up, the files' checkpoints and
+the calendar are written in the same transaction, which spans a few batches
 (:data:`BATCHES_PER_TRANSACTION`), so a run killed at any moment leaves the
 store as it was after its last whole transaction, and the next run picks up
 from there. Bad lines are set aside and counted; a store that fails stops the

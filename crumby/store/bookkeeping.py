@@ -51,7 +51,8 @@ files = Table(
     Column("expired", String(16)),  # NULL, compressed or deleted (retention)
 )
 
-# The last session of each visitor, so a session spanning two runs stays one.
+# ClickHouse's record of each visitor's last session, so a session spanning two runs stays one. The
+# other stores read it from their stored hits (crumby/etl/sessions.py) and keep this table empty.
 sessions = Table(
     "_crumby_sessions",
     bookkeeping_metadata,

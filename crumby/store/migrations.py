@@ -220,7 +220,7 @@ def _sessions_rollup(conn: sa.Connection) -> None:
     """The aggregated store ``sessions`` (the ETL fills it from the stored rows on its next run).
 
     On DuckDB without a primary key (the ETL deletes a continued visit's row
-    before it writes the merged one, as for the session state).
+    before it writes the merged one).
     """
     sessions.create(conn, checkfirst=True)
     if backend_name(conn.engine) == "duckdb":
