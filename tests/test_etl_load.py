@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -178,16 +179,42 @@ def test_visitors_whose_ids_differ_in_case_or_trailing_blanks_keep_their_own_vis
 def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, store_url, etl):
     later = T0 + timedelta(hours=2)
     write_log(tmp_path / "logs", [hit_line(1, when=T0)])
-    write_log(tmp_path / "logs", [hit_line(2, when=later)], hour=later)
+    write_log(tmp_path / "logs", [hit_line(2, when=later), hit_line(5, when=later, cid="c2")], hour=later)
     run(etl())
     # another writer's file of the first hour, read a run later: its hit is 10 minutes into the
-    # first visit, though the visitor's last hit so far is the later one
+    # first visit, though the visitor's last hit so far is the later one; in the same batch another
+    # visitor goes on with a later visit (two time spans looked up, not the hours between)
     write_log(tmp_path / "logs", [hit_line(3, when=T0 + timedelta(minutes=10))], writer="w2")
+    write_log(tmp_path / "logs", [hit_line(4, when=later + timedelta(minutes=10), cid="c2")], hour=later)
     run(etl())
-    rows = count(store_url, "SELECT hit_id, session_id FROM visits ORDER BY datetime")
-    assert rows == [("h00000001", "h00000001"), ("h00000003", "h00000001"), ("h00000002", "h00000002")]
+    rows = count(store_url, "SELECT hit_id, session_id FROM visits ORDER BY datetime, hit_id")
+    assert rows == [
+        ("h00000001", "h00000001"),
+        ("h00000003", "h00000001"),
+        ("h00000002", "h00000002"),
+        ("h00000005", "h00000005"),
+        ("h00000004", "h00000005"),
+    ]
     visits = count(store_url, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
-    assert visits == [("h00000001", 2), ("h00000002", 1)]
+    assert visits == [("h00000001", 2), ("h00000002", 1), ("h00000005", 2)]
+
+
+def test_time_spans_hold_every_time_with_its_reach_and_skip_what_lies_between():
+    from crumby.etl.load import time_spans
+
+    t0 = datetime(2026, 3, 2, 10, 0)
+    times = pa.array([t0 + timedelta(minutes=40), t0, None, t0 + timedelta(days=5 * 365), t0])
+    reach = timedelta(minutes=30)
+    assert time_spans(times, reach, gap=2 * reach) == [
+        (t0 - reach, t0 + timedelta(minutes=70)),
+        (t0 + timedelta(days=5 * 365) - reach, t0 + timedelta(days=5 * 365) + reach),
+    ]
+    # 61 minutes apart: two spans; no reach by default (the stored ids of a batch's own times)
+    assert time_spans(pa.array([t0, t0 + timedelta(minutes=61)])) == [
+        (t0, t0),
+        (t0 + timedelta(minutes=61), t0 + timedelta(minutes=61)),
+    ]
+    assert time_spans(pa.array([], pa.timestamp("us"))) == []
 
 
 def test_cookieless_visitors_are_salted_hashes_of_site_ip_and_agent(tmp_path, store_url, etl):

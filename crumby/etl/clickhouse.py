@@ -270,9 +270,10 @@ class ClickHouseRun(_Run):
         super().__init__(*args)
         self.held = _Held()
 
-    def load_state(self, conn: sa.Connection, since: datetime, until: datetime) -> pd.DataFrame:
-        """The kept session state, with what the open transaction holds back for its commit (a
-        visitor's last session whenever it was: ``until`` is for stores that read it from the hits)."""
+    def load_state(self, conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
+        """The kept session state since the first of ``spans`` (a batch's times widened by the timeout),
+        with what the open transaction holds back for its commit."""
+        since = spans[0][0]
         stored = kept_state(conn, since)
         if not self.held.states:
             return stored

@@ -28,7 +28,6 @@ from ..store.schema import calendar
 from .pg_copy import copy_into
 
 ROWS_PER_STATEMENT = 2000
-HOUR_MICROS = 3_600_000_000
 EPOCH = datetime(1970, 1, 1)
 
 
@@ -168,13 +167,23 @@ def _insert_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> 
 
 
 def _windows_of(table: sa.Table, times: pa.ChunkedArray) -> sa.ColumnElement[bool]:
-    """``table``'s rows between the first and last of ``times``, less the whole hours none of them is in."""
+    """``table``'s rows between the first and last of ``times``, less the hours between that none is in."""
+    spans = time_spans(times)
+    return sa.or_(*(table.c.datetime.between(low, high) for low, high in spans)) if spans else sa.false()
+
+
+def time_spans(
+    times: pa.Array | pa.ChunkedArray, reach: timedelta = timedelta(0), gap: timedelta = timedelta(hours=1)
+) -> list[tuple[datetime, datetime]]:
+    """Time ranges that hold each of ``times`` give or take ``reach``, split where two of them lie
+    more than ``gap`` apart: a batch that holds a late file's old hour beside the current one (or a
+    made-up time) must not make a query read every stored hit of the days between."""
     micros = np.unique(pc.cast(pc.cast(times.drop_null(), pa.timestamp("us")), pa.int64()).to_numpy())
     if not len(micros):
-        return sa.false()
-    hours = micros // HOUR_MICROS
-    parts = np.split(micros, np.flatnonzero(np.diff(hours) > 1) + 1)
-    return sa.or_(*(table.c.datetime.between(_naive(part[0]), _naive(part[-1])) for part in parts))
+        return []
+    widen = reach // timedelta(microseconds=1)
+    parts = np.split(micros, np.flatnonzero(np.diff(micros) > gap // timedelta(microseconds=1)) + 1)
+    return [(_naive(part[0] - widen), _naive(part[-1] + widen)) for part in parts]
 
 
 def _naive(micros) -> datetime:

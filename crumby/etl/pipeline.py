@@ -52,6 +52,7 @@ from .load import (
     next_id,
     record_load,
     save_checkpoints,
+    time_spans,
 )
 from .lock import EtlLocked, RunLock
 from .memory import use_returning_pool
@@ -60,7 +61,7 @@ from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
-from .sessions import assign_sessions, recent_sessions
+from .sessions import assign_sessions, nearest_sessions, recent_sessions
 from .stored_keys import fill_stored_keys
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
@@ -635,9 +636,8 @@ class _Run:
         hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
         timeout = int(settings["SESSION_TIMEOUT"])
         reach = timedelta(minutes=timeout)
-        times = hits["datetime"]
-        earliest, latest = (pd.Timestamp(t).to_pydatetime() for t in (times.min(), times.max()))
-        state = self.load_state(conn, earliest - reach, latest + reach)
+        state = self.load_state(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
+        state = nearest_sessions(state, hits)
         session_ids, new_state = assign_sessions(hits, state, timeout)
         return hits.assign(session_id=session_ids), new_state
 

@@ -13,6 +13,7 @@ is the hit id of its first hit: loading the same logs again gives the same ids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -138,36 +139,62 @@ def _kept_sessions(state: pd.DataFrame, site: pa.Array, visitor: pa.Array) -> tu
     return kept_id, kept_seen
 
 
-def recent_sessions(conn: sa.Connection, since: datetime, until: datetime) -> pd.DataFrame:
-    """Each visitor's last session among the stored hits of ``[since, until]`` (STATE_COLUMNS).
+SPANS_PER_QUERY = 100  # time ranges ORed in one look-up; a batch of scattered times takes several
 
-    The window is a batch's time span widened by the timeout on both sides:
-    no hit outside it can continue a session with the batch's hits. Both hit
-    tables have an index (or zone maps) on time, so this reads about the
-    hits of the timeout before the batch, one row per visit sent back. It
-    replaces a table of each visitor's last session, upserted after every
-    batch: on PostgreSQL that upsert was about 3 s of the server's 10 s for
-    a million hits.
+
+def recent_sessions(conn: sa.Connection, spans: Sequence[tuple[datetime, datetime]]) -> pd.DataFrame:
+    """Each visitor's last session among the stored hits within ``spans`` (STATE_COLUMNS).
+
+    ``spans`` are a batch's times widened by the timeout (:func:`crumby.etl.load.time_spans`): no
+    hit outside them can continue a session with the batch's hits. Both hit tables have an index (or
+    zone maps) on time, so this reads about the hits of the timeout before the batch, one row per
+    visit sent back. It replaces a table of each visitor's last session, upserted after every
+    batch: on PostgreSQL that upsert was about 3 s of the server's 10 s for a million hits.
     """
     text = exact_text(conn)
-    parts = []
-    for table in (visits, events):
-        site = text(sa.func.coalesce(table.c.site, ""))
-        parts.append(
-            sa.select(
-                site.label("site"),
-                # one id per key (a key is its id's hash), read back exactly as stored: grouped by the
-                # ids themselves, MySQL would take two that differ in case or trailing blanks as one
-                sa.func.min(sa.func.coalesce(table.c.visitor_id, "")).label("visitor_id"),
-                sa.func.min(table.c.session_id).label("session_id"),
-                sa.func.max(table.c.datetime).label("last_seen"),
+    found = []
+    for start in range(0, len(spans), SPANS_PER_QUERY):
+        part = spans[start : start + SPANS_PER_QUERY]
+        queries = []
+        for table in (visits, events):
+            site = text(sa.func.coalesce(table.c.site, ""))
+            within = sa.or_(*(table.c.datetime.between(low, high) for low, high in part))
+            queries.append(
+                sa.select(
+                    site.label("site"),
+                    # one id per key (a key is its id's hash), read back exactly as stored: grouped by
+                    # the ids themselves, MySQL would take two that differ in case or trailing blanks as one
+                    sa.func.min(sa.func.coalesce(table.c.visitor_id, "")).label("visitor_id"),
+                    sa.func.min(table.c.session_id).label("session_id"),
+                    sa.func.max(table.c.datetime).label("last_seen"),
+                )
+                .where(within, table.c.session_id.is_not(None))
+                .group_by(site, table.c.visitor_key, table.c.visit_key)
             )
-            .where(table.c.datetime >= since, table.c.datetime <= until, table.c.session_id.is_not(None))
-            .group_by(site, table.c.visitor_key, table.c.visit_key)
+        found.extend(conn.execute(sa.union_all(*queries)).all())
+    state = pd.DataFrame(found, columns=STATE_COLUMNS)
+    state["last_seen"] = pd.to_datetime(state["last_seen"])
+    return state
+
+
+def nearest_sessions(candidates: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
+    """Of ``candidates`` (STATE_COLUMNS, any number per visitor), each visitor's session nearest in
+    time to their first hit in ``hits``: the one :func:`assign_sessions` checks that hit against.
+    A visitor may have visits in two of a batch's time spans (a late hour read with the current
+    one); the latest of them could lie hours from the hit that would continue the other."""
+    if candidates.empty:
+        return candidates
+    site = text_column(hits["site"]).fill_null("")
+    visitor = text_column(hits["visitor_id"]).fill_null("")
+    first = (
+        pd.DataFrame(
+            {"site": _series(site), "visitor_id": _series(visitor), "first": hits["datetime"].to_numpy()}
         )
-    found = pd.DataFrame(conn.execute(sa.union_all(*parts)).all(), columns=STATE_COLUMNS)
-    if found.empty:
-        return found
-    found["last_seen"] = pd.to_datetime(found["last_seen"])
-    last_first = found.sort_values(["last_seen", "session_id"], ascending=False, kind="stable")
-    return last_first.drop_duplicates(["site", "visitor_id"]).reset_index(drop=True)
+        .groupby(["site", "visitor_id"], sort=False)["first"]
+        .min()
+    )
+    keyed = candidates.fillna({"site": "", "visitor_id": ""}).astype({"site": STRING, "visitor_id": STRING})
+    joined = keyed.join(first, on=["site", "visitor_id"], how="inner")
+    distance = (joined["last_seen"] - pd.to_datetime(joined["first"])).abs()
+    nearest = joined.assign(_distance=distance).sort_values(["_distance", "session_id"], kind="stable")
+    return nearest.drop_duplicates(["site", "visitor_id"])[STATE_COLUMNS].reset_index(drop=True)
