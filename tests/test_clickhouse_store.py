@@ -17,6 +17,7 @@ from crumby.queries.render import render
 from crumby.queries.run import QueryFailed, execute
 from crumby.queries.templates import Template
 from crumby.store import clickhouse as ch_store
+from crumby.store.engine import create_engine
 from crumby.store.readonly import QueryTimeout, read_only_connection
 from crumby.store.schema import sessions as ch_sessions
 from tests.conftest import make_settings
@@ -306,3 +307,30 @@ def test_a_store_made_before_the_keys_gets_them(tmp_path, logs, clickhouse_url):
         clickhouse_url, "SELECT countIf(visit_key = sipHash64(session_id)), count() FROM sessions"
     )
     assert visits[0][0] == visits[0][1] > 100
+
+
+def test_the_kept_session_state_of_an_older_store_is_emptied_and_left_alone(tmp_path, logs, clickhouse_url):
+    """Each visitor's last session is read from the hits now: the rows an older crumby kept in
+    ``_crumby_sessions`` go once, and no load writes there again."""
+    database = clickhouse_url.rsplit("/", 1)[1]
+    port = int(clickhouse_url.split(":")[-1].split("/")[0])
+    client = Client("127.0.0.1", port=port, database=database)
+    engine = create_engine(clickhouse_url)
+    try:
+        ch_store.ensure_schema(engine)
+    finally:
+        engine.dispose()
+    # as an earlier crumby left it: a state row, and its schema three steps along
+    client.execute(
+        "INSERT INTO _crumby_sessions (site, visitor_id, session_id, last_seen) VALUES",
+        [("example.com", "old-visitor", "old-visit", recent_start())],
+    )
+    client.execute("TRUNCATE TABLE _crumby_schema")
+    client.execute(
+        "INSERT INTO _crumby_schema (version, description, applied_at) VALUES",
+        [(n, d, recent_start()) for n, d in ch_store.MIGRATIONS if n <= 3],
+    )
+    _load(tmp_path, clickhouse_url, logs)
+    assert client.execute("SELECT count() FROM _crumby_sessions") == [(0,)]
+    assert client.execute("SELECT max(version) FROM _crumby_schema") == [(len(ch_store.MIGRATIONS),)]
+    assert clickhouse_rows(clickhouse_url, "SELECT count() FROM visits")[0][0] > 0

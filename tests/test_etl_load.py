@@ -14,7 +14,7 @@ from crumby.etl.lock import EtlLocked, RunLock
 from crumby.etl.pipeline import run
 from crumby.hits import make_hit, serialise
 from crumby.store.engine import create_engine
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, make_settings
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
@@ -53,6 +53,22 @@ def count(url: str, sql: str) -> list:
 def etl(tmp_path, store_url):
     def make(**overrides):
         return make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url, **overrides)
+
+    return make
+
+
+@pytest.fixture(params=[*BACKENDS, "clickhouse"])
+def session_store(request, tmp_path):
+    """A fresh store on every backend, ClickHouse too: sessions mean the same on each."""
+    if request.param in ("duckdb", "sqlite"):
+        return f"{request.param}:///{tmp_path / 'store'}.{request.param}"
+    return request.getfixturevalue({"postgresql": "postgres_url"}.get(request.param, f"{request.param}_url"))
+
+
+@pytest.fixture
+def session_etl(tmp_path, session_store):
+    def make(**overrides):
+        return make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=session_store, **overrides)
 
     return make
 
@@ -132,62 +148,66 @@ def test_new_files_and_growing_files_are_picked_up(tmp_path, store_url, etl):
     assert count(store_url, "SELECT COUNT(*) FROM visits")[0][0] == 30
 
 
-def test_a_session_spanning_two_runs_is_one_session(tmp_path, store_url, etl):
+def test_a_session_spanning_two_runs_is_one_session(tmp_path, session_store, session_etl):
     write_log(tmp_path / "logs", [hit_line(1, when=T0), hit_line(2, when=T0 + timedelta(minutes=20))])
-    run(etl())
+    run(session_etl())
     later = T0 + timedelta(hours=1)
     write_log(
         tmp_path / "logs",
         [hit_line(3, when=T0 + timedelta(minutes=45)), hit_line(4, when=T0 + timedelta(minutes=120))],
         hour=later,
     )
-    run(etl())
-    rows = count(store_url, "SELECT hit_id, session_id FROM visits ORDER BY datetime")
+    run(session_etl())
+    rows = count(session_store, "SELECT hit_id, session_id FROM visits ORDER BY datetime")
     assert [r[1] for r in rows] == ["h00000001"] * 3 + ["h00000004"]
 
 
-def test_an_event_keeps_a_visit_going_into_the_next_run(tmp_path, store_url, etl):
+def test_an_event_keeps_a_visit_going_into_the_next_run(tmp_path, session_store, session_etl):
     # the visitor's last hit of the first run is an event: the next page view comes 25 minutes after it
     write_log(
         tmp_path / "logs", [hit_line(1, when=T0), hit_line(2, when=T0 + timedelta(minutes=20), kind="event")]
     )
-    run(etl())
+    run(session_etl())
     later = T0 + timedelta(hours=1)
     write_log(tmp_path / "logs", [hit_line(3, when=T0 + timedelta(minutes=45))], hour=later)
-    run(etl())
-    assert count(store_url, "SELECT session_id FROM visits WHERE hit_id = 'h00000003'") == [("h00000001",)]
-    assert count(store_url, "SELECT COUNT(*) FROM sessions") == [(1,)]
+    run(session_etl())
+    assert count(session_store, "SELECT session_id FROM visits WHERE hit_id = 'h00000003'") == [
+        ("h00000001",)
+    ]
+    assert count(session_store, "SELECT COUNT(*) FROM sessions") == [(1,)]
 
 
-def test_visitors_whose_ids_differ_in_case_or_trailing_blanks_keep_their_own_visits(tmp_path, store_url, etl):
+def test_visitors_whose_ids_differ_in_case_or_trailing_blanks_keep_their_own_visits(
+    tmp_path, session_store, session_etl
+):
     # MySQL's collations take such ids as one: the last sessions must be found by exact id
     cids = ("Ab", "ab", "ab ")
     write_log(
         tmp_path / "logs", [hit_line(n, when=T0 + timedelta(minutes=n), cid=c) for n, c in enumerate(cids)]
     )
-    run(etl())
+    run(session_etl())
     later = T0 + timedelta(hours=1)
     lines = [hit_line(10 + n, when=T0 + timedelta(minutes=20 + n), cid=c) for n, c in enumerate(cids)]
     write_log(tmp_path / "logs", lines, hour=later)
-    run(etl())
-    rows = count(store_url, "SELECT hit_id, session_id FROM visits")
+    run(session_etl())
+    rows = count(session_store, "SELECT hit_id, session_id FROM visits")
     assert sorted(rows) == sorted(
         [(f"h{n:08d}", f"h{n:08d}") for n in range(3)] + [(f"h{10 + n:08d}", f"h{n:08d}") for n in range(3)]
     )
 
 
-def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, store_url, etl):
+def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, session_store, session_etl):
     later = T0 + timedelta(hours=2)
     write_log(tmp_path / "logs", [hit_line(1, when=T0)])
     write_log(tmp_path / "logs", [hit_line(2, when=later), hit_line(5, when=later, cid="c2")], hour=later)
-    run(etl())
+    run(session_etl())
     # another writer's file of the first hour, read a run later: its hit is 10 minutes into the
     # first visit, though the visitor's last hit so far is the later one; in the same batch another
     # visitor goes on with a later visit (two time spans looked up, not the hours between)
     write_log(tmp_path / "logs", [hit_line(3, when=T0 + timedelta(minutes=10))], writer="w2")
     write_log(tmp_path / "logs", [hit_line(4, when=later + timedelta(minutes=10), cid="c2")], hour=later)
-    run(etl())
-    rows = count(store_url, "SELECT hit_id, session_id FROM visits ORDER BY datetime, hit_id")
+    run(session_etl())
+    rows = count(session_store, "SELECT hit_id, session_id FROM visits ORDER BY datetime, hit_id")
     assert rows == [
         ("h00000001", "h00000001"),
         ("h00000003", "h00000001"),
@@ -195,8 +215,26 @@ def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, store_url, etl):
         ("h00000005", "h00000005"),
         ("h00000004", "h00000005"),
     ]
-    visits = count(store_url, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
+    visits = count(session_store, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
     assert visits == [("h00000001", 2), ("h00000002", 1), ("h00000005", 2)]
+
+
+def test_a_late_hit_inside_a_long_visit_joins_it(tmp_path, session_store, session_etl):
+    # a visit of an hour, a page view every 20 minutes; a file read a run later holds a hit 5 minutes
+    # into it, and another visitor's 45 minutes later: the visit's last hit near them is 55 minutes
+    # after the first, past the timeout, but the hit lies inside the visit
+    write_log(tmp_path / "logs", [hit_line(n, when=T0 + timedelta(minutes=20 * n)) for n in range(4)])
+    run(session_etl())
+    late = [
+        hit_line(10, when=T0 + timedelta(minutes=5)),
+        hit_line(11, when=T0 + timedelta(minutes=50), cid="c2"),
+    ]
+    write_log(tmp_path / "logs", late, writer="w2")
+    run(session_etl())
+    rows = dict(count(session_store, "SELECT hit_id, session_id FROM visits"))
+    assert rows == {**{f"h{n:08d}": "h00000000" for n in (0, 1, 2, 3, 10)}, "h00000011": "h00000011"}
+    visits = count(session_store, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
+    assert visits == [("h00000000", 5), ("h00000011", 1)]
 
 
 def test_time_spans_hold_every_time_with_its_reach_and_skip_what_lies_between():

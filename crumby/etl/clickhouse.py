@@ -21,15 +21,20 @@ batch) than for 240,000 (docs/scaling.md). At the commit, in this order:
    that continue one stored before from all their stored page views, so a
    replay writes the same rows again; the versions it replaces are then
    listed as superseded, and reports no longer see them;
-3. the session state, the calendar and then the file checkpoints follow: a
-   run that dies before the checkpoints only makes the next run do the
-   transaction's batches again, to the same end.
+3. the calendar and then the file checkpoints follow: a run that dies
+   before the checkpoints only makes the next run do the transaction's
+   batches again, to the same end.
 
-Between commits, a batch's visitors are looked up in the session state held
-back for the commit before the stored one; rows are numbered at the commit,
-once the hits stored before are left out. The held rows are Arrow tables of
-the two tables' columns (some 700 bytes a hit, 200 MB a block); a larger
-batch would have cost more, as pandas holds a batch at several times that.
+A batch's hits continue the visits found around its times, as on the other
+stores (crumby/etl/sessions.py): among the stored page views and events
+(:func:`recent_visits`) and among the rows held back for the commit
+(:func:`held_visits`). A replay finds there the rows a killed run wrote of
+the same batches: a visitor's first hit lies inside the visit it was given
+then, and continues it, so the ids come out as they were. Rows are numbered
+at the commit, once the hits stored before are left out. The held rows are
+Arrow tables of the two tables' columns (some 700 bytes a hit, 200 MB a
+block); a larger batch would have cost more, as pandas holds a batch at
+several times that.
 
 The daily figures (``visit_days``, ``page_days``...) are not kept: reports on
 ClickHouse read visits, events and sessions (crumby/queries/render.py).
@@ -37,6 +42,7 @@ ClickHouse read visits, events and sessions (crumby/queries/render.py).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -50,15 +56,14 @@ import sqlalchemy as sa
 
 from ..store import clickhouse as ch
 from ..store.bookkeeping import files, loads, salts
-from ..store.bookkeeping import sessions as session_state
 from ..store.schema import events, visits
 from .abandoned import ABANDONED
-from .load import extend_calendar, save_checkpoints
+from .load import extend_calendar, save_checkpoints, time_spans
 from .pipeline import _Run, store_failure
 from .reprocess import _Reprocess
 from .rollup import PAGE_VIEW_COLUMNS, summarise
 from .rows import batch_rows, split_by_type
-from .sessions import STATE_COLUMNS
+from .sessions import SPANS_PER_QUERY, VISIT_COLUMNS, merge_visits
 from .visitors import SALT_KEEP_DAYS
 
 # Page views a transaction holds before its commit writes them: the smallest INSERT into ``visits``
@@ -66,16 +71,86 @@ from .visitors import SALT_KEEP_DAYS
 BLOCK_ROWS = 250_000
 
 
-def kept_state(conn: sa.Connection, since: datetime) -> pd.DataFrame:
-    """The newest kept session of each visitor last seen at or after ``since``."""
-    rows = ch.query(
-        conn,
-        f"SELECT {', '.join(STATE_COLUMNS)} FROM {session_state.name} FINAL WHERE last_seen >= %(since)s",
-        {"since": since},
+def recent_visits(conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
+    """The stored visits' first and last hit within ``spans`` (VISIT_COLUMNS), from page views and events.
+
+    As on the other stores (crumby/etl/sessions.py): the hits around a batch's times say which
+    visits its hits may continue, a late file's hits included. Grouped by the ids themselves, which
+    ClickHouse compares byte for byte; duplicate rows (a replayed block not merged yet) change nothing.
+    """
+    found = []
+    for part in _in_parts(spans):
+        within, params = _within(part)
+        where = f"{within} AND isNotNull(session_id)"
+        hits = " UNION ALL ".join(
+            f"SELECT site, visitor_id, session_id, datetime FROM {table.name} WHERE {where}"
+            for table in (visits, events)
+        )
+        found.extend(
+            ch.query(
+                conn,
+                "SELECT ifNull(site, '') AS s, ifNull(visitor_id, '') AS v, assumeNotNull(session_id) AS id, "
+                f"min(datetime), max(datetime) FROM ({hits}) GROUP BY s, v, id",
+                params,
+            )
+        )
+    return merge_visits([pd.DataFrame(found, columns=VISIT_COLUMNS)])
+
+
+def held_visits(held: list[pa.Table], spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
+    """:func:`recent_visits` of the rows the open transaction holds back for its commit."""
+    parts = []
+    for rows in held:
+        times = rows.column("datetime")
+        inside = pc.is_valid(rows.column("session_id"))
+        within = [
+            pc.and_(
+                pc.greater_equal(times, pa.scalar(_utc(low), times.type)),
+                pc.less_equal(times, pa.scalar(_utc(high), times.type)),
+            )
+            for low, high in spans
+        ]
+        inside = pc.and_(inside, functools.reduce(pc.or_, within))
+        parts.append(rows.select(["site", "visitor_id", "session_id", "datetime"]).filter(inside))
+    found = pa.concat_tables(parts) if parts else None
+    if found is None or not found.num_rows:
+        return pd.DataFrame(columns=VISIT_COLUMNS)
+    found = found.group_by(["site", "visitor_id", "session_id"]).aggregate(
+        [("datetime", "min"), ("datetime", "max")]
     )
-    state = pd.DataFrame(rows, columns=STATE_COLUMNS)
-    state["last_seen"] = pd.to_datetime(state["last_seen"], utc=True).dt.tz_localize(None)
-    return state
+    return merge_visits(
+        [
+            pd.DataFrame(
+                {
+                    "site": found.column("site").to_pylist(),
+                    "visitor_id": found.column("visitor_id").to_pylist(),
+                    "session_id": found.column("session_id").to_pylist(),
+                    "first_seen": found.column("datetime_min").to_pandas(),
+                    "last_seen": found.column("datetime_max").to_pandas(),
+                }
+            )
+        ]
+    )
+
+
+def _in_parts(spans: list[tuple[datetime, datetime]]) -> list[list[tuple[datetime, datetime]]]:
+    return [spans[start : start + SPANS_PER_QUERY] for start in range(0, len(spans), SPANS_PER_QUERY)]
+
+
+def _within(spans: list[tuple[datetime, datetime]]) -> tuple[str, dict[str, datetime]]:
+    """A condition on ``datetime`` for rows within any of ``spans``, widened to whole seconds (18.16
+    keeps no less), and its parameters."""
+    params, ranges = {}, []
+    for n, (low, high) in enumerate(spans):
+        params[f"low{n}"] = _utc(low).replace(microsecond=0)
+        params[f"high{n}"] = _utc(high).replace(microsecond=0) + timedelta(seconds=1)
+        ranges.append(f"(datetime >= %(low{n})s AND datetime <= %(high{n})s)")
+    return f"({' OR '.join(ranges)})", params
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive UTC time (the ETL's) as an aware one, as the driver and the held rows take it."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def day_salts(conn: sa.Connection, days: list[date], today: date | None = None) -> dict[date, str]:
@@ -119,18 +194,23 @@ def close_load(conn: sa.Connection, load_id: int, **values) -> None:
 
 
 def stored_hit_ids(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> set[str]:
-    """Hit ids of ``rows`` that ``table`` holds already (looked for in their time window)."""
-    times = rows.column("datetime")
-    found = ch.query(
-        conn,
-        f"SELECT hit_id FROM {table.name} WHERE datetime >= %(low)s AND datetime <= %(high)s "
-        "AND hit_id GLOBAL IN (SELECT hit_id FROM _crumby_batch)",
-        {
-            "low": pc.min(times).as_py().replace(microsecond=0),
-            "high": pc.max(times).as_py().replace(microsecond=0) + timedelta(seconds=1),
-        },
-        external=("_crumby_batch", [("hit_id", "String")], [(h,) for h in rows.column("hit_id").to_pylist()]),
-    )
+    """Hit ids of ``rows`` that ``table`` holds already (looked for in the spans of their times)."""
+    found = []
+    for part in _in_parts(time_spans(rows.column("datetime"))):
+        within, params = _within(part)
+        found.extend(
+            ch.query(
+                conn,
+                f"SELECT hit_id FROM {table.name} WHERE {within} "
+                "AND hit_id GLOBAL IN (SELECT hit_id FROM _crumby_batch)",
+                params,
+                external=(
+                    "_crumby_batch",
+                    [("hit_id", "String")],
+                    [(h,) for h in rows.column("hit_id").to_pylist()],
+                ),
+            )
+        )
     return {row[0] for row in found}
 
 
@@ -246,19 +326,9 @@ class _Held:
 
     page_views: list[pa.Table] = field(default_factory=list)  # each batch's rows of ``visits``
     events: list[pa.Table] = field(default_factory=list)  # and of ``events``
-    states: list[pd.DataFrame] = field(default_factory=list)  # each batch's new session state
     counts: list[int] = field(default_factory=lambda: [0, 0])  # page views and events held
     checkpoints: dict[str, dict] = field(default_factory=dict)  # each file's newest checkpoint row
     days: tuple[date, date] | None = None  # the calendar's days to add
-
-
-def newest_state(states: list[pd.DataFrame]) -> pd.DataFrame:
-    """Each visitor's last row of ``states`` (in batch order, as ``FINAL`` keeps the last written)."""
-    texts = {"site": object, "visitor_id": object, "session_id": object}
-    state = pd.concat([s[STATE_COLUMNS].astype(texts) for s in states], ignore_index=True)
-    state["last_seen"] = pd.to_datetime(state["last_seen"])
-    keys = state["site"].fillna("").astype(str) + "\x00" + state["visitor_id"].astype(str)
-    return state[~keys.duplicated(keep="last")].reset_index(drop=True)
 
 
 class ClickHouseRun(_Run):
@@ -271,14 +341,10 @@ class ClickHouseRun(_Run):
         self.held = _Held()
 
     def load_state(self, conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
-        """The kept session state since the first of ``spans`` (a batch's times widened by the timeout),
-        with what the open transaction holds back for its commit."""
-        since = spans[0][0]
-        stored = kept_state(conn, since)
-        if not self.held.states:
-            return stored
-        state = newest_state([stored, *self.held.states])
-        return state[state["last_seen"] >= pd.Timestamp(since)].reset_index(drop=True)
+        """The visits around a batch's times (``spans``): those stored, and those the open transaction
+        holds back for its commit."""
+        held = held_visits([*self.held.page_views, *self.held.events], spans)
+        return merge_visits([recent_visits(conn, spans), held])
 
     def _transaction_full(self, batches: int) -> bool:
         return self.held.counts[0] >= BLOCK_ROWS
@@ -300,7 +366,7 @@ class ClickHouseRun(_Run):
         raise store_failure(self.engine, error)
 
     def _before_commit(self, conn: sa.Connection) -> None:
-        """The held rows in one block per table, then their visits, state, calendar and checkpoints."""
+        """The held rows in one block per table, then their visits, the calendar and checkpoints."""
         held, self.held = self.held, _Held()
         if held.page_views or held.events:
             page_views, hits = (
@@ -316,10 +382,6 @@ class ClickHouseRun(_Run):
                 hit_ids = [rows.column("hit_id") for rows in (page_views, hits) if rows is not None]
                 write_sessions(conn, page_views, pa.chunked_array(hit_ids), self.report.load_id)
             del page_views, hits
-            if held.states:
-                state = newest_state(held.states)
-                columns = {name: pa.array(state[name].tolist()) for name in STATE_COLUMNS}
-                write_arrow(conn, session_state.name, pa.table(columns))
             # Counted as written when held: hits found stored (a replay) are duplicates after all.
             stored = (held.counts[0] - counts[0], held.counts[1] - counts[1])
             self.report.visits -= stored[0]
@@ -344,7 +406,7 @@ class ClickHouseRun(_Run):
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """The batch's rows held back for the commit; returns (visits, events) as if all were new."""
-        hits, new_state = self._assign(conn, hits)
+        hits = self._assign(conn, hits)
         ids = np.zeros(len(hits), np.int64)  # numbered at the commit (insert_new_hits)
         held = (self.held.page_views, self.held.events)
         tables = list(zip((visits, events), held, split_by_type(hits), strict=True))
@@ -353,8 +415,6 @@ class ClickHouseRun(_Run):
             if len(rows):
                 parts.append(held_rows(batch, table, rows))
                 self.held.counts[position] += len(rows)
-        if not new_state.empty:
-            self.held.states.append(new_state)
         return len(tables[0][2]), len(tables[1][2])
 
 

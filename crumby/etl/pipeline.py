@@ -624,26 +624,24 @@ class _Run:
             self.marks[name] = mark
         return list(rows.values())
 
-    # How each visitor's last session and the daily salts are read (ClickHouse reads its own way).
+    # How the visits around a batch and the daily salts are read (ClickHouse reads its own way).
     load_state = staticmethod(recent_sessions)
     load_salts = staticmethod(load_salts)
 
-    def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Visitor and session ids of a batch's hits, and each of its visitors' last session now."""
+    def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> pd.DataFrame:
+        """The batch's hits with their visitor and session ids."""
         settings = self.settings
         hashed = needs_hash(hits, settings["COOKIELESS"])
         day_salts = self.load_salts(conn, days_of(hits.loc[hashed, "datetime"]) if hashed.any() else [])
         hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
         timeout = int(settings["SESSION_TIMEOUT"])
         reach = timedelta(minutes=timeout)
-        state = self.load_state(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
-        state = nearest_sessions(state, hits)
-        session_ids, new_state = assign_sessions(hits, state, timeout)
-        return hits.assign(session_id=session_ids), new_state
+        found = self.load_state(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
+        return hits.assign(session_id=assign_sessions(hits, nearest_sessions(found, hits), timeout))
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """Visitors, sessions, then the rows; returns (visits, events) inserted."""
-        hits, _ = self._assign(conn, hits)
+        hits = self._assign(conn, hits)
         ids = np.zeros(len(hits), np.int64)  # row ids count on from each table's last
         tables = list(zip((visits, events), HIT_TYPES, split_by_type(hits), strict=True))
         for table, _, rows in tables:

@@ -36,7 +36,7 @@ from ..store.stale_days import mark_stale
 from .keys import KEY_OF, id_keys
 from .load import execute_over, row_tuples, to_arrow
 from .pg_copy import copy_into
-from .sessions import STATE_COLUMNS, assign_sessions
+from .sessions import VISIT_COLUMNS, assign_sessions
 
 ENTRY_COLUMNS = (
     "site",
@@ -312,8 +312,7 @@ def give_sessions(conn: sa.Connection, timeout_minutes: int = DEFAULT_TIMEOUT_MI
     views = pd.DataFrame(found, columns=["row", "site", "visitor_id", "datetime"])
     views["id"] = "row-" + views["row"].astype(str)
     views["datetime"] = pd.to_datetime(views["datetime"])
-    no_state = pd.DataFrame(columns=STATE_COLUMNS)
-    session_ids, _ = assign_sessions(views, no_state, timeout_minutes)
+    session_ids = assign_sessions(views, pd.DataFrame(columns=VISIT_COLUMNS), timeout_minutes)
     if backend_name(conn.engine) == "duckdb":  # no key on id there: one join, not an update per row
         given = pa.table({"s": pa.array(session_ids.tolist(), pa.string()), "r": views["row"].to_numpy()})
         sql = "UPDATE visits SET session_id = g.s FROM _crumby_rows g WHERE visits.id = g.r"

@@ -1,14 +1,15 @@
 """Sessions: a visitor's hits with no gap longer than SESSION_TIMEOUT minutes.
 
 A batch's hits may continue a visit that earlier hits began, in an earlier
-batch or run. Each visitor's last session before a batch (its id and last
-hit time) is read from the stored hits around the batch's time
-(:func:`recent_sessions`): page views and events carry their session ids, and
+batch or run. The visits around a batch's time (each one's id, and its first
+and last hit there) are read from the stored hits (:func:`recent_sessions`):
+page views and events carry their session ids, and
 the batches before it in the open transaction are visible there too, so a
 session that spans two batches or two runs stays one, and a late file's hits
-join the visit they fall in. (ClickHouse keeps that state in
-``_crumby_sessions`` instead: see crumby/etl/clickhouse.py.) A session's id
-is the hit id of its first hit: loading the same logs again gives the same ids.
+join the visit they fall in. (ClickHouse reads its stored hits the same way,
+and the rows it holds back for a commit beside them: crumby/etl/clickhouse.py.)
+A session's id is the hit id of its first hit: loading the same logs again
+gives the same ids.
 """
 
 from __future__ import annotations
@@ -26,18 +27,19 @@ from ..store.engine import exact_text
 from ..store.schema import events, visits
 from .enrich.distinct import STRING, string_array
 
-STATE_COLUMNS = ["site", "visitor_id", "session_id", "last_seen"]
+# A visit found around a batch: its first and last hit there. A visitor's first hit of a batch
+# continues it when it lies within the timeout of those, or between them (a file read late).
+VISIT_COLUMNS = ["site", "visitor_id", "session_id", "first_seen", "last_seen"]
 
 
-def assign_sessions(
-    hits: pd.DataFrame, state: pd.DataFrame, timeout_minutes: int
-) -> tuple[pd.Series, pd.DataFrame]:
-    """Session id of every hit, and the new state rows of the batch's visitors.
+def assign_sessions(hits: pd.DataFrame, kept: pd.DataFrame, timeout_minutes: int) -> pd.Series:
+    """Session id of every hit.
 
     ``hits`` needs ``site``, ``visitor_id``, ``datetime`` and ``id`` (hit id);
-    ``state`` has STATE_COLUMNS for visitors seen before. Vectorised: the hits
-    are sorted by visitor and time, and a session starts at each visitor's
-    first hit and after each gap longer than the timeout.
+    ``kept`` has VISIT_COLUMNS, a visit for each visitor seen before at most
+    (:func:`nearest_sessions`). Vectorised: the hits are sorted by visitor and
+    time, and a session starts at each visitor's first hit and after each gap
+    longer than the timeout.
     """
     timeout = np.timedelta64(timeout_minutes * 60, "s")
     site = text_column(hits["site"]).fill_null("")
@@ -55,16 +57,17 @@ def assign_sessions(
 
     first = np.ones(count, bool)  # a visitor's first hit of the batch
     first[1:] = codes[1:] != codes[:-1]
-    last = np.append(first[1:], True)  # a visitor's last hit of the batch
     starts = first.copy()
     starts[1:] |= (when[1:] - when[:-1]) > timeout
     first_rows = np.flatnonzero(first)
-    last_rows = np.flatnonzero(last)
 
-    # A visitor's first hit in this batch may continue the session kept in the store.
-    kept_id, kept_seen = _kept_sessions(state, site.take(order[first_rows]), visitor.take(order[first_rows]))
-    continued = ~np.isnat(kept_seen)
-    continued[continued] = np.abs(when[first_rows][continued] - kept_seen[continued]) <= timeout
+    # A visitor's first hit in this batch may continue the visit found in the store.
+    kept_id, kept_first, kept_last = _kept_sessions(
+        kept, site.take(order[first_rows]), visitor.take(order[first_rows])
+    )
+    continued = ~np.isnat(kept_last)
+    at = when[first_rows][continued]
+    continued[continued] = (at >= kept_first[continued] - timeout) & (at <= kept_last[continued] + timeout)
 
     # Each session's id: the hit id of its first hit, or the kept id it continues
     # (kept ids are numbered after the hit ids in ``candidates``).
@@ -77,19 +80,7 @@ def assign_sessions(
     picked[order] = source[session_of_row]
     sessions = candidates.take(picked)
 
-    last_seen = when[last_rows]
-    same_session = continued & (session_of_row[last_rows] == session_of_row[first_rows])
-    later = same_session & (kept_seen > last_seen)
-    last_seen[later] = kept_seen[later]
-    new_state = pd.DataFrame(
-        {
-            "site": _series(site.take(order[last_rows])),
-            "visitor_id": _series(visitor.take(order[last_rows])),
-            "session_id": _series(candidates.take(source[session_of_row[last_rows]])),
-            "last_seen": last_seen,
-        }
-    )
-    return pd.Series(_series(sessions).array, index=hits.index), new_state
+    return pd.Series(_series(sessions).array, index=hits.index)
 
 
 def text_column(values: pd.Series) -> pa.Array:
@@ -113,37 +104,42 @@ def _codes(values: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _kept_sessions(state: pd.DataFrame, site: pa.Array, visitor: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Kept session id (null where none) and last-seen time (NaT) of each (site, visitor) pair."""
+def _kept_sessions(
+    kept: pd.DataFrame, site: pa.Array, visitor: pa.Array
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Kept session id (null where none), first and last time (NaT) of each (site, visitor) pair."""
     kept_id = pa.nulls(len(site), pa.large_string())
-    kept_seen = np.full(len(site), np.datetime64("NaT"), "datetime64[us]")
-    if state is None or state.empty:
-        return kept_id, kept_seen
+    kept_first = np.full(len(site), np.datetime64("NaT"), "datetime64[us]")
+    kept_last = kept_first.copy()
+    if kept is None or kept.empty:
+        return kept_id, kept_first, kept_last
     batch = pa.table({"site": site, "visitor_id": visitor, "_position": np.arange(len(site))})
-    kept = pa.table(
+    found = pa.table(
         {
-            "site": text_column(state["site"]).fill_null(""),
-            "visitor_id": text_column(state["visitor_id"]),
-            "session_id": text_column(state["session_id"]),
-            "last_seen": pd.to_datetime(state["last_seen"]).to_numpy("datetime64[us]"),
+            "site": text_column(kept["site"]).fill_null(""),
+            "visitor_id": text_column(kept["visitor_id"]),
+            "session_id": text_column(kept["session_id"]),
+            "first_seen": pd.to_datetime(kept["first_seen"]).to_numpy("datetime64[us]"),
+            "last_seen": pd.to_datetime(kept["last_seen"]).to_numpy("datetime64[us]"),
         }
     )
-    found = batch.join(kept, keys=["site", "visitor_id"], join_type="inner")
+    found = batch.join(found, keys=["site", "visitor_id"], join_type="inner")
     if not found.num_rows:
-        return kept_id, kept_seen
+        return kept_id, kept_first, kept_last
     position = found.column("_position").to_numpy()
     row_of = np.full(len(site), -1, np.int64)
     row_of[position] = np.arange(found.num_rows)
     kept_id = found.column("session_id").combine_chunks().take(pa.array(row_of, mask=row_of < 0))
-    kept_seen[position] = found.column("last_seen").to_numpy()
-    return kept_id, kept_seen
+    kept_first[position] = found.column("first_seen").to_numpy()
+    kept_last[position] = found.column("last_seen").to_numpy()
+    return kept_id, kept_first, kept_last
 
 
 SPANS_PER_QUERY = 100  # time ranges ORed in one look-up; a batch of scattered times takes several
 
 
 def recent_sessions(conn: sa.Connection, spans: Sequence[tuple[datetime, datetime]]) -> pd.DataFrame:
-    """Each visitor's last session among the stored hits within ``spans`` (STATE_COLUMNS).
+    """The visits of the stored hits within ``spans`` (VISIT_COLUMNS): each one's first and last hit there.
 
     ``spans`` are a batch's times widened by the timeout (:func:`crumby.etl.load.time_spans`): no
     hit outside them can continue a session with the batch's hits. Both hit tables have an index (or
@@ -166,22 +162,35 @@ def recent_sessions(conn: sa.Connection, spans: Sequence[tuple[datetime, datetim
                     # the ids themselves, MySQL would take two that differ in case or trailing blanks as one
                     sa.func.min(sa.func.coalesce(table.c.visitor_id, "")).label("visitor_id"),
                     sa.func.min(table.c.session_id).label("session_id"),
+                    sa.func.min(table.c.datetime).label("first_seen"),
                     sa.func.max(table.c.datetime).label("last_seen"),
                 )
                 .where(within, table.c.session_id.is_not(None))
                 .group_by(site, table.c.visitor_key, table.c.visit_key)
             )
         found.extend(conn.execute(sa.union_all(*queries)).all())
-    state = pd.DataFrame(found, columns=STATE_COLUMNS)
-    state["last_seen"] = pd.to_datetime(state["last_seen"])
-    return state
+    return merge_visits([pd.DataFrame(found, columns=VISIT_COLUMNS)])
+
+
+def merge_visits(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One row per visit of ``parts`` (VISIT_COLUMNS): a visit found among the page views and among
+    the events, or stored and held for a commit, spans both."""
+    visits = pd.concat([part for part in parts if len(part)] or [parts[0]], ignore_index=True)
+    for name in ("first_seen", "last_seen"):
+        visits[name] = pd.to_datetime(visits[name], utc=True).dt.tz_localize(None)
+    if not len(visits):
+        return visits[VISIT_COLUMNS]
+    texts = {"site": object, "visitor_id": object, "session_id": object}
+    visits = visits.astype(texts).fillna({"site": "", "visitor_id": ""})
+    grouped = visits.groupby(["site", "visitor_id", "session_id"], sort=False, as_index=False)
+    return grouped.agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))[VISIT_COLUMNS]
 
 
 def nearest_sessions(candidates: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
-    """Of ``candidates`` (STATE_COLUMNS, any number per visitor), each visitor's session nearest in
+    """Of ``candidates`` (VISIT_COLUMNS, any number per visitor), each visitor's visit nearest in
     time to their first hit in ``hits``: the one :func:`assign_sessions` checks that hit against.
     A visitor may have visits in two of a batch's time spans (a late hour read with the current
-    one); the latest of them could lie hours from the hit that would continue the other."""
+    one); the nearer is the one that hit may belong to. A visit holding the hit is nearest of all."""
     if candidates.empty:
         return candidates
     site = text_column(hits["site"]).fill_null("")
@@ -195,6 +204,8 @@ def nearest_sessions(candidates: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFra
     )
     keyed = candidates.fillna({"site": "", "visitor_id": ""}).astype({"site": STRING, "visitor_id": STRING})
     joined = keyed.join(first, on=["site", "visitor_id"], how="inner")
-    distance = (joined["last_seen"] - pd.to_datetime(joined["first"])).abs()
+    at = pd.to_datetime(joined["first"])
+    zero = pd.Timedelta(0)
+    distance = (joined["first_seen"] - at).clip(lower=zero) + (at - joined["last_seen"]).clip(lower=zero)
     nearest = joined.assign(_distance=distance).sort_values(["_distance", "session_id"], kind="stable")
-    return nearest.drop_duplicates(["site", "visitor_id"])[STATE_COLUMNS].reset_index(drop=True)
+    return nearest.drop_duplicates(["site", "visitor_id"])[VISIT_COLUMNS].reset_index(drop=True)

@@ -324,6 +324,7 @@ MIGRATIONS = (
     (1, "ClickHouse: contract 3 tables, the visits' rows and ETL bookkeeping"),
     (2, "ClickHouse: the visitor and visit keys, made by the server from their ids"),
     (3, "ClickHouse: superseded visit versions looked up by visit key"),
+    (4, "ClickHouse: each visitor's last session read from the hits, the kept state emptied"),
 )
 
 
@@ -353,6 +354,8 @@ def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
         applied = query(conn, "SELECT max(version) FROM _crumby_schema")[0][0] or 0
         for number, description in MIGRATIONS:
             if number > applied:
+                if number == 4:
+                    _empty_session_state(conn)
                 insert_rows(
                     conn,
                     schema_versions.name,
@@ -361,6 +364,12 @@ def ensure_schema(engine: sa.Engine, cluster: str = "") -> int:
                 )
                 applied = number
         return applied
+
+
+def _empty_session_state(conn: sa.Connection) -> None:
+    """``_crumby_sessions`` is no longer read nor written (crumby/etl/clickhouse.py): its rows go."""
+    for host, suffix in writers(conn):
+        host.execute(f"TRUNCATE TABLE IF EXISTS {quote(session_state.name + suffix)}")
 
 
 def _present_columns(execute) -> dict[str, set[str]]:
