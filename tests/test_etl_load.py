@@ -219,22 +219,23 @@ def test_a_late_file_joins_the_visit_its_hits_fall_in(tmp_path, session_store, s
     assert visits == [("h00000001", 2), ("h00000002", 1), ("h00000005", 2)]
 
 
-def test_a_late_hit_inside_a_long_visit_joins_it(tmp_path, session_store, session_etl):
-    # a visit of an hour, a page view every 20 minutes; a file read a run later holds a hit 5 minutes
-    # into it, and another visitor's 45 minutes later: the visit's last hit near them is 55 minutes
-    # after the first, past the timeout, but the hit lies inside the visit
+def test_late_hits_inside_a_long_visit_join_it(tmp_path, session_store, session_etl):
+    # a visit of an hour, a page view every 20 minutes; a file read a run later holds two hits of it,
+    # 5 and 50 minutes in (45 minutes apart, past the timeout, but the visit runs between them), and
+    # another visitor's; the visit's last hit is 55 minutes after the first late one
     write_log(tmp_path / "logs", [hit_line(n, when=T0 + timedelta(minutes=20 * n)) for n in range(4)])
     run(session_etl())
     late = [
         hit_line(10, when=T0 + timedelta(minutes=5)),
-        hit_line(11, when=T0 + timedelta(minutes=50), cid="c2"),
+        hit_line(11, when=T0 + timedelta(minutes=50)),
+        hit_line(12, when=T0 + timedelta(minutes=50), cid="c2"),
     ]
     write_log(tmp_path / "logs", late, writer="w2")
     run(session_etl())
     rows = dict(count(session_store, "SELECT hit_id, session_id FROM visits"))
-    assert rows == {**{f"h{n:08d}": "h00000000" for n in (0, 1, 2, 3, 10)}, "h00000011": "h00000011"}
+    assert rows == {**{f"h{n:08d}": "h00000000" for n in (0, 1, 2, 3, 10, 11)}, "h00000012": "h00000012"}
     visits = count(session_store, "SELECT session_id, pageviews FROM sessions ORDER BY session_id")
-    assert visits == [("h00000000", 5), ("h00000011", 1)]
+    assert visits == [("h00000000", 6), ("h00000012", 1)]
 
 
 def test_time_spans_hold_every_time_with_its_reach_and_skip_what_lies_between():

@@ -8,37 +8,45 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from crumby.etl.sessions import VISIT_COLUMNS, assign_sessions, nearest_sessions
+from crumby.etl.sessions import VISIT_COLUMNS, assign_sessions
 
 T0 = datetime(2026, 3, 2, 10, 0)
 TIMEOUT = 30
 
 
-def by_the_rule(hits: pd.DataFrame, kept: pd.DataFrame) -> list[str]:
-    """Session ids, one hit at a time: the rule written out plainly."""
-    found = {(r.site, r.visitor_id): (r.session_id, r.first_seen, r.last_seen) for r in kept.itertuples()}
-    rows = sorted(
-        range(len(hits)),
-        key=lambda i: (hits["datetime"].iloc[i], hits["id"].iloc[i]),
-    )
+def by_the_rule(hits: pd.DataFrame, found: pd.DataFrame) -> list[str]:
+    """Session ids, the rule written out plainly: each visitor's hits and stored visits on one
+    timeline, in order; a session runs until a gap longer than the timeout, and goes on under the id
+    of its earliest stored visit, else of its first hit."""
     timeout = timedelta(minutes=TIMEOUT)
-    current: dict[tuple, tuple[str, datetime]] = {}  # visitor -> (session, last hit)
-    sessions = [None] * len(hits)
-    for i in rows:
+    timelines: dict[tuple, list[tuple]] = {}  # visitor -> (start, end, id, stored, hit's row)
+    for i in range(len(hits)):
         site = hits["site"].iloc[i] if isinstance(hits["site"].iloc[i], str) else ""
-        visitor = (site, hits["visitor_id"].iloc[i])
         when = hits["datetime"].iloc[i]
-        hit_id = hits["id"].iloc[i]
-        if visitor not in current:
-            visit = found.get(visitor)
-            if visit and visit[1] - timeout <= when <= visit[2] + timeout:
-                current[visitor] = (visit[0], when)  # within the visit's reach, or inside it
-            else:
-                current[visitor] = (hit_id, when)
-        else:
-            session, last = current[visitor]
-            current[visitor] = (hit_id if when - last > timeout else session, when)
-        sessions[i] = current[visitor][0]
+        timelines.setdefault((site, hits["visitor_id"].iloc[i]), []).append(
+            (when, when, hits["id"].iloc[i], False, i)
+        )
+    for visit in found.itertuples():
+        timeline = timelines.get((visit.site, visit.visitor_id))
+        if timeline is not None:  # visits of visitors not in the batch play no part
+            timeline.append((visit.first_seen, visit.last_seen, visit.session_id, True, None))
+    sessions = [None] * len(hits)
+    for timeline in timelines.values():
+        timeline.sort(key=lambda item: (item[0], item[2]))
+        groups: list[list[tuple]] = []
+        reach = None
+        for item in timeline:
+            if reach is None or item[0] - reach > timeout:
+                groups.append([])
+                reach = item[1]
+            groups[-1].append(item)
+            reach = max(reach, item[1])
+        for group in groups:
+            stored = [item for item in group if item[3]]
+            session = (stored or group)[0][2]
+            for item in group:
+                if not item[3]:
+                    sessions[item[4]] = session
     return sessions
 
 
@@ -60,38 +68,60 @@ def random_hits(rng: random.Random, count: int, prefix: str) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(12))
 def test_sessions_follow_the_rule(seed):
     rng = random.Random(seed)
     earlier = random_hits(rng, rng.randrange(1, 80), "a")
-    visits = visits_of(earlier, assign_sessions(earlier, pd.DataFrame(columns=VISIT_COLUMNS), TIMEOUT))
-    # one visit a visitor, picked at random: hits of the same hours may fall before, in or after it
-    kept = visits.sample(frac=1, random_state=seed).drop_duplicates(["site", "visitor_id"])
+    found = visits_of(earlier, assign_sessions(earlier, pd.DataFrame(columns=VISIT_COLUMNS), TIMEOUT))
     if seed % 4 == 0:
-        kept = kept.iloc[:0]  # nothing kept: every visitor is new
+        found = found.iloc[:0]  # nothing stored: every visitor is new
+    elif seed % 4 == 1:  # some visits only, as a look-up around other times would find
+        found = found.sample(frac=0.5, random_state=seed)
+    # the batch's hits fall before, between, inside and after the stored visits
     hits = random_hits(rng, rng.randrange(1, 300), "b")
     if seed % 2:
         hits = hits.astype({"site": "str", "visitor_id": "str", "id": "str"})
-    sessions = assign_sessions(hits, kept, TIMEOUT)
+    sessions = assign_sessions(hits, found, TIMEOUT)
     assert list(sessions.index) == list(hits.index)
-    assert sessions.tolist() == by_the_rule(hits, kept)
+    assert sessions.tolist() == by_the_rule(hits, found)
 
 
-def test_the_visit_a_hit_falls_in_is_nearest_though_another_ended_nearer():
-    # a file read late: its hit at 10:05 lies inside the visit of 10:00 to 11:30; the visit before
-    # it ended 25 minutes before the hit, nearer than the end of the one it falls in
-    hits = pd.DataFrame(
-        {"site": ["s"], "visitor_id": ["v"], "datetime": [T0 + timedelta(minutes=5)], "id": ["h"]}
-    )
-    candidates = pd.DataFrame(
+def one_visitor(*minutes: int) -> pd.DataFrame:
+    return pd.DataFrame(
         {
-            "site": ["s", "s"],
-            "visitor_id": ["v", "v"],
-            "session_id": ["early", "around"],
-            "first_seen": [T0 - timedelta(hours=1), T0],
-            "last_seen": [T0 - timedelta(minutes=20), T0 + timedelta(minutes=90)],
+            "site": ["s"] * len(minutes),
+            "visitor_id": ["v"] * len(minutes),
+            "datetime": [T0 + timedelta(minutes=m) for m in minutes],
+            "id": [f"h{m}" for m in minutes],
         }
     )
-    nearest = nearest_sessions(candidates, hits)
-    assert nearest["session_id"].tolist() == ["around"]
-    assert assign_sessions(hits, nearest, TIMEOUT).tolist() == ["around"]
+
+
+def stored(*visits: tuple[str, int, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "site": ["s"] * len(visits),
+            "visitor_id": ["v"] * len(visits),
+            "session_id": [name for name, _, _ in visits],
+            "first_seen": [T0 + timedelta(minutes=first) for _, first, _ in visits],
+            "last_seen": [T0 + timedelta(minutes=last) for _, _, last in visits],
+        }
+    )
+
+
+def test_a_batch_goes_on_with_the_visit_its_last_stored_hits_began():
+    got = assign_sessions(one_visitor(20, 45, 80), stored(("before", -40, 0)), TIMEOUT)
+    assert got.tolist() == ["before", "before", "h80"]
+
+
+def test_a_late_hit_joins_the_visit_it_falls_in_though_another_ended_nearer():
+    # a file read late: its hit at 10:05 lies inside the visit of 10:00 to 11:30; the visit before
+    # it ended 40 minutes before the hit, nearer than the end of the one it falls in
+    got = assign_sessions(one_visitor(5), stored(("early", -60, -35), ("around", 0, 90)), TIMEOUT)
+    assert got.tolist() == ["around"]
+
+
+def test_late_hits_apart_in_their_batch_stay_in_the_visit_between_them():
+    # 10:05 and 10:50 are 45 minutes apart, but the stored visit of 10:00 to 11:00 runs between them
+    got = assign_sessions(one_visitor(5, 50, 140), stored(("visit", 0, 60)), TIMEOUT)
+    assert got.tolist() == ["visit", "visit", "h140"]

@@ -61,7 +61,7 @@ from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
 from .rows import batch_rows, split_by_type
-from .sessions import assign_sessions, nearest_sessions, recent_sessions
+from .sessions import assign_sessions, recent_sessions
 from .stored_keys import fill_stored_keys
 from .visitors import days_of, load_salts, needs_hash, visitor_ids
 
@@ -637,7 +637,7 @@ class _Run:
         timeout = int(settings["SESSION_TIMEOUT"])
         reach = timedelta(minutes=timeout)
         found = self.load_state(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
-        return hits.assign(session_id=assign_sessions(hits, nearest_sessions(found, hits), timeout))
+        return hits.assign(session_id=assign_sessions(hits, found, timeout))
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:
         """Visitors, sessions, then the rows; returns (visits, events) inserted."""

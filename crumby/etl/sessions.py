@@ -3,13 +3,14 @@
 A batch's hits may continue a visit that earlier hits began, in an earlier
 batch or run. The visits around a batch's time (each one's id, and its first
 and last hit there) are read from the stored hits (:func:`recent_sessions`):
-page views and events carry their session ids, and
-the batches before it in the open transaction are visible there too, so a
-session that spans two batches or two runs stays one, and a late file's hits
-join the visit they fall in. (ClickHouse reads its stored hits the same way,
-and the rows it holds back for a commit beside them: crumby/etl/clickhouse.py.)
-A session's id is the hit id of its first hit: loading the same logs again
-gives the same ids.
+page views and events carry their session ids, and the batches before it in
+the open transaction are visible there too. Laid on one timeline with the
+batch's hits (:func:`assign_sessions`), they make a session that spans two
+batches or two runs stay one, and a late file's hits join the visit they
+fall in. (ClickHouse reads its stored hits the same way, and the rows it
+holds back for a commit beside them: crumby/etl/clickhouse.py.) A session's
+id is the hit id of its first hit: loading the same logs again gives the
+same ids.
 """
 
 from __future__ import annotations
@@ -27,60 +28,70 @@ from ..store.engine import exact_text
 from ..store.schema import events, visits
 from .enrich.distinct import STRING, string_array
 
-# A visit found around a batch: its first and last hit there. A visitor's first hit of a batch
-# continues it when it lies within the timeout of those, or between them (a file read late).
+# A visit found around a batch: its first and last hit there. With the batch's hits it makes one
+# timeline per visitor, on which a session runs until a gap longer than the timeout.
 VISIT_COLUMNS = ["site", "visitor_id", "session_id", "first_seen", "last_seen"]
 
 
-def assign_sessions(hits: pd.DataFrame, kept: pd.DataFrame, timeout_minutes: int) -> pd.Series:
+def assign_sessions(hits: pd.DataFrame, found: pd.DataFrame, timeout_minutes: int) -> pd.Series:
     """Session id of every hit.
 
     ``hits`` needs ``site``, ``visitor_id``, ``datetime`` and ``id`` (hit id);
-    ``kept`` has VISIT_COLUMNS, a visit for each visitor seen before at most
-    (:func:`nearest_sessions`). Vectorised: the hits are sorted by visitor and
-    time, and a session starts at each visitor's first hit and after each gap
-    longer than the timeout.
+    ``found`` has VISIT_COLUMNS: visits stored before, around the batch's time
+    (:func:`recent_sessions`). Each visitor's hits and visits are laid on one
+    timeline, a visit as the span from its first hit to its last (it has no
+    longer gap inside); a session runs until a gap longer than the timeout.
+    A session holding a stored visit goes on under that visit's id (the
+    earliest one's, should it hold two); any other takes its first hit's id.
+    So a batch goes on with the visit that its visitor's last stored hits
+    began, and a hit from a file read late joins the visit it falls in, its
+    later hits with it. Vectorised: the hits and visits are sorted by visitor
+    and time, and each one's reach is the latest end so far.
     """
-    timeout = np.timedelta64(timeout_minutes * 60, "s")
-    site = text_column(hits["site"]).fill_null("")
-    visitor = text_column(hits["visitor_id"]).fill_null("")
-    times = hits["datetime"].to_numpy("datetime64[us]")
-    hit_ids = text_column(hits["id"])
-    count = len(times)
-    keys = _visitor_codes(site, visitor)
-    order = pc.sort_indices(
-        pa.table({"visitor": keys, "time": times, "id": hit_ids}),
-        sort_keys=[("visitor", "ascending"), ("time", "ascending"), ("id", "ascending")],
-    ).to_numpy()
-    codes = keys[order]
-    when = times[order]
-
-    first = np.ones(count, bool)  # a visitor's first hit of the batch
-    first[1:] = codes[1:] != codes[:-1]
-    starts = first.copy()
-    starts[1:] |= (when[1:] - when[:-1]) > timeout
-    first_rows = np.flatnonzero(first)
-
-    # A visitor's first hit in this batch may continue the visit found in the store.
-    kept_id, kept_first, kept_last = _kept_sessions(
-        kept, site.take(order[first_rows]), visitor.take(order[first_rows])
+    count = len(hits)
+    if not count:
+        return pd.Series([], index=hits.index, dtype=STRING)
+    timeout = timeout_minutes * 60_000_000  # microseconds
+    found = found if found is not None else pd.DataFrame(columns=VISIT_COLUMNS)
+    site = pa.concat_arrays([text_column(hits["site"]), text_column(found["site"])]).fill_null("")
+    visitor = pa.concat_arrays([text_column(hits["visitor_id"]), text_column(found["visitor_id"])]).fill_null(
+        ""
     )
-    continued = ~np.isnat(kept_last)
-    at = when[first_rows][continued]
-    continued[continued] = (at >= kept_first[continued] - timeout) & (at <= kept_last[continued] + timeout)
+    keys = _visitor_codes(site, visitor)
+    visits = np.flatnonzero(np.isin(keys[count:], keys[:count])) + count  # the batch's visitors' alone
+    rows = np.concatenate([np.arange(count), visits])
+    ids = pa.concat_arrays([text_column(hits["id"]), text_column(found["session_id"])]).take(rows)
+    times = _micros(hits["datetime"])
+    start = np.concatenate([times, _micros(found["first_seen"])[visits - count]])
+    end = np.concatenate([times, _micros(found["last_seen"])[visits - count]])
+    key = keys[rows]
+    order = pc.sort_indices(
+        pa.table({"visitor": key, "start": start, "id": ids}),
+        sort_keys=[("visitor", "ascending"), ("start", "ascending"), ("id", "ascending")],
+    ).to_numpy()
+    key, start, end = key[order], start[order], end[order]
 
-    # Each session's id: the hit id of its first hit, or the kept id it continues
-    # (kept ids are numbered after the hit ids in ``candidates``).
-    session_of_row = np.cumsum(starts) - 1
-    source = order[np.flatnonzero(starts)]
-    continuing = np.flatnonzero(continued)
-    source[session_of_row[first_rows[continuing]]] = count + continuing
-    candidates = pa.concat_arrays([hit_ids, kept_id])
+    first = np.ones(len(order), bool)  # a visitor's first hit or visit
+    first[1:] = key[1:] != key[:-1]
+    reach = pd.Series(end).groupby(key, sort=False).cummax().to_numpy()  # the latest end so far
+    begins = first.copy()
+    begins[1:] |= start[1:] - reach[:-1] > timeout
+    session = np.cumsum(begins) - 1
+
+    # Each session's id: its earliest stored visit's, else its first hit's.
+    stored = order >= count
+    source = np.flatnonzero(begins)
+    earliest = np.full(len(source), len(order))
+    np.minimum.at(earliest, session[stored], np.flatnonzero(stored))
+    source = np.where(earliest < len(order), earliest, source)
     picked = np.empty(count, np.int64)
-    picked[order] = source[session_of_row]
-    sessions = candidates.take(picked)
+    is_hit = ~stored
+    picked[order[is_hit]] = order[source[session[is_hit]]]
+    return pd.Series(_series(ids.take(picked)).array, index=hits.index)
 
-    return pd.Series(_series(sessions).array, index=hits.index)
+
+def _micros(values: pd.Series) -> np.ndarray:
+    return pd.to_datetime(values).to_numpy("datetime64[us]").astype(np.int64)
 
 
 def text_column(values: pd.Series) -> pa.Array:
@@ -102,37 +113,6 @@ def _visitor_codes(site: pa.Array, visitor: pa.Array) -> np.ndarray:
 
 def _codes(values: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _kept_sessions(
-    kept: pd.DataFrame, site: pa.Array, visitor: pa.Array
-) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Kept session id (null where none), first and last time (NaT) of each (site, visitor) pair."""
-    kept_id = pa.nulls(len(site), pa.large_string())
-    kept_first = np.full(len(site), np.datetime64("NaT"), "datetime64[us]")
-    kept_last = kept_first.copy()
-    if kept is None or kept.empty:
-        return kept_id, kept_first, kept_last
-    batch = pa.table({"site": site, "visitor_id": visitor, "_position": np.arange(len(site))})
-    found = pa.table(
-        {
-            "site": text_column(kept["site"]).fill_null(""),
-            "visitor_id": text_column(kept["visitor_id"]),
-            "session_id": text_column(kept["session_id"]),
-            "first_seen": pd.to_datetime(kept["first_seen"]).to_numpy("datetime64[us]"),
-            "last_seen": pd.to_datetime(kept["last_seen"]).to_numpy("datetime64[us]"),
-        }
-    )
-    found = batch.join(found, keys=["site", "visitor_id"], join_type="inner")
-    if not found.num_rows:
-        return kept_id, kept_first, kept_last
-    position = found.column("_position").to_numpy()
-    row_of = np.full(len(site), -1, np.int64)
-    row_of[position] = np.arange(found.num_rows)
-    kept_id = found.column("session_id").combine_chunks().take(pa.array(row_of, mask=row_of < 0))
-    kept_first[position] = found.column("first_seen").to_numpy()
-    kept_last[position] = found.column("last_seen").to_numpy()
-    return kept_id, kept_first, kept_last
 
 
 SPANS_PER_QUERY = 100  # time ranges ORed in one look-up; a batch of scattered times takes several
@@ -184,28 +164,3 @@ def merge_visits(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     visits = visits.astype(texts).fillna({"site": "", "visitor_id": ""})
     grouped = visits.groupby(["site", "visitor_id", "session_id"], sort=False, as_index=False)
     return grouped.agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))[VISIT_COLUMNS]
-
-
-def nearest_sessions(candidates: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
-    """Of ``candidates`` (VISIT_COLUMNS, any number per visitor), each visitor's visit nearest in
-    time to their first hit in ``hits``: the one :func:`assign_sessions` checks that hit against.
-    A visitor may have visits in two of a batch's time spans (a late hour read with the current
-    one); the nearer is the one that hit may belong to. A visit holding the hit is nearest of all."""
-    if candidates.empty:
-        return candidates
-    site = text_column(hits["site"]).fill_null("")
-    visitor = text_column(hits["visitor_id"]).fill_null("")
-    first = (
-        pd.DataFrame(
-            {"site": _series(site), "visitor_id": _series(visitor), "first": hits["datetime"].to_numpy()}
-        )
-        .groupby(["site", "visitor_id"], sort=False)["first"]
-        .min()
-    )
-    keyed = candidates.fillna({"site": "", "visitor_id": ""}).astype({"site": STRING, "visitor_id": STRING})
-    joined = keyed.join(first, on=["site", "visitor_id"], how="inner")
-    at = pd.to_datetime(joined["first"])
-    zero = pd.Timedelta(0)
-    distance = (joined["first_seen"] - at).clip(lower=zero) + (at - joined["last_seen"]).clip(lower=zero)
-    nearest = joined.assign(_distance=distance).sort_values(["_distance", "session_id"], kind="stable")
-    return nearest.drop_duplicates(["site", "visitor_id"])[VISIT_COLUMNS].reset_index(drop=True)
