@@ -124,7 +124,7 @@ def recent_sessions(conn: sa.Connection, spans: Sequence[tuple[datetime, datetim
     ``spans`` are a batch's times widened by the timeout (:func:`crumby.etl.load.time_spans`): no
     hit outside them can continue a session with the batch's hits. Both hit tables have an index (or
     zone maps) on time, so this reads about the hits of the timeout before the batch, one row per
-    visit sent back. It replaces a table of each visitor's last session, upserted after every
+    visit sent back. It replaced a table of each visitor's last session, upserted after every
     batch: on PostgreSQL that upsert was about 3 s of the server's 10 s for a million hits.
     """
     text = exact_text(conn)

@@ -1,4 +1,4 @@
-"""The ETL's own tables (``_crumby_*``): schema version, loads, file checkpoints, session state, salts.
+"""The ETL's own tables (``_crumby_*``): schema version, loads, file checkpoints, salts (and an old state).
 
 They live in the store beside the rows they describe, so a batch's rows and
 its checkpoint commit in one transaction: after a crash the store is as it
@@ -51,8 +51,8 @@ files = Table(
     Column("expired", String(16)),  # NULL, compressed or deleted (retention)
 )
 
-# ClickHouse's record of each visitor's last session, so a session spanning two runs stays one. The
-# other stores read it from their stored hits (crumby/etl/sessions.py) and keep this table empty.
+# Each visitor's last session, as an earlier crumby kept it. No store reads or writes it now: each
+# batch finds its visits among the stored hits (crumby/etl/sessions.py); the upgrades emptied it.
 sessions = Table(
     "_crumby_sessions",
     bookkeeping_metadata,
