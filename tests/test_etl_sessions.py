@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from crumby.etl.sessions import VISIT_COLUMNS, assign_sessions
@@ -125,3 +126,41 @@ def test_late_hits_apart_in_their_batch_stay_in_the_visit_between_them():
     # 10:05 and 10:50 are 45 minutes apart, but the stored visit of 10:00 to 11:00 runs between them
     got = assign_sessions(one_visitor(5, 50, 140), stored(("visit", 0, 60)), TIMEOUT)
     assert got.tolist() == ["visit", "visit", "h140"]
+
+
+def test_rows_held_for_a_commit_give_each_visits_span_within_the_times_looked_at():
+    from crumby.etl.clickhouse import held_visits
+
+    utc = pa.timestamp("us", tz="UTC")
+
+    def rows(*hits: tuple[str | None, str, str | None, int]) -> pa.Table:
+        return pa.table(
+            {
+                "site": pa.array([h[0] for h in hits], pa.string()),
+                "visitor_id": [h[1] for h in hits],
+                "session_id": pa.array([h[2] for h in hits], pa.string()),
+                "datetime": pa.array([T0 + timedelta(minutes=h[3]) for h in hits], utc),
+            }
+        )
+
+    page_views = rows(("s", "v", "a", 0), ("s", "v", "a", 20), (None, "w", "b", 10), ("s", "v", None, 15))
+    events = rows(("s", "v", "a", 40), ("s", "v", "c", 300))  # the last lies outside the times looked at
+    spans = [(T0 - timedelta(minutes=30), T0 + timedelta(minutes=90))]
+    found = held_visits([page_views, events], spans).sort_values("session_id")
+    assert found.to_dict("records") == [
+        {
+            "site": "s",
+            "visitor_id": "v",
+            "session_id": "a",
+            "first_seen": T0,
+            "last_seen": T0 + timedelta(minutes=40),
+        },
+        {
+            "site": "",
+            "visitor_id": "w",
+            "session_id": "b",
+            "first_seen": T0 + timedelta(minutes=10),
+            "last_seen": T0 + timedelta(minutes=10),
+        },
+    ]
+    assert held_visits([page_views], []).empty

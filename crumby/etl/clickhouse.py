@@ -99,6 +99,8 @@ def recent_visits(conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -
 
 def held_visits(held: list[pa.Table], spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
     """:func:`recent_visits` of the rows the open transaction holds back for its commit."""
+    if not spans:
+        return pd.DataFrame(columns=VISIT_COLUMNS)
     parts = []
     for rows in held:
         times = rows.column("datetime")

@@ -53,9 +53,9 @@ def assign_sessions(hits: pd.DataFrame, found: pd.DataFrame, timeout_minutes: in
         return pd.Series([], index=hits.index, dtype=STRING)
     timeout = timeout_minutes * 60_000_000  # microseconds
     found = found if found is not None else pd.DataFrame(columns=VISIT_COLUMNS)
-    site = pa.concat_arrays([text_column(hits["site"]), text_column(found["site"])]).fill_null("")
-    visitor = pa.concat_arrays([text_column(hits["visitor_id"]), text_column(found["visitor_id"])]).fill_null(
-        ""
+    site, visitor = (
+        pa.concat_arrays([text_column(hits[name]), text_column(found[name])]).fill_null("")
+        for name in ("site", "visitor_id")
     )
     keys = _visitor_codes(site, visitor)
     visits = np.flatnonzero(np.isin(keys[count:], keys[:count])) + count  # the batch's visitors' alone
