@@ -342,7 +342,7 @@ class ClickHouseRun(_Run):
         super().__init__(*args)
         self.held = _Held()
 
-    def load_state(self, conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
+    def find_visits(self, conn: sa.Connection, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
         """The visits around a batch's times (``spans``): those stored, and those the open transaction
         holds back for its commit."""
         held = held_visits([*self.held.page_views, *self.held.events], spans)

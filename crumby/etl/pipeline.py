@@ -625,7 +625,7 @@ class _Run:
         return list(rows.values())
 
     # How the visits around a batch and the daily salts are read (ClickHouse reads its own way).
-    load_state = staticmethod(recent_sessions)
+    find_visits = staticmethod(recent_sessions)
     load_salts = staticmethod(load_salts)
 
     def _assign(self, conn: sa.Connection, hits: pd.DataFrame) -> pd.DataFrame:
@@ -636,7 +636,7 @@ class _Run:
         hits = hits.assign(visitor_id=visitor_ids(hits, day_salts, settings["COOKIELESS"]))
         timeout = int(settings["SESSION_TIMEOUT"])
         reach = timedelta(minutes=timeout)
-        found = self.load_state(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
+        found = self.find_visits(conn, time_spans(pa.array(hits["datetime"]), reach, gap=2 * reach))
         return hits.assign(session_id=assign_sessions(hits, found, timeout))
 
     def _write(self, conn: sa.Connection, hits: pd.DataFrame, stored_ips: pd.Series) -> tuple[int, int]:

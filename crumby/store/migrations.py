@@ -353,9 +353,9 @@ def _postgresql_sessions_by_end(conn: sa.Connection) -> None:
 
 
 def _session_state_from_the_hits(conn: sa.Connection) -> None:
-    """The kept session state emptied: the ETL now reads each visitor's last session from the stored
-    hits (crumby/etl/sessions.py), so its rows would only grow stale. ClickHouse keeps it (its own
-    migrations)."""
+    """The kept session state emptied: the ETL now finds a batch's visits among the stored hits
+    (crumby/etl/sessions.py), so its rows would only grow stale. ClickHouse empties its own (its
+    schema step 4)."""
     conn.execute(session_state.delete())
 
 
