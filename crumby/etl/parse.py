@@ -42,6 +42,7 @@ from ..hits import (
 from ..nginx_hits import MARK as NGINX_MARK
 from ..nginx_hits import parse_any_line
 from .extract import Chunk
+from .parse_nginx import convert
 
 STRING_FIELDS = tuple(dict.fromkeys(("id", "ts", *FIELD_CAPS)))
 # props as an empty struct: the reader says which lines carry an object there, without reading it
@@ -177,6 +178,28 @@ class _Collector:
         self.parse_fast(index[:middle])
         self.parse_fast(index[middle:])
 
+    def parse_nginx(self, index: np.ndarray) -> None:
+        """nginx's lines ``index``: the usual beacons column by column (:mod:`.parse_nginx`), the rest
+        the exact way; where pyarrow refuses the lines, in halves, down to one by one."""
+        found = convert(self.lines.gather(index), len(index))
+        if found is None:
+            if len(index) <= SMALLEST_HALF:
+                for i in index:
+                    self.parse_one(int(i), parse_any_line)
+                return
+            middle = len(index) // 2
+            self.parse_nginx(index[:middle])
+            self.parse_nginx(index[middle:])
+            return
+        columns, converted = found
+        table = _work_table(columns, index, pa.array(np.full(len(index), FORMAT_VERSION)))
+        table = table.append_column("_props", pa.array(np.zeros(len(index), bool)))
+        good = converted & _vector_checks(table, self.lines.latest)
+        if good.any():
+            self.tables.append(table.filter(pa.array(good)).drop_columns(["_v", "_props"]))
+        for i in index[~good]:
+            self.parse_one(int(i), parse_any_line)
+
     def _with_props(self, table: pa.Table) -> pa.Table:
         """``props`` as JSON text for the rows whose line has one; a bad one rejects its line."""
         has_props = table.column("_props").to_numpy(zero_copy_only=False)
@@ -215,7 +238,7 @@ class _Collector:
             tables.append(pa.Table.from_pylist(self.slow_rows, schema=_WORK_SCHEMA))
         if not tables:
             return _WORK_SCHEMA.empty_table()
-        if len(tables) == 1:
+        if len(tables) == 1 and not self.slow_rows:
             return tables[0]  # one read of the whole chunk: already in line order
         return pa.concat_tables(tables).sort_by("_line")
 
@@ -250,13 +273,16 @@ def _parse_chunk(chunk: Chunk, refused: Mapping[str, str]) -> tuple[pa.Table, li
     too_long = lines.lengths > MAX_LINE_BYTES + 1
     for i in np.flatnonzero(too_long):
         collector.parse_one(int(i))
-    # nginx's lines (crumby.nginx_hits) are turned into the collector's hits one by one.
+    # nginx's lines (crumby.nginx_hits): the usual beacons column by column, the others one by one.
     nginx = lines.mentioning(NGINX_MARK) & ~too_long
-    for i in np.flatnonzero(nginx):
+    escaped = lines.mentioning(b"\\u") & ~too_long  # maybe a NUL or a lone surrogate: read exactly
+    for i in np.flatnonzero(nginx & escaped):
         collector.parse_one(int(i), parse_any_line)
-    escaped = lines.mentioning(b"\\u") & ~(too_long | nginx)  # maybe a NUL or a lone surrogate: read exactly
-    for i in np.flatnonzero(escaped):
+    for i in np.flatnonzero(escaped & ~nginx):
         collector.parse_one(int(i))
+    beacons = np.flatnonzero(nginx & ~escaped)
+    if len(beacons):
+        collector.parse_nginx(beacons)
     fast = np.flatnonzero(~(too_long | nginx | escaped))
     if len(fast):
         collector.parse_fast(fast)
@@ -293,11 +319,20 @@ def _read_fast(block: pa.Buffer, index: np.ndarray) -> pa.Table | None:
     if times is None:
         return None
     columns = {name: table.column(name) for name in STRING_FIELDS}
-    columns["props"] = pa.nulls(len(index), pa.string())
     columns["datetime"] = times
-    columns["_line"] = pa.array(index, pa.int64())
-    checked = pa.table(columns, schema=_WORK_SCHEMA).append_column("_v", table.column("v"))
+    checked = _work_table(columns, index, table.column("v"))
     return checked.append_column("_props", table.column("props").is_valid())
+
+
+def _work_table(columns: Mapping[str, pa.Array], index: np.ndarray, version) -> pa.Table:
+    """A batch's columns (STRING_FIELDS and datetime) as _WORK_SCHEMA, props empty, and the format's
+    version as ``_v`` (for :func:`_vector_checks`); a field not given is null."""
+    count = len(index)
+    whole = {name: columns.get(name, pa.nulls(count, pa.string())) for name in STRING_FIELDS}
+    whole["props"] = pa.nulls(count, pa.string())
+    whole["datetime"] = columns["datetime"]
+    whole["_line"] = pa.array(index, pa.int64())
+    return pa.table(whole, schema=_WORK_SCHEMA).append_column("_v", version)
 
 
 def hit_times(ts: pa.ChunkedArray | pa.Array) -> pa.Array | None:
