@@ -87,6 +87,10 @@ def usual_body(draw) -> str:
             fields[name] = draw(TEXT)
     if draw(st.integers(0, 4)) == 0:
         fields["ev"] = draw(st.integers(-(10**20), 10**20))
+    if draw(st.integers(0, 3)) == 0:
+        fields["props"] = draw(
+            st.dictionaries(TEXT, st.one_of(TEXT, VALUE, st.lists(TEXT, max_size=1)), max_size=22)
+        )
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -225,14 +229,33 @@ def test_the_trackers_beacons_are_read_by_column(tmp_path, monkeypatch):
     _check(tmp_path, lines, monkeypatch)
 
 
-def test_a_body_with_props_or_numbers_goes_the_exact_way_and_loads_the_same(tmp_path, monkeypatch):
+def test_a_body_with_other_numbers_goes_the_exact_way_and_loads_the_same(tmp_path, monkeypatch):
     lines = [_beacon(n) for n in range(100)]
-    lines[7] = _beacon(7, t="event", en="buy", ev=12, props={"plan": "pro"})
+    lines[7] = _beacon(7, t="event", en="buy", ev=12.5)
     lines[50] = _beacon(50, sd=24)
     _, converted = convert(pa.py_buffer(b"".join(lines)), len(lines))
     assert not converted[7] and not converted[50]
     assert np.delete(converted, [7, 50]).all(), "a refused body does not hold back the rest"
     _check(tmp_path, lines, monkeypatch)
+
+
+def test_props_are_stored_as_the_exact_way_stores_them(tmp_path, monkeypatch):
+    lines = [_beacon(n) for n in range(4)]
+    lines[1] = _beacon(1, t="event", en="buy", ev=12, props={"plan": "pro", "seats": 3, "x" * 70: None})
+    lines[2] = _beacon(2, t="event", en="buy", props={"plan": {"nested": "no"}})  # refused: its reason
+    _, converted = convert(pa.py_buffer(b"".join(lines)), len(lines))
+    assert converted.all(), "the props are the caller's to make"
+    columns, exact = _both_ways(tmp_path, lines, monkeypatch)
+    assert columns == exact
+    hits, rejects = columns
+    assert [hit["props"] for hit in hits] == [None, '{"plan":"pro","seats":"3","' + "x" * 64 + '":""}', None]
+    assert [reason for _, reason in rejects] == ["props values must be strings, numbers or booleans"]
+    # made beside the columns, not by sending the line the exact way
+    bodies = pa.array([None, *(json.loads(line)["body"] for line in lines[1:3]), None])
+    made_here = np.ones(4, bool)
+    texts = parse_module._Collector._nginx_props(bodies, made_here)
+    assert made_here.tolist() == [True, True, False, True]
+    assert texts[1].as_py() == hits[1]["props"]
 
 
 def test_a_body_of_two_objects_beside_an_empty_one_does_not_shift_the_rows(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ from ..hits import (
     NESTED_TOO_DEEP,
     PROPS_MAX_KEYS,
     HitError,
+    clean_props,
     parse_line,
 )
 from ..nginx_hits import MARK as NGINX_MARK
@@ -192,6 +193,7 @@ class _Collector:
             self.parse_nginx(index[middle:])
             return
         columns, converted = found
+        columns["props"] = self._nginx_props(columns.pop("body"), converted)
         table = _work_table(columns, index, pa.array(np.full(len(index), FORMAT_VERSION)))
         table = table.append_column("_props", pa.array(np.zeros(len(index), bool)))
         good = converted & _vector_checks(table, self.lines.latest)
@@ -199,6 +201,18 @@ class _Collector:
             self.tables.append(table.filter(pa.array(good)).drop_columns(["_v", "_props"]))
         for i in index[~good]:
             self.parse_one(int(i), parse_any_line)
+
+    @staticmethod
+    def _nginx_props(bodies: pa.Array, converted: np.ndarray) -> pa.Array:
+        """The props of the bodies given, as the exact way stores them; a line whose props it would
+        refuse is no longer ``converted`` (it goes the exact way, for its reason)."""
+        texts: list[str | None] = [None] * len(bodies)
+        for i in np.flatnonzero(bodies.is_valid().to_numpy(zero_copy_only=False)):
+            try:
+                texts[i] = stored_props(clean_props(json.loads(bodies[int(i)].as_py()).get("props")))
+            except (HitError, ValueError, RecursionError):
+                converted[i] = False
+        return pa.array(texts, pa.string())
 
     def _with_props(self, table: pa.Table) -> pa.Table:
         """``props`` as JSON text for the rows whose line has one; a bad one rejects its line."""
@@ -325,11 +339,11 @@ def _read_fast(block: pa.Buffer, index: np.ndarray) -> pa.Table | None:
 
 
 def _work_table(columns: Mapping[str, pa.Array], index: np.ndarray, version) -> pa.Table:
-    """A batch's columns (STRING_FIELDS and datetime) as _WORK_SCHEMA, props empty, and the format's
+    """A batch's columns (STRING_FIELDS, datetime, maybe props) as _WORK_SCHEMA, and the format's
     version as ``_v`` (for :func:`_vector_checks`); a field not given is null."""
     count = len(index)
     whole = {name: columns.get(name, pa.nulls(count, pa.string())) for name in STRING_FIELDS}
-    whole["props"] = pa.nulls(count, pa.string())
+    whole["props"] = columns.get("props", pa.nulls(count, pa.string()))
     whole["datetime"] = columns["datetime"]
     whole["_line"] = pa.array(index, pa.int64())
     return pa.table(whole, schema=_WORK_SCHEMA).append_column("_v", version)
@@ -412,13 +426,17 @@ def store_text(value: str) -> str:
     return value
 
 
-def _hit_row(hit: dict, latest: datetime) -> dict:
-    row = {name: None if hit.get(name) is None else store_text(hit[name]) for name in STRING_FIELDS}
-    props = hit.get("props")
+def stored_props(props: object) -> str | None:
+    """A hit's ``props`` as JSON text the stores take (see :func:`props_text`, :func:`store_text`)."""
     if props:
         props_text(props)  # the format's check first: then keys and values are strings
         props = {store_text(key): store_text(value) for key, value in props.items()}
-    row["props"] = props_text(props)
+    return props_text(props)
+
+
+def _hit_row(hit: dict, latest: datetime) -> dict:
+    row = {name: None if hit.get(name) is None else store_text(hit[name]) for name in STRING_FIELDS}
+    row["props"] = stored_props(hit.get("props"))
     try:
         when = datetime.fromisoformat(hit["ts"].replace("Z", "+00:00"))
         if when.tzinfo is not None:

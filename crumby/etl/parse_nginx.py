@@ -8,12 +8,13 @@ such lines loaded at 20,000 hits/s where the collector's own lines loaded at
 carry, and the collector's rules (``client_fields``, ``make_hit``) run as
 vectorised compute.
 
-Only the usual line takes this way: a beacon whose body is a flat JSON object
-of string fields (the protocol version a number), with no ``props``, no
-control character and little nesting, under an install with no proxies and
-no allowlist of sites. Every other line (a GIF, a body with numbers or props,
-a reject) is converted the exact way, which also gives a bad line its reason;
-tests/test_etl_parse_nginx.py checks that both ways give the same hits.
+Only the usual line takes this way: a beacon whose body is one JSON object
+of text fields (the protocol version a number, an event's value maybe a whole
+number), without line breaks and little nested, under an install with no
+proxies and no allowlist of sites; its ``props``, when it has some, are made
+by the exact way's functions. Every other line (a GIF, a body with other
+numbers, a reject) is converted the exact way, which also gives a bad line its
+reason; tests/test_etl_parse_nginx.py checks that both ways give the same hits.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ WHOLE_EVENT_VALUE = r'"ev":(-?[1-9][0-9]*|0)([,}])'
 
 def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarray] | None:
     """The hit columns of ``count`` nginx lines and a mask of the lines converted here; None when
-    pyarrow refuses the lines. A line outside the mask has nulls in every column."""
+    pyarrow refuses the lines. A line outside the mask has nulls in every column.
+
+    ``props`` is left to the caller: the column ``body`` holds the body of each converted line
+    whose body has props (null for the others), from which the exact way's functions make it."""
     try:
         lines = pj.read_json(pa.BufferReader(block), read_options=_READ, parse_options=_LINES)
         lines.validate(full=True)
@@ -85,6 +89,9 @@ def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarr
         "pv": pc.fill_null(version, "1"),
         **{name: _server_value(lines, name) for name in ("ip", "ua", "referer", "lang")},
         "datetime": pc.cast(when, pa.timestamp("us")),
+        "body": pc.if_else(
+            pc.is_valid(bodies.column("props")), lines.column("body"), pa.scalar(None, pa.string())
+        ),
     }
     converted = np.zeros(count, bool)
     converted[rows[usual]] = True
@@ -188,10 +195,9 @@ def _client_value(values: pa.ChunkedArray, limit: int) -> pa.Array:
 
 def _follows_the_protocol(bodies: pa.Table, fields: dict[str, pa.Array], cookieless: pa.ChunkedArray):
     """A mask of the bodies ``client_fields`` takes: a known type, its required fields, a cid unless
-    cookieless, no props."""
+    cookieless."""
     hit_type = fields["t"]
     usual = pc.is_in(hit_type, pa.array(HIT_TYPES))
-    usual = pc.and_kleene(usual, pc.is_null(bodies.column("props")))
     needs_cid = pc.invert(pc.fill_null(pc.equal(cookieless, True), False))
     usual = pc.and_kleene(usual, pc.or_kleene(pc.invert(needs_cid), pc.is_valid(fields["cid"])))
     for kind, required in REQUIRED_FIELDS.items():
