@@ -34,6 +34,12 @@ TEXT = st.one_of(
     st.sampled_from(
         ["", "a", "visit", "event", "https://example.com/a?b=c", "Un billet — été 🫖", "x" * 3000]
     ),
+    st.sampled_from(
+        ["https://www.example.com/", "http://user@EXAMPLE.com:8080/x", "https://notexample.com/"]
+    ),
+    st.sampled_from(
+        ["https://other.org.evil/", "//example.com/", "https://[::1]/", "https://sub.other.org/p"]
+    ),
     st.text(max_size=20),
     st.text(alphabet="ab\t\x00\\\"'{}[]%+é🫖", max_size=12),
 )
@@ -109,7 +115,8 @@ def nginx_line(draw) -> bytes:
         entry["body"] = draw(usual_body())
         for name in ("ip", "xff", "ua", "referer", "lang"):
             entry[name] = draw(st.one_of(st.just(""), TEXT))
-        entry.update(cookieless=draw(st.booleans()), proxies=0, sites="")
+        sites = draw(st.sampled_from(["", "", "example.com", " Example.COM  other.org ", "\u2003"]))
+        entry.update(cookieless=draw(st.booleans()), proxies=0, sites=sites)
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
         return line.encode("utf-8", "surrogatepass") + b"\n"
     kind = draw(st.sampled_from(["post", "post", "post", "gif", "other"]))
@@ -194,7 +201,7 @@ test_many_nginx_lines_read_by_column_equal_the_exact_way = pytest.mark.slow(
 )
 
 
-def _beacon(n: int, **fields) -> bytes:
+def _beacon(n: int, sites: str = "", **fields) -> bytes:
     body = {"v": 1, "t": "visit", "cid": f"c{n}", "dl": f"https://example.com/{n}", "dt": "Été 🫖", **fields}
     entry = {
         "v": 1,
@@ -211,7 +218,7 @@ def _beacon(n: int, **fields) -> bytes:
         "lang": "fr",
         "cookieless": False,
         "proxies": 0,
-        "sites": "",
+        "sites": sites,
     }
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
@@ -283,3 +290,15 @@ def test_hits_keep_their_lines_order_beside_lines_read_for_an_escape(tmp_path):
     hits, rejects = _parsed(folder)
     assert rejects == []
     assert [hit["id"] for hit in hits] == ["a1", f"{1:032x}", f"{2:032x}"]
+
+
+def test_an_install_with_sites_keeps_its_beacons_by_column(tmp_path, monkeypatch):
+    lines = [_beacon(n, sites="shop.example.net Example.com") for n in range(3)]
+    lines.append(_beacon(3, sites="shop.example.net", dl="https://example.com/"))
+    _, converted = convert(pa.py_buffer(b"".join(lines)), len(lines))
+    assert converted.tolist() == [True, True, True, False]
+    columns, exact = _both_ways(tmp_path, lines, monkeypatch)
+    assert columns == exact
+    assert [reason for _, reason in columns[1]] == [
+        "this site is not tracked here; add its host to SITES to accept its hits"
+    ]
