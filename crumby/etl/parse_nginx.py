@@ -11,11 +11,11 @@ the lines, then the bodies they carry, and the collector's rules
 Only the usual line takes this way: a beacon whose body is one JSON object
 of text fields (the protocol version a number, an event's value maybe a whole
 number), without line breaks and little nested, under an install with no
-proxies; its ``props``, when it has some, and whether the install's ``SITES``
-admit its page, are answered by the exact way's functions (the latter once per
-distinct page). Every other line (a GIF, a body with other
-numbers, a reject) is converted the exact way, which also gives a bad line its
-reason; tests/test_etl_parse_nginx.py checks that both ways give the same hits.
+proxies. Its ``props``, when it has some, and whether the install's ``SITES``
+admit its page are answered by the exact way's own functions (``SITES`` once
+per distinct page). Every other line (a GIF, a body with other numbers, a
+reject) is converted the exact way, which also gives a bad line its reason;
+tests/test_etl_parse_nginx.py checks that both ways give the same hits.
 """
 
 from __future__ import annotations
