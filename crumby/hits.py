@@ -148,9 +148,10 @@ def forwarded_client(remote: str, forwarded_for: str, proxy_count: int) -> str:
 
     Each trusted proxy appends the address it received from; only the
     entries those proxies added can be believed, so the client is the one
-    ``proxy_count`` places from the right end of the chain.
+    ``proxy_count`` places from the right end of the chain. A count below one trusts
+    no proxy (an nginx line written with a negative count must not stop a load).
     """
-    if not proxy_count:
+    if proxy_count < 1:
         return remote
     route = [a.strip() for a in forwarded_for.split(",") if a.strip()] + [remote]
     return route[max(0, len(route) - 1 - proxy_count)]

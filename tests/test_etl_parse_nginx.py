@@ -151,7 +151,7 @@ def nginx_line(draw) -> bytes:
             st.one_of(TEXT, st.just("y" * 9000)) if draw(st.integers(0, 4)) == 0 else st.just("ok " + name)
         )
     entry["cookieless"] = draw(st.sampled_from([False, False, True, None, "yes"]))
-    entry["proxies"] = draw(st.sampled_from([0, 0, 0, 1, None]))
+    entry["proxies"] = draw(st.sampled_from([0, 0, 0, 1, 3, -1, None, True, "1"]))
     entry["sites"] = draw(st.sampled_from(["", "", "", "example.com", None]))
     if draw(st.integers(0, 20)) == 0:
         entry.pop(draw(st.sampled_from(sorted(entry))))
@@ -302,3 +302,16 @@ def test_an_install_with_sites_keeps_its_beacons_by_column(tmp_path, monkeypatch
     assert [reason for _, reason in columns[1]] == [
         "this site is not tracked here; add its host to SITES to accept its hits"
     ]
+
+
+def test_a_negative_proxy_count_trusts_no_proxy_and_does_not_stop_the_load(tmp_path):
+    """Such a line (a hand-edited log format) raised IndexError on the exact way: every run stopped there."""
+    entry = json.loads(_beacon(1))
+    entry.update(proxies=-1, xff="198.51.100.7")
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    (folder / "hits-2026030100-w1.jsonl").write_bytes(line + _beacon(2))
+    hits, rejects = _parsed(folder)
+    assert rejects == []
+    assert [hit["ip"] for hit in hits] == ["203.0.113.9", "203.0.113.9"]
