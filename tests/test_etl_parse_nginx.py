@@ -116,7 +116,9 @@ def nginx_line(draw) -> bytes:
         for name in ("ip", "xff", "ua", "referer", "lang"):
             entry[name] = draw(st.one_of(st.just(""), TEXT))
         sites = draw(st.sampled_from(["", "", "example.com", " Example.COM  other.org ", "\u2003"]))
-        entry.update(cookieless=draw(st.booleans()), proxies=0, sites=sites)
+        if draw(st.booleans()):
+            entry["xff"] = draw(st.sampled_from(["198.51.100.1, 203.0.113.5", " 192.0.2.9 ,,", "unknown"]))
+        entry.update(cookieless=draw(st.booleans()), proxies=draw(st.sampled_from([0, 0, 1, 2])), sites=sites)
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
         return line.encode("utf-8", "surrogatepass") + b"\n"
     kind = draw(st.sampled_from(["post", "post", "post", "gif", "other"]))
@@ -315,3 +317,17 @@ def test_a_negative_proxy_count_trusts_no_proxy_and_does_not_stop_the_load(tmp_p
     hits, rejects = _parsed(folder)
     assert rejects == []
     assert [hit["ip"] for hit in hits] == ["203.0.113.9", "203.0.113.9"]
+
+
+def test_beacons_behind_proxies_keep_the_column_path_and_their_clients_address(tmp_path, monkeypatch):
+    lines = []
+    for n, (proxies, forwarded) in enumerate(
+        [(1, "198.51.100.1"), (2, "198.51.100.1, 203.0.113.5"), (1, "")]
+    ):
+        entry = json.loads(_beacon(n))
+        entry.update(proxies=proxies, xff=forwarded)
+        lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    columns, converted = convert(pa.py_buffer(b"".join(lines)), len(lines))
+    assert converted.all()
+    assert columns["ip"].to_pylist() == ["198.51.100.1", "198.51.100.1", "203.0.113.9"]
+    _check(tmp_path, lines, monkeypatch)

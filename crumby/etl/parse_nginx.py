@@ -10,10 +10,10 @@ the lines, then the bodies they carry, and the collector's rules
 
 Only the usual line takes this way: a beacon whose body is one JSON object
 of text fields (the protocol version a number, an event's value maybe a whole
-number), without line breaks and little nested, under an install with no
-proxies. Its ``props``, when it has some, and whether the install's ``SITES``
-admit its page are answered by the exact way's own functions (``SITES`` once
-per distinct page). Every other line (a GIF, a body with other numbers, a
+number), without line breaks and little nested. Its ``props``, when it has
+some, whether the install's ``SITES`` admit its page, and its client's address
+behind proxies are answered by the exact way's own functions (the last two
+once per distinct value). Every other line (a GIF, a body with other numbers, a
 reject) is converted the exact way, which also gives a bad line its reason;
 tests/test_etl_parse_nginx.py checks that both ways give the same hits.
 """
@@ -33,6 +33,7 @@ from ..hits import (
     PROTOCOL_VERSION_CAP,
     REQUIRED_FIELDS,
     SERVER_FIELD_CAPS,
+    forwarded_client,
     site_allowed,
 )
 from ..nginx_hits import LOGGED_HEADERS, SOURCE
@@ -90,7 +91,8 @@ def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarr
         "ts": _iso_text(when),
         **fields,
         "pv": pc.fill_null(version, "1"),
-        **{name: _server_value(lines, name) for name in ("ip", "ua", "referer", "lang")},
+        "ip": _server_value(_client_address(lines), "ip"),
+        **{name: _server_value(lines.column(name), name) for name in ("ua", "referer", "lang")},
         "datetime": pc.cast(when, pa.timestamp("us")),
         "body": pc.if_else(
             pc.is_valid(bodies.column("props")), lines.column("body"), pa.scalar(None, pa.string())
@@ -105,7 +107,7 @@ def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarr
 
 
 def _usual_beacon(lines: pa.Table) -> np.ndarray:
-    """Lines of a beacon under an install without proxies, whose body the bodies' read may take."""
+    """Lines of a beacon whose body the bodies' read may take."""
     body = lines.column("body")
     usual = pc.and_kleene(pc.equal(lines.column("src"), SOURCE), pc.equal(lines.column("kind"), "post"))
     checks = [
@@ -118,7 +120,7 @@ def _usual_beacon(lines: pa.Table) -> np.ndarray:
         pc.ends_with(body, "}"),
         pc.invert(pc.match_substring_regex(body, "[\n\r]")),
         _shallow(body),
-        pc.equal(pc.fill_null(lines.column("proxies"), 0), 0),
+        pc.greater_equal(pc.fill_null(lines.column("proxies"), 0), 0),
         pc.match_substring_regex(lines.column("msec"), MSEC),
         *[
             pc.less_equal(pc.fill_null(pc.utf8_length(lines.column(name)), 0), MAX_HEADER_BYTES)
@@ -243,9 +245,28 @@ def _iso_text(when: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T", max_replacements=1), "Z", "")
 
 
-def _server_value(lines: pa.Table, name: str) -> pa.Array:
+def _client_address(lines: pa.Table) -> pa.Array:
+    """The client's address: nginx's own peer, or behind proxies ``forwarded_client`` itself, once per
+    distinct peer, X-Forwarded-For and proxy count."""
+    proxies = pc.fill_null(lines.column("proxies"), 0)
+    if not pc.any(pc.greater(proxies, 0)).as_py():
+        return lines.column("ip")
+    # one key per triple: the addresses hold no NUL (it would have come as \u0000, read the exact way)
+    parts = [
+        pc.cast(proxies, pa.string()),
+        pc.fill_null(lines.column("ip"), ""),
+        pc.fill_null(lines.column("xff"), ""),
+    ]
+    encoded = _whole(pc.dictionary_encode(pc.binary_join_element_wise(*parts, "\x00")))
+    answers = []
+    for key in encoded.dictionary.to_pylist():
+        count, remote, forwarded = key.split("\x00", 2)
+        answers.append(forwarded_client(remote, forwarded, int(count)))
+    return pa.array(answers, pa.string()).take(encoded.indices)
+
+
+def _server_value(values: pa.Array | pa.ChunkedArray, name: str) -> pa.Array:
     """A request fact as ``make_hit`` keeps it: only when not empty, cut to its cap."""
-    values = lines.column(name)
     values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
     return pc.utf8_slice_codeunits(values, 0, SERVER_FIELD_CAPS[name])
 
