@@ -158,10 +158,17 @@ def forwarded_client(remote: str, forwarded_for: str, proxy_count: int) -> str:
 
 
 def site_allowed(url: str, sites: tuple[str, ...]) -> bool:
-    """Whether the page's host is in the allowlist (a listed domain admits its subdomains)."""
+    """Whether the page's host is in the allowlist (a listed domain admits its subdomains).
+
+    A page whose URL has no host to read ("https://[::1/") is in no site: urlsplit's ValueError
+    would have stopped every ETL run at an nginx line carrying one.
+    """
     if not sites:
         return True
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
     return any(host == site or host.endswith("." + site) for site in sites)
 
 

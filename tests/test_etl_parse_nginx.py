@@ -38,7 +38,13 @@ TEXT = st.one_of(
         ["https://www.example.com/", "http://user@EXAMPLE.com:8080/x", "https://notexample.com/"]
     ),
     st.sampled_from(
-        ["https://other.org.evil/", "//example.com/", "https://[::1]/", "https://sub.other.org/p"]
+        [
+            "https://other.org.evil/",
+            "//example.com/",
+            "https://[::1]/",
+            "https://[::1/",
+            "https://sub.other.org/p",
+        ]
     ),
     st.text(max_size=20),
     st.text(alphabet="ab\t\x00\\\"'{}[]%+é🫖", max_size=12),
@@ -331,3 +337,16 @@ def test_beacons_behind_proxies_keep_the_column_path_and_their_clients_address(t
     assert converted.all()
     assert columns["ip"].to_pylist() == ["198.51.100.1", "198.51.100.1", "203.0.113.9"]
     _check(tmp_path, lines, monkeypatch)
+
+
+def test_a_page_without_a_readable_host_is_refused_under_sites_and_does_not_stop_the_load(tmp_path):
+    """urlsplit raises on "https://[::1/": with SITES set, such a beacon stopped every run there."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    lines = [_beacon(1, sites="example.com", dl="https://[::1/"), _beacon(2, sites="example.com")]
+    (folder / "hits-2026030100-w1.jsonl").write_bytes(b"".join(lines))
+    hits, rejects = _parsed(folder)
+    assert [hit["id"] for hit in hits] == [f"{2:032x}"]
+    assert [reason for _, reason in rejects] == [
+        "this site is not tracked here; add its host to SITES to accept its hits"
+    ]
