@@ -24,10 +24,12 @@ around it.
 
 With ``--cron-day``, each backend also loads the corpus's days but the last
 into a fresh store (untimed), then times the run that loads the last day onto
-it: what cron does every day to a store that already holds days.
+it: what cron does every day to a store that already holds days (keeping the
+data folder between the two, as cron's runs do). ``--before DIR`` times the
+same with another version of the ``crumby`` package in turns with this one.
 
     python bench/etl.py [--hits 1000000] [--rounds 3] [--backend duckdb|postgresql|all]
-                                       [--growth] [--cron-day] [--cache /tmp/crumby-bench]
+                                       [--growth] [--cron-day [--before DIR]] [--cache /tmp/crumby-bench]
                                        [--postgres-database crumby_bench_etl]
 
 Targets: ETL time <= 3.5x the bare read (wall and CPU) and <= 0.7x GoAccess's, peak RSS <= 1 GiB
@@ -39,6 +41,7 @@ compares), PostgreSQL load >= 50k hits/s (a fresh database of that name on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -47,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,15 +205,22 @@ def goaccess(log: Path, workdir: Path, hits: int) -> Measure:
 
 
 def etl(
-    folder: Path, workdir: Path, store_url: str, options: tuple[str, ...] = (), code: Path | None = None
+    folder: Path,
+    workdir: Path,
+    store_url: str,
+    options: tuple[str, ...] = (),
+    code: Path | None = None,
+    fresh_data: bool = True,
 ) -> Measure:
     """`crumby etl -v` (and ``options``) from a fresh data folder into ``store_url`` (which must be empty).
 
     ``code``: a folder holding another version of the ``crumby`` package (``git archive COMMIT crumby``
-    unpacked there), run instead of this one.
+    unpacked there), run instead of this one. ``fresh_data=False`` keeps the data folder of the run
+    before, as cron's runs do (and with it the user agents' answers that run kept).
     """
     data = workdir / "data"
-    shutil.rmtree(data, ignore_errors=True)
+    if fresh_data:
+        shutil.rmtree(data, ignore_errors=True)
     env = {
         **os.environ,
         "CRUMBY_LOG_DIR": str(folder),
@@ -403,8 +414,9 @@ def cron_day(
     The second run is what cron does each day to a store that already holds
     days: it is timed on its own. A fresh store cannot show what that costs
     (statistics not yet aware of the day just loaded, a day's figures beside
-    the days before), and that is where a run of 646 s once hid. ``code``: as
-    for :func:`etl`.
+    the days before), and that is where a run of 646 s once hid. The day's
+    run keeps the data folder of the run before, as cron's runs do. ``code``:
+    as for :func:`etl`.
     """
     staged = workdir / "cron-logs"
     shutil.rmtree(staged, ignore_errors=True)
@@ -419,7 +431,7 @@ def cron_day(
         for path in files:
             if _day_of(path) == last_day:
                 _stage(path, staged)
-        return earlier, etl(staged, workdir, store_url, code=code)
+        return earlier, etl(staged, workdir, store_url, code=code, fresh_data=False)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -437,30 +449,52 @@ def _stage(path: Path, folder: Path) -> None:
         shutil.copyfile(path, folder / path.name)
 
 
-def bench_cron_day(folder: Path, workdir: Path, rounds: int, backends: tuple[str, ...]) -> None:
-    """A cron run of one day onto a store holding the days before, on each of ``backends``."""
+def bench_cron_day(
+    folder: Path, workdir: Path, rounds: int, backends: tuple[str, ...], before: Path | None = None
+) -> None:
+    """A cron run of one day onto a store holding the days before, on each of ``backends``; with
+    ``before`` (a folder as ``code`` of :func:`etl`), that version's too, in turns with this one."""
+    versions = {"": None, **({" before": before} if before else {})}
     for backend in backends:
-        days: list[Measure] = []
+        days: dict[str, list[Measure]] = {name: [] for name in versions}
         for _ in range(rounds):
-            if backend == "postgresql":
-                try:
-                    earlier, day = cron_day(folder, workdir, fresh_postgres())
-                finally:
-                    drop_postgres()
-            else:
-                target = workdir / "cron.duckdb"
-                target.unlink(missing_ok=True)
-                try:
-                    earlier, day = cron_day(folder, workdir, f"duckdb:///{target}")
-                finally:
-                    target.unlink(missing_ok=True)
-            days.append(day)
-            print(
-                f"  {backend}: the days before ({earlier.hits:,} hits) {earlier.seconds:.1f} s; "
-                f"the last day's cron run {day.seconds:.1f} s",
-                flush=True,
-            )
-        show(f"cron day ({backend})", days)
+            for name, code in versions.items():
+                earlier, day = _cron_day_on(backend, folder, workdir, code)
+                days[name].append(day)
+                print(
+                    f"  {backend}{name}: the days before ({earlier.hits:,} hits) {earlier.seconds:.1f} s; "
+                    f"the last day's cron run {day.seconds:.1f} s",
+                    flush=True,
+                )
+        for name, measures in days.items():
+            show(f"cron day ({backend}){name}", measures)
+        if before:
+            now, then = (median(days[name], "seconds") for name in versions)
+            cpu_now, cpu_then = (median(days[name], "cpu_seconds") for name in versions)
+            print(f"cron day ({backend}) now / before: wall {now / then:.2f}, CPU {cpu_now / cpu_then:.2f}")
+
+
+def _cron_day_on(backend: str, folder: Path, workdir: Path, code: Path | None) -> tuple[Measure, Measure]:
+    with fresh_store(workdir, backend, "cron.duckdb") as url:
+        return cron_day(folder, workdir, url, code=code)
+
+
+@contextlib.contextmanager
+def fresh_store(workdir: Path, backend: str = "duckdb", name: str = "etl.duckdb") -> Iterator[str]:
+    """The URL of an empty store, gone afterwards: a DuckDB file ``name`` in ``workdir``, or a fresh
+    PostgreSQL database."""
+    if backend == "postgresql":
+        try:
+            yield fresh_postgres()
+        finally:
+            drop_postgres()
+        return
+    target = workdir / name
+    target.unlink(missing_ok=True)
+    try:
+        yield f"duckdb:///{target}"
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def bench_growth(cache: Path, workdir: Path, hits: int, seed: int, rss: float | None) -> None:
@@ -487,6 +521,11 @@ def main(argv: list[str] | None = None) -> None:
         "--cron-day",
         action="store_true",
         help="also time a run of the corpus's last day onto a store holding the days before",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="with --cron-day: also time the crumby package in this folder (`git archive COMMIT crumby`)",
     )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crumby-bench")
     parser.add_argument(
@@ -516,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_growth(args.cache, workdir, args.hits, args.seed, rss)
         if args.cron_day:
             backends = ("duckdb", "postgresql") if args.backend == "all" else (args.backend,)
-            bench_cron_day(folder, workdir, args.rounds, backends)
+            bench_cron_day(folder, workdir, args.rounds, backends, args.before)
 
 
 if __name__ == "__main__":

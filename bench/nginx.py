@@ -36,6 +36,7 @@ from etl import (  # noqa: E402
     Measure,
     corpus,
     etl,
+    fresh_store,
     goaccess,
     median,
     show,
@@ -93,12 +94,8 @@ def nginx_corpus(folder: Path) -> Path:
 
 
 def etl_duckdb(folder: Path, workdir: Path, code: Path | None = None) -> Measure:
-    target = workdir / "etl.duckdb"
-    target.unlink(missing_ok=True)
-    try:
-        return etl(folder, workdir, f"duckdb:///{target}", code=code)
-    finally:
-        target.unlink(missing_ok=True)
+    with fresh_store(workdir) as url:
+        return etl(folder, workdir, url, code=code)
 
 
 def main() -> None:

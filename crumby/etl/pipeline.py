@@ -348,7 +348,7 @@ class _Run:
                         break
                     if self.enricher is None:  # made only when there is something to enrich: seconds
                         making = time.monotonic()
-                        self.enricher = Enricher(self.settings)
+                        self.enricher = Enricher(self.settings, remember=True)
                         started += time.monotonic() - making  # the summary times loading, not set-up
                     self.report.notices = list(self.enricher.notices)
                     if self.report.load_id is None and not self.dry_run:
@@ -360,6 +360,8 @@ class _Run:
                         self._rewind()
                         continue
                     passes += 1
+                if own_enricher and self.enricher is not None and not self.dry_run:
+                    self.enricher.keep_answers()  # the next run need not parse these user agents again
             finally:
                 if own_enricher and self.enricher is not None:
                     self.enricher.close()

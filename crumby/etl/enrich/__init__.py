@@ -1,7 +1,8 @@
 """Enrichment of raw hits: location, agent and bots, referrer and channel, campaign, page.
 
-Stateless: a hit's enrichment depends on that hit alone, and nothing is kept
-between runs. One :class:`Enricher` per ETL run opens the GeoIP database and
+Stateless: a hit's enrichment depends on that hit alone; only the user
+agents' answers may be kept between runs, to save parsing them again
+(:mod:`.remembered`). One :class:`Enricher` per ETL run opens the GeoIP database and
 the user-agent parser once; :meth:`Enricher.enrich` adds the derived columns
 to a batch of hits, working once per distinct IP, user agent, page URL and
 referrer (what costs Python work is remembered for the run's later batches)
@@ -33,6 +34,7 @@ from .location import LOCATION_FIELDS, describe_location, describe_locations
 from .page import PAGE_COLUMNS
 from .privacy import IP_PRIVACY_MODES, anonymise_ips
 from .referrer import REFERRER_FIELDS, describe_referrer, describe_referrers
+from .remembered import answers_path
 
 __all__ = [
     "ENRICHED_COLUMNS",
@@ -52,10 +54,14 @@ ENRICHED_COLUMNS = PAGE_COLUMNS + GEO_COLUMNS + AGENT_COLUMNS + REFERRER_COLUMNS
 class Enricher:
     """Adds ENRICHED_COLUMNS to batches of raw hits; make one per run and reuse it."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(self, settings: Mapping[str, Any], *, remember: bool = False) -> None:
+        """``remember``: start from the user agents' answers that runs before kept in DATA_DIR, and
+        keep this run's there at :meth:`keep_answers` (:mod:`.remembered`)."""
         # The user-agent parser first: compiling its lists takes seconds, and the GeoIP file, mapped
         # last, is then the sign that the first batch is about to start (the kill tests wait for it).
         self.agents = AgentParser(settings.get("BOT_PATTERNS", ()))
+        if remember:
+            self.agents.remember(answers_path(settings))
         self.geo = GeoLocator(settings)
         self.provenance: dict[str, str] = {
             "geoip": self.geo.provenance,
@@ -67,6 +73,10 @@ class Enricher:
 
     def close(self) -> None:
         self.geo.close()
+
+    def keep_answers(self) -> bool:
+        """Keep the user agents' answers for the next run (made with ``remember``; else nothing)."""
+        return self.agents.keep()
 
     def __enter__(self) -> Enricher:
         return self

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,6 +38,7 @@ from .device import device_type, names_a_device
 from .distinct import AnswerTable, Encoded, string_array
 from .lists import version_of
 from .models import ModelTypes
+from .remembered import answers_tag, read_answers, write_answers
 
 AGENT_COLUMNS = ("platform", "browser", "version", "os", "os_version", "device", "is_bot")
 MISSING_AGENT = (None, None, None, None, None, "bot", True)  # no User-Agent header: a robot
@@ -150,6 +152,20 @@ class AgentParser:
             "user_agents": version_of("user-agents"),
         }
         self._answers = AnswerTable(AGENT_COLUMNS, MISSING_AGENT, {"is_bot": "bool"})
+        self._tag = answers_tag(
+            {**self.provenance, "bot_patterns": list(bot_patterns), "device_list": device_list}
+        )
+        self._kept_in: Path | None = None
+
+    def remember(self, path: Path | None) -> int:
+        """Start from the answers kept at ``path`` by earlier runs, and keep them there at :meth:`keep`;
+        returns how many were read (none when they were made by other lists, code or patterns)."""
+        self._kept_in = path
+        return read_answers(path, self._answers, self._tag)
+
+    def keep(self) -> bool:
+        """Write the answers where :meth:`remember` read them, when this run parsed new ones."""
+        return bool(self._answers.added) and write_answers(self._kept_in, self._answers, self._tag)
 
     def describe(self, ua: str, hints: Mapping[str, str | None] | None = None) -> tuple[Any, ...]:
         """The AGENT_COLUMNS of one user agent string, with the request's client hints if any."""

@@ -77,6 +77,7 @@ def the_careful_way(
         columns[name] = pc.replace_with_mask(column, mask, pa.array(fields[n], type=column.type))
 
 
+KEY_COLUMN = "key"  # of a table kept between runs
 ARROW_TYPES = {"str": pa.large_string(), "bool": pa.bool_(), "float64": pa.float64(), "Int64": pa.int64()}
 
 
@@ -154,6 +155,7 @@ class AnswerTable:
         self.types = {name: ARROW_TYPES[dtypes.get(name, "str")] for name in names}
         self.missing = dict(zip(names, missing, strict=True))
         self.limit = limit
+        self.added = 0  # keys answered by this table's own ``describe_new`` calls
         self.clear()
 
     def clear(self) -> None:
@@ -183,6 +185,7 @@ class AnswerTable:
         slots = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
         if count:
             added = keys.filter(new)
+            self.added += count
             fields = list(zip(*describe_new(added), strict=True))
             slots[new.to_numpy(zero_copy_only=False)] = np.arange(len(self) + 1, len(self) + 1 + count)
             self.keys = added if self.keys is None else pa.concat_arrays([self.keys, added])
@@ -191,6 +194,31 @@ class AnswerTable:
                 for n, (name, column) in enumerate(self.columns.items())
             }
         return slots
+
+    def kept(self) -> pa.Table | None:
+        """The keys and their answers (slot 0 aside), or None before any key: to keep between runs."""
+        if self.keys is None:
+            return None
+        answers = {name: column.slice(1) for name, column in self.columns.items()}
+        return pa.table({KEY_COLUMN: self.keys, **answers})
+
+    def take(self, kept: pa.Table) -> bool:
+        """Start from answers :meth:`kept` earlier; False, with nothing taken, where they do not fit
+        this table (other columns or types, a null key, more than its limit)."""
+        expected = [KEY_COLUMN, *self.types]
+        if kept.column_names != expected or len(kept) > self.limit or not len(kept):
+            return False
+        keys = kept.column(KEY_COLUMN).combine_chunks()
+        if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)) or keys.null_count:
+            return False
+        if any(kept.schema.field(name).type != kind for name, kind in self.types.items()):
+            return False
+        self.keys = keys
+        self.columns = {
+            name: pa.concat_arrays([column, kept.column(name).combine_chunks()])
+            for name, column in self.columns.items()
+        }
+        return True
 
     def answers(self, encoded: Encoded, describe_new: Callable[[pa.Array], Sequence[Row]]) -> Answers:
         """Answers for every row of an encoded column."""
