@@ -289,7 +289,9 @@ def check_loads(tmp_path: Path, url: str, enricher: Enricher, log: LogFile, tall
     tally.add(len(log.good_ids), [reason for _, reason in rejected])
 
 
-def _property(examples: int):
+def load_property(examples: int, files, check_one):
+    """A property test: ``check_one(tmp_path, url, enricher, drawn, tally)`` for each file ``files`` draws."""
+
     @settings(
         max_examples=examples,
         deadline=None,
@@ -297,15 +299,20 @@ def _property(examples: int):
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,
             HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
         ],
         phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each example loads twice: no shrinking
         report_multiple_bugs=False,
     )
-    @given(log=log_files())
-    def check(tmp_path, url, enricher, tally, log):
-        check_loads(tmp_path, url, enricher, log, tally)
+    @given(drawn=files)
+    def check(tmp_path, url, enricher, tally, drawn):
+        check_one(tmp_path, url, enricher, drawn, tally)
 
     return check
+
+
+def _property(examples: int):
+    return load_property(examples, log_files(), check_loads)
 
 
 @pytest.fixture
