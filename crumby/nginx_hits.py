@@ -69,7 +69,7 @@ def hit_from_nginx(entry: dict[str, Any]) -> dict[str, Any]:
     """The hit the Python collector would have written for this nginx line; raises HitError."""
     params = client_params(entry)
     for name, header in LOGGED_HEADERS.items():
-        if len(_text(entry, name)) > hits.MAX_HEADER_BYTES:
+        if len(_text(entry, name).encode("utf-8", "surrogatepass")) > hits.MAX_HEADER_BYTES:  # as sent
             raise hits.HitError(f"header {header} longer than {hits.MAX_HEADER_BYTES} bytes")
     fields = hits.client_fields(params, require_cid=entry.get("cookieless") is not True)
     sites = tuple(_text(entry, "sites").lower().split())

@@ -350,3 +350,17 @@ def test_a_page_without_a_readable_host_is_refused_under_sites_and_does_not_stop
     assert [reason for _, reason in rejects] == [
         "this site is not tracked here; add its host to SITES to accept its hits"
     ]
+
+
+def test_a_header_is_measured_in_bytes_as_the_collector_measures_it(tmp_path, monkeypatch):
+    """The collector answers 431 past 8,192 bytes of a header; nginx's line holds the header as text,
+    and 4,097 two-byte characters are past it too."""
+    lines = [
+        _beacon(n).replace(b'"ua":"Mozilla/5.0"', f'"ua":"{"é" * length}"'.encode())
+        for n, length in ((1, 4096), (2, 4097))
+    ]
+    columns, exact = _both_ways(tmp_path, lines, monkeypatch)
+    assert columns == exact
+    hits, rejects = columns
+    assert [hit["id"] for hit in hits] == [f"{1:032x}"]
+    assert [reason for _, reason in rejects] == ["header User-Agent longer than 8192 bytes"]

@@ -123,7 +123,7 @@ def _usual_beacon(lines: pa.Table) -> np.ndarray:
         pc.greater_equal(pc.fill_null(lines.column("proxies"), 0), 0),
         pc.match_substring_regex(lines.column("msec"), MSEC),
         *[
-            pc.less_equal(pc.fill_null(pc.utf8_length(lines.column(name)), 0), MAX_HEADER_BYTES)
+            pc.less_equal(pc.fill_null(pc.binary_length(lines.column(name)), 0), MAX_HEADER_BYTES)
             for name in LOGGED_HEADERS
         ],
     ]
