@@ -178,16 +178,32 @@ def test_visitor_days_give_the_distinct_visitors_of_any_whole_days(loaded, store
                 assert kept == distinct > 0, (start, end, site)
 
 
+@pytest.fixture
+def summed(monkeypatch) -> list[list]:
+    """The days each run sums, run by run."""
+    days: list[list] = []
+    real = pipeline.refresh_daily_figures
+
+    def recording(engine):
+        with engine.connect() as conn:
+            days.append(stale_days.stale(conn))
+        return real(engine)
+
+    monkeypatch.setattr(pipeline, "refresh_daily_figures", recording)
+    return days
+
+
 def test_a_visit_that_never_pauses_has_each_run_sum_only_its_old_and_new_end_days(
-    tmp_path, store_url, first_day, monkeypatch
+    tmp_path, store_url, first_day, summed
 ):
     """One visitor comes every 20 minutes for three days: one visit, loaded a day per run.
 
     Each run changes the visit's end, so the days its visitor is on move from
-    the old end day to the new one; the day it began stays. The third run must
-    sum the second and third days, not every day since the visit began (which
-    made a cron run's cost grow with the age of such a visit), and the
-    figures must still equal sums made afresh.
+    the old end day to the new one; the day it began stays. The second run
+    must sum the second day alone (the visitor stays on the first, where the
+    visit began), the third run the second and third days, not every day
+    since the visit began (which made a cron run's cost grow with the age of
+    such a visit), and the figures must still equal sums made afresh.
     """
     settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
     steady = [
@@ -197,15 +213,6 @@ def test_a_visit_that_never_pauses_has_each_run_sum_only_its_old_and_new_end_day
     others = corpus(400, first_day + timedelta(hours=6), step_seconds=540, visitors=40)
     lines = sorted(steady + others, key=lambda line: line[0])
     days = [as_day(first_day + timedelta(days=n)) for n in range(3)]
-    summed: list[list] = []
-    real = pipeline.refresh_daily_figures
-
-    def recording(engine):
-        with engine.connect() as conn:
-            summed.append(stale_days.stale(conn))
-        return real(engine)
-
-    monkeypatch.setattr(pipeline, "refresh_daily_figures", recording)
     for day in days:
         append_hits(tmp_path / "logs", [line for line in lines if as_day(line[0]) == day])
         run(settings)
@@ -216,7 +223,7 @@ def test_a_visit_that_never_pauses_has_each_run_sum_only_its_old_and_new_end_day
         for started, ended in query(store_url, "SELECT started, ended FROM sessions")
     ]
     assert [span for span in spans if span[1] > span[0] + timedelta(days=1)] == [(days[0], days[2])]
-    assert summed == [days[:1], days[:2], days[1:]]
+    assert summed == [days[:1], days[1:2], days[1:]]
 
 
 def test_a_visitor_of_two_sites_counts_once_over_every_site(tmp_path, store_url, first_day):
@@ -308,6 +315,26 @@ def test_a_visit_continued_after_midnight_by_a_later_run_puts_its_visitor_on_bot
         (str(midnight.date()), str(first_day.date())),
     ]
     assert _summed_afresh(store_url)["visitor_days"] == table_rows(store_url, "visitor_days")
+
+
+def test_visits_continued_past_midnight_have_the_next_run_sum_the_new_day_alone(
+    tmp_path, store_url, first_day, summed
+):
+    """A daily cron run after midnight: the visits that went on past it began the day before and stay
+    on it, so that day is not summed again (nor ``visitor_days`` made anew from it on)."""
+    settings = make_settings(tmp_path, SQLALCHEMY_DATABASE_URI=store_url)
+    midnight = first_day + timedelta(days=1)
+    lines = corpus(120, first_day + timedelta(hours=23), step_seconds=60, visitors=12)
+    assert sum(when >= midnight for when, _ in lines) > 20
+    append_hits(tmp_path / "logs", [line for line in lines if line[0] < midnight])
+    run(settings)
+    append_hits(tmp_path / "logs", [line for line in lines if line[0] >= midnight])
+    run(settings)
+    bridging = "SELECT COUNT(*) FROM sessions WHERE started < :low AND ended >= :low"
+    assert query(store_url, bridging, low=midnight.replace(tzinfo=None))[0][0] > 0
+    assert summed == [[as_day(first_day)], [as_day(midnight)]]
+    assert not _stale(store_url)
+    assert _summed_afresh(store_url) == _daily(store_url)
 
 
 def test_a_day_left_marked_by_a_stopped_run_is_summed_by_the_next(loaded, store_url):

@@ -182,9 +182,7 @@ def add_page_views(
 
 def _days_of(rows: pa.Table, *columns: str) -> set:
     """The UTC days of ``columns`` (timestamps) of ``rows``."""
-    return {
-        day for column in columns for day in pc.unique(pc.cast(rows.column(column), pa.date32())).to_pylist()
-    }
+    return {day for column in columns for day in pc.unique(_day(rows, column)).to_pylist()}
 
 
 def mark_visit_days(conn: sa.Connection, *rows: pa.Table) -> None:
@@ -201,7 +199,12 @@ def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) ->
     day too made every cron run sum every day again from the first day of a
     visit that never paused for the session timeout (a monitor, a kiosk, a
     crawler, one shared address in cookieless mode): weeks of days on each
-    run. A start moves only when a file read late holds earlier page views;
+    run. The old end day is marked only where the visit did not begin on it:
+    where it did, its visitor stays on it, and a day's own page views are
+    marked by the load that brings them. So a daily cron run after midnight
+    does not sum the day before again for each visit that went on past it
+    (the whole day before, every row of ``visitor_days`` since, made anew).
+    A start moves only when a file read late holds earlier page views;
     then both start days are marked. What a visit began with (its bot flag)
     changes only with its start (or with a page view at the very same time,
     whose day the load marks): its site and visitor are its id's.
@@ -213,8 +216,17 @@ def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) ->
         pa.table({f.name: pc.cast(rows.column(f.name), f.type) for f in times}) for rows in (before, after)
     )
     pairs = old.join(new, "session_id", right_suffix="_new", join_type="inner")
-    moved = pairs.filter(pc.not_equal(pairs.column("started"), pairs.column("started_new")))
-    mark_stale(conn, _days_of(pairs, "ended", "ended_new") | _days_of(moved, "started", "started_new"))
+    moved = pc.not_equal(pairs.column("started"), pairs.column("started_new"))
+    left = pairs.filter(pc.or_(moved, pc.not_equal(_day(pairs, "ended"), _day(pairs, "started"))))
+    moved = pairs.filter(moved)
+    mark_stale(
+        conn,
+        _days_of(pairs, "ended_new") | _days_of(left, "ended") | _days_of(moved, "started", "started_new"),
+    )
+
+
+def _day(rows: pa.Table, column: str) -> pa.Array:
+    return pc.cast(rows.column(column), pa.date32())
 
 
 def update_rollup(
