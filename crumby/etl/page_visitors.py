@@ -33,7 +33,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ..store.days import as_day, midnight
-from ..store.engine import backend_name, exact_text
+from ..store.engine import equal_text, exact_text
 from ..store.schema import page_day_figures, page_visitor_days, visits
 
 ROW_COLUMNS = ["day", "site", "page_path", "is_bot", "visitor_key", "prev_day", "views", "visits", "revisits"]
@@ -222,7 +222,7 @@ def add_day(conn: sa.Connection, day: date) -> None:
         .subquery("fresh")
     )
     earlier = page_visitor_days.alias("earlier")
-    equal = _equal_text(conn)
+    equal = equal_text(conn)
     prev_day = (
         sa.select(sa.func.max(earlier.c.day))
         .where(
@@ -247,19 +247,6 @@ def add_day(conn: sa.Connection, day: date) -> None:
     )
     conn.execute(page_visitor_days.insert().from_select(ROW_COLUMNS, rows))
     _sum_day(conn, low)
-
-
-def _equal_text(conn: sa.Connection):
-    """``a = b`` byte for byte, as the index on ``a`` can serve it. Only MySQL/MariaDB need a collation
-    for that (their default ignores case); PostgreSQL's equality is byte for byte in every
-    deterministic collation, and "C" would keep it off the index."""
-    backend = backend_name(conn.engine)
-    if backend == "mysql":
-        text = exact_text(conn)
-        return lambda a, b: text(a) == b
-    if backend == "postgresql":  # ``b`` may carry "C" from a GROUP BY: the column's own, as the index has
-        return lambda a, b: a == b.collate("default")
-    return lambda a, b: a == b
 
 
 def _sum_day(conn: sa.Connection, low) -> None:

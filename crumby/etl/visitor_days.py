@@ -29,7 +29,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from ..store.days import as_day, day_start, midnight
-from ..store.engine import backend_name, exact_text
+from ..store.engine import backend_name, equal_text, exact_text
 from ..store.schema import sessions, visitor_days
 
 
@@ -117,8 +117,9 @@ def _add_day(conn: sa.Connection, day: date, *, in_place: bool = False) -> None:
     visited, site = _visited_on(conn, day)
     per_site = sa.select(site.label("site"), sessions.c.visitor_key).where(visited).distinct().subquery()
     every_site = sa.select(sessions.c.visitor_key).where(visited).distinct().subquery()
+    equal = equal_text(conn)  # the site on the index of earlier rows: each visitor's rows of that site alone
     for fresh, same_site in (
-        (per_site, lambda rows: rows.c.site == per_site.c.site),
+        (per_site, lambda rows: equal(rows.c.site, per_site.c.site)),
         (every_site, lambda rows: rows.c.site.is_(None)),
     ):
         earlier = visitor_days.alias("earlier")
