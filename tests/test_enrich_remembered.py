@@ -177,3 +177,24 @@ def test_an_answer_table_takes_back_what_it_kept_and_nothing_that_does_not_fit()
     assert not AnswerTable(("name",), (None,)).take(kept)  # other columns
     assert not table().take(kept.set_column(2, "flag", pa.array(["x", "y"])))  # another type
     assert not table().take(kept.set_column(0, "key", pa.array(["a", None])))  # a missing key
+
+
+def test_a_run_whose_user_agents_were_all_met_before_compiles_no_parser_lists(tmp_path, monkeypatch):
+    """ua-parser's and Device Detector's lists take a second or more to compile: only a user agent not
+    met before needs them."""
+    from crumby.etl.enrich import agent
+
+    settings = make_settings(tmp_path)
+    write_hits(settings, UAS[:6], T0, first=0)
+    run(settings)
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("compiled for user agents met before")
+
+    monkeypatch.setattr(agent, "Parser", not_now)
+    monkeypatch.setattr(agent, "_model_types", not_now)
+    write_hits(settings, UAS[:6], T0 + timedelta(hours=1), first=1000)
+    assert run(settings).hits == 18
+    write_hits(settings, UAS[6:7], T0 + timedelta(hours=2), first=2000)
+    with pytest.raises(AssertionError, match="compiled for user agents met before"):
+        run(settings)  # a new one: the lists are needed after all

@@ -57,8 +57,9 @@ class Enricher:
     def __init__(self, settings: Mapping[str, Any], *, remember: bool = False) -> None:
         """``remember``: start from the user agents' answers that runs before kept in DATA_DIR, and
         keep this run's there at :meth:`keep_answers` (:mod:`.remembered`)."""
-        # The user-agent parser first: compiling its lists takes seconds, and the GeoIP file, mapped
-        # last, is then the sign that the first batch is about to start (the kill tests wait for it).
+        # The user-agent parser first (its bot lists compile now, its other lists at the first user
+        # agent not met before), and the GeoIP file, mapped last, is then the sign that the first
+        # batch is about to start (the kill tests wait for it).
         self.agents = AgentParser(settings.get("BOT_PATTERNS", ()))
         if remember:
             self.agents.remember(answers_path(settings))

@@ -17,7 +17,7 @@ ua-parser's names (``Mac OS X``, ``Mobile Safari``); unknown ones are None.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +141,15 @@ class AgentParser:
     """Parses user agents; one per run (its lists are compiled once a process and shared)."""
 
     def __init__(self, bot_patterns: Sequence[str] = (), device_list: bool = True) -> None:
-        """``device_list=False`` leaves Device Detector's device list out (to measure the rules)."""
-        self.parser = Parser(BestAvailableResolver(load_lazy_builtins()))
+        """``device_list=False`` leaves Device Detector's device list out (to measure the rules).
+
+        The bot lists are compiled now (a site's own pattern that is no regular
+        expression is an error before the first batch); ua-parser and the
+        device list when a user agent first needs them: a run whose user agents
+        were all met by the runs before (:meth:`remember`) spends no second on them.
+        """
         self.bots = _bot_matcher(tuple(bot_patterns))
-        self.model_types = _model_types() if device_list else None
+        self._device_list = device_list
         self.provenance = {
             "ua_parser": version_of("ua-parser"),
             "ua_parser_regexes": version_of("ua-parser-builtins"),
@@ -156,6 +161,14 @@ class AgentParser:
             {**self.provenance, "bot_patterns": list(bot_patterns), "device_list": device_list}
         )
         self._kept_in: Path | None = None
+
+    @cached_property
+    def parser(self) -> Parser:
+        return Parser(BestAvailableResolver(load_lazy_builtins()))
+
+    @property
+    def model_types(self) -> ModelTypes | None:
+        return _model_types() if self._device_list else None
 
     def remember(self, path: Path | None) -> int:
         """Start from the answers kept at ``path`` by earlier runs, and keep them there at :meth:`keep`;
