@@ -180,9 +180,9 @@ def test_an_answer_table_takes_back_what_it_kept_and_nothing_that_does_not_fit()
 
 
 def test_a_run_whose_user_agents_were_all_met_before_compiles_no_parser_lists(tmp_path, monkeypatch):
-    """ua-parser's and Device Detector's lists take a second or more to compile: only a user agent not
-    met before needs them."""
-    from crumby.etl.enrich import agent
+    """ua-parser's, Device Detector's and the bot lists take a second or more to compile: only a user
+    agent not met before needs them (each run is a process of its own: nothing compiled is left)."""
+    from crumby.etl.enrich import agent, bots
 
     settings = make_settings(tmp_path)
     write_hits(settings, UAS[:6], T0, first=0)
@@ -193,6 +193,8 @@ def test_a_run_whose_user_agents_were_all_met_before_compiles_no_parser_lists(tm
 
     monkeypatch.setattr(agent, "Parser", not_now)
     monkeypatch.setattr(agent, "_model_types", not_now)
+    monkeypatch.setattr(bots, "FirstMatch", not_now)
+    agent._bot_matcher.cache_clear()  # as in a new process
     write_hits(settings, UAS[:6], T0 + timedelta(hours=1), first=1000)
     assert run(settings).hits == 18
     write_hits(settings, UAS[6:7], T0 + timedelta(hours=2), first=2000)

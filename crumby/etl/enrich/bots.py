@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 
 from ...config import ConfigError
 from .lists import DEVICE_DETECTOR_BOTS, additions, crawler_user_agents, read_yaml
@@ -58,7 +59,8 @@ def patterns_of(sources: Iterable[str] = SOURCES, extra: Sequence[str] = ()) -> 
 
 
 class BotMatcher:
-    """Decides bot or not for one user agent; make one per run (compiling takes a second)."""
+    """Decides bot or not for one user agent; make one per run (compiling takes half a second, at the
+    first user agent: a run whose user agents were all met before needs none)."""
 
     def __init__(self, extra: Sequence[str] = (), sources: Iterable[str] = SOURCES) -> None:
         for pattern in extra:
@@ -68,8 +70,12 @@ class BotMatcher:
                 raise ConfigError(
                     f"BOT_PATTERNS: {pattern!r} is not a regular expression ({exc}); fix or remove it"
                 ) from None
+        self._patterns = patterns_of(sources, extra)  # an unknown list is an error now, too
+
+    @cached_property
+    def first(self) -> FirstMatch:
         apps = [(f"(?i){pattern}", "app") for pattern in additions()["not_bots"]]
-        self.first = FirstMatch(apps + [(pattern, "bot") for pattern in patterns_of(sources, extra)])
+        return FirstMatch(apps + [(pattern, "bot") for pattern in self._patterns])
 
     def is_bot(self, ua: str | None, device_family: str | None = None, unrecognised: bool = False) -> bool:
         """True when ``ua`` is absent or empty, or is no known app and ua-parser calls it a
