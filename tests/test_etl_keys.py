@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crumby.etl import stored_keys
 from crumby.etl.keys import id_key, id_keys
 from crumby.etl.stored_keys import fill_stored_keys
 from crumby.queries import find_templates
 from crumby.queries.run import run_report
 from crumby.store.engine import create_engine
+from crumby.store.migrations import ensure_schema
 from crumby.store.readonly import close_readers
 from tests.conftest import reader_url
 from tests.etl_corpus import in_transaction, load_between_writers, query, recent_start
@@ -131,3 +133,21 @@ def test_ids_that_differ_in_case_or_trailing_blanks_keep_their_own_keys(store_ur
         engine.dispose()
     stored = query(store_url, "SELECT hit_id, visitor_key, visit_key FROM visits")
     assert sorted(stored) == sorted((f"h{n}", id_key(v), id_key(v)) for n, v in enumerate(ids))
+
+
+def test_postgresql_looks_for_rows_without_keys_among_those_rows_alone(postgres_url):
+    """Each run looks for stored rows without their keys before it loads. On PostgreSQL partial
+    indexes hold just those rows (none, once filled), so the look does not read every row of the
+    store on every run (0.48 s for 800,000 hits, growing with the store)."""
+    engine = create_engine(postgres_url)
+    ensure_schema(engine)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # can an index serve it at all?
+            for table, key, made_from in stored_keys.KEYED:
+                query = stored_keys.unkeyed_query(conn, table.c[key], table.c[made_from], 500)
+                sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+                plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+                assert f"ix_{table.name}_{key}_unfilled" in plan, plan
+    finally:
+        engine.dispose()

@@ -58,9 +58,15 @@ def _bytes(conn: sa.Connection):
     return lambda expr: expr
 
 
-def _unkeyed_ids(conn: sa.Connection, key: sa.Column, made_from: sa.Column, limit: int) -> list[str]:
+def unkeyed_query(conn: sa.Connection, key: sa.Column, made_from: sa.Column, limit: int) -> sa.Select:
+    """Up to ``limit`` distinct ids of rows without their key (on PostgreSQL, read from partial
+    indexes of such rows alone: see the schema's step 23)."""
     ids = _bytes(conn)(made_from)
-    query = sa.select(ids).where(key.is_(None), made_from.is_not(None)).distinct().limit(limit)
+    return sa.select(ids).where(key.is_(None), made_from.is_not(None)).distinct().limit(limit)
+
+
+def _unkeyed_ids(conn: sa.Connection, key: sa.Column, made_from: sa.Column, limit: int) -> list[str]:
+    query = unkeyed_query(conn, key, made_from, limit)
     return [i.decode() if isinstance(i, bytes) else i for i in conn.execute(query).scalars().all()]
 
 

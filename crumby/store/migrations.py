@@ -352,6 +352,38 @@ def _postgresql_sessions_by_end(conn: sa.Connection) -> None:
     )
 
 
+# (table, integer key, the id it is made from): crumby.etl.stored_keys fills the empty ones
+UNFILLED_KEYS = (
+    ("visits", "visitor_key", "visitor_id"),
+    ("visits", "visit_key", "session_id"),
+    ("events", "visitor_key", "visitor_id"),
+    ("events", "visit_key", "session_id"),
+    ("sessions", "visit_key", "session_id"),
+)
+
+
+def _postgresql_unfilled_keys_indexed(conn: sa.Connection) -> None:
+    """On PostgreSQL, partial indexes of the rows whose integer keys are still empty.
+
+    Before it loads, each ETL run looks for stored rows without their keys
+    (:mod:`crumby.etl.stored_keys`): a store upgraded from before the keys
+    has them until a run fills them, one the ETL wrote has none. The look
+    read every row of visits, events and sessions on each run: 0.48 s for a
+    store of 800,000 hits, growing with the store. These indexes hold only
+    the rows without a key, so they are empty, cost an insert nothing but a
+    test of the condition, and the look reads nothing (0.003 s). Other
+    stores: DuckDB skips row groups without nulls (0.1 s for 1M hits); MySQL
+    has no partial indexes.
+    """
+    if backend_name(conn.engine) != "postgresql":
+        return
+    for table, key, made_from in UNFILLED_KEYS:
+        name = f"ix_{table}_{key}_unfilled"
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({made_from}) WHERE {key} IS NULL"
+        )
+
+
 def _session_state_from_the_hits(conn: sa.Connection) -> None:
     """The kept session state emptied: the ETL now finds a batch's visits among the stored hits
     (crumby/etl/sessions.py), so its rows would only grow stale. ClickHouse empties its own (its
@@ -400,6 +432,11 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
         22,
         "each visitor's last session read from the hits: the kept session state emptied",
         _session_state_from_the_hits,
+    ),
+    (
+        23,
+        "PostgreSQL: partial indexes of the rows whose integer keys are empty",
+        _postgresql_unfilled_keys_indexed,
     ),
 )
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)
