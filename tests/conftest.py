@@ -33,6 +33,15 @@ def settings(tmp_path):
     return make_settings(tmp_path)
 
 
+@pytest.fixture
+def enricher(settings):
+    """An enricher of ``settings``, closed afterwards (a test file may define its own)."""
+    from crumby.etl.enrich import Enricher
+
+    with Enricher(settings) as made:
+        yield made
+
+
 class LiveServer:
     """A WSGI app served on 127.0.0.1 from a background thread."""
 

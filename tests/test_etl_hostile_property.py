@@ -315,12 +315,6 @@ def _property(examples: int):
     return load_property(examples, log_files(), check_loads)
 
 
-@pytest.fixture
-def enricher(settings):
-    with Enricher(settings) as made:
-        yield made
-
-
 def _made(url: str) -> str:
     engine = create_engine(url)
     try:

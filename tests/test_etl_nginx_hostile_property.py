@@ -537,12 +537,6 @@ def _loads(examples: int):
     return load_property(examples, hostile_log(), check_load)
 
 
-@pytest.fixture
-def enricher(settings):
-    with Enricher(settings) as made:
-        yield made
-
-
 def test_hostile_nginx_lines_never_stop_a_load(tmp_path, enricher):
     tally = Tally()
     _loads(LOAD_EXAMPLES)(tmp_path, _made(f"duckdb:///{tmp_path / 'store.duckdb'}"), enricher, tally)

@@ -226,6 +226,7 @@ def mark_changed_days(conn: sa.Connection, before: pa.Table, after: pa.Table) ->
 
 
 def _day(rows: pa.Table, column: str) -> pa.Array:
+    """The UTC day of each timestamp of ``column``."""
     return pc.cast(rows.column(column), pa.date32())
 
 
