@@ -142,7 +142,10 @@ def _series(values: pa.Array, index: pd.Index) -> pd.Series:
 class AnswerTable:
     """Answers kept for a run as Arrow columns, one slot per key seen (slot 0: the answer for a
     missing value). A batch finds the slots of its distinct keys with one hash lookup and works out
-    only the new keys; past ``limit`` keys the table starts afresh, so memory stays bounded."""
+    only the new keys. When new keys would take it past ``limit``, it keeps the batch's keys and
+    those used most recently, to half the limit, and forgets the others: memory stays bounded, and
+    a key that recurs is not worked out again. A batch of more than ``limit`` keys is kept alone,
+    until the next batch with new keys."""
 
     def __init__(
         self,
@@ -156,18 +159,21 @@ class AnswerTable:
         self.missing = dict(zip(names, missing, strict=True))
         self.limit = limit
         self.added = 0  # keys answered by this table's own ``describe_new`` calls
+        self.generation = 0  # of ``slots`` calls
         self.clear()
 
     def clear(self) -> None:
         self.keys: pa.Array | None = None
         self.columns = {name: pa.array([self.missing[name]], type=kind) for name, kind in self.types.items()}
+        self.used = np.zeros(1, dtype=np.int64)  # per slot, the generation that last used it
 
     def __len__(self) -> int:
         return 0 if self.keys is None else len(self.keys)
 
     def slots(self, keys: pa.Array, describe_new: Callable[[pa.Array], Sequence[Row]]) -> np.ndarray:
         """The slot of each of ``keys`` (distinct, none null); ``describe_new`` answers those not
-        seen before, one tuple of fields each."""
+        seen before, one tuple of fields each. Slots returned by earlier calls may have moved."""
+        self.generation += 1
         if not len(keys):
             return np.zeros(0, dtype=np.int64)
         if self.keys is not None and keys.type != self.keys.type:
@@ -179,10 +185,10 @@ class AnswerTable:
         )
         new = found.is_null()
         count = pc.sum(new).as_py() or 0
-        if count and len(self) + count > self.limit:
-            self.clear()
-            found, new, count = pa.nulls(len(keys), pa.int32()), pa.array(np.ones(len(keys), bool)), len(keys)
         slots = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        self.used[slots] = self.generation  # a new key's 0 marks slot 0, which is always kept
+        if count and len(self) and len(self) + count > self.limit:
+            slots = self._compact(slots, count)
         if count:
             added = keys.filter(new)
             self.added += count
@@ -193,18 +199,39 @@ class AnswerTable:
                 name: pa.concat_arrays([column, pa.array(fields[n], type=column.type)])
                 for n, (name, column) in enumerate(self.columns.items())
             }
+            self.used = np.concatenate([self.used, np.full(count, self.generation, dtype=np.int64)])
         return slots
 
+    def _compact(self, slots: np.ndarray, count: int) -> np.ndarray:
+        """Keep the slots of this call and the most recently used others: half the limit, fewer
+        where ``count`` new keys would not fit beside them; returns ``slots`` where they are now."""
+        mine = int(np.count_nonzero(slots))
+        size = max(mine, min(self.limit // 2, self.limit - count))
+        # Least recently used first; of equal generations (the keys taken from a file), the later
+        # slot counts as the more recent, as :meth:`kept` writes them in the order of their use.
+        order = np.argsort(self.used[1:], kind="stable") + 1
+        keep = order[len(order) - size :]
+        where = np.zeros(len(self.used), dtype=np.int64)
+        where[keep] = np.arange(1, size + 1)
+        taken = pa.array(np.concatenate([[0], keep]))
+        self.keys = self.keys.take(pa.array(keep - 1)) if self.keys is not None else None
+        self.columns = {name: column.take(taken) for name, column in self.columns.items()}
+        self.used = self.used[taken.to_numpy()]
+        return where[slots]
+
     def kept(self) -> pa.Table | None:
-        """The keys and their answers (slot 0 aside), or None before any key: to keep between runs."""
+        """The keys and their answers (slot 0 aside), at most ``limit`` of them, least recently used
+        first, or None before any key: to keep between runs."""
         if self.keys is None:
             return None
-        answers = {name: column.slice(1) for name, column in self.columns.items()}
-        return pa.table({KEY_COLUMN: self.keys, **answers})
+        order = pa.array(np.argsort(self.used[1:], kind="stable")[-self.limit :])
+        answers = {name: column.slice(1).take(order) for name, column in self.columns.items()}
+        return pa.table({KEY_COLUMN: self.keys.take(order), **answers})
 
     def take(self, kept: pa.Table) -> bool:
-        """Start from answers :meth:`kept` earlier; False, with nothing taken, where they do not fit
-        this table (other columns or types, a null key, more than its limit)."""
+        """Start from answers :meth:`kept` earlier, as used before any call of this table's; False,
+        with nothing taken, where they do not fit this table (other columns or types, a null key,
+        more than its limit)."""
         expected = [KEY_COLUMN, *self.types]
         if kept.column_names != expected or len(kept) > self.limit or not len(kept):
             return False
@@ -215,9 +242,10 @@ class AnswerTable:
             return False
         self.keys = keys
         self.columns = {
-            name: pa.concat_arrays([column, kept.column(name).combine_chunks()])
+            name: pa.concat_arrays([column.slice(0, 1), kept.column(name).combine_chunks()])
             for name, column in self.columns.items()
         }
+        self.used = np.zeros(len(keys) + 1, dtype=np.int64)
         return True
 
     def answers(self, encoded: Encoded, describe_new: Callable[[pa.Array], Sequence[Row]]) -> Answers:
