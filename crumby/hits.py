@@ -71,6 +71,20 @@ class HitError(ValueError):
     """A hit (from a client, or a line read back) that breaks the format; the message says how."""
 
 
+FAILURE_TEXT_CAP = 200  # characters of an unexpected error's text kept in a reject's reason
+
+
+def failure_reason(exc: Exception, doing: str = "convert") -> str:
+    """A reject's reason for a line whose reading raised ``exc``, not HitError (a bug of crumby's): one
+    line of text (rejects files are tab separated), whatever the error's message holds."""
+    message = " ".join(str(exc).split())
+    if len(message) > FAILURE_TEXT_CAP:
+        message = message[: FAILURE_TEXT_CAP - 1] + "…"
+    what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    what = what.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate is not written
+    return f"crumby could not {doing} this line ({what}): please report it; the line is kept here"
+
+
 def cap(value: Any, limit: int) -> str:
     """A client value as a string of at most ``limit`` characters."""
     text = value if isinstance(value, str) else str(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from conftest import make_settings
 
 from crumby.cli import cli
 from crumby.etl.pipeline import run
+from crumby.hits import failure_reason
 from crumby.importer.formats import HitTime, LineError, Request, line_parser
 from crumby.importer.pages import left_out
 from crumby.importer.run import import_logs
@@ -312,3 +314,67 @@ def test_the_importer_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_times_and_statuses_out_of_range_are_unparseable_lines():
+    """Each raised OverflowError, which stopped the import at that line."""
+    parse, hit_time = line_parser("nginx-json"), HitTime()
+    base = {"remote_addr": "203.0.113.9", "host": "example.com", "request": "GET / HTTP/1.1"}
+    with pytest.raises(LineError, match="no status"):
+        parse(json.dumps(base)[:-1] + ',"status":1e400,"msec":"1700000000"}')  # read as infinity
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"):
+        with pytest.raises(LineError, match="out of range"):
+            parse(json.dumps({**base, "status": 200, "time_iso8601": when}))
+    with pytest.raises(LineError, match="out of range"):
+        hit_time(Request("01/Jan/0001:00:00:00 +0100", "1.2.3.4", "GET", "/", 200, clf=True))
+
+
+MARKED = f'203.0.113.8 - - [04/Dec/2026:10:00:07 +0100] "GET /boom HTTP/1.1" 200 9 "-" "{FIREFOX}"'
+
+
+def test_a_line_whose_reading_raises_is_set_aside_and_the_import_goes_on(tmp_path, monkeypatch, caplog):
+    """An error crumby does not expect (a bug of ours) sets the line aside, as a line not in the format."""
+    import crumby.importer.run as importer_run
+
+    def failing(request):
+        if "boom" in request.target:
+            raise IndexError("list index out of range")
+        return left_out(request)
+
+    monkeypatch.setattr(importer_run, "left_out", failing)
+    settings = make_settings(tmp_path)
+    log = write(tmp_path / "access.log", [LOG[0], MARKED, *LOG[1:], MARKED.replace("/boom", "/boom2")])
+    with caplog.at_level(logging.WARNING, logger="crumby.importer.run"):
+        report = import_logs(settings, [str(log)], site="example.com")
+    assert (report.lines, report.hits, report.unparseable) == (10, 3, 3)
+    assert "3 page views written" in report.summary() and "3 unparseable" in report.summary()
+    reason = (
+        "crumby could not import this line (IndexError: list index out of range): "
+        "please report it; the line is kept here"
+    )
+    assert Path(report.rejects_file).read_text().splitlines() == [
+        f"{log}:2\t{reason}\t{MARKED}",
+        f"{log}:7\tnot a combined log line\tthis is not a log line",
+        f"{log}:10\t{reason}\t{MARKED.replace('/boom', '/boom2')}",
+    ]
+    warnings = [r for r in caplog.records if r.name == "crumby.importer.run"]
+    assert len(warnings) == 1 and warnings[0].exc_info[0] is IndexError, "the run's first, not every one"
+    assert f"{log}:2" in warnings[0].getMessage()
+    assert run(settings).visits == 3
+    one_line = failure_reason(ValueError("a\tb\nc \ud800"), "import")
+    assert "(ValueError: a b c \\ud800)" in one_line and one_line.encode()
+
+
+def test_a_memory_error_still_stops_the_import(tmp_path, monkeypatch):
+    import crumby.importer.run as importer_run
+
+    def failing(request):
+        if "boom" in request.target:
+            raise MemoryError
+        return left_out(request)
+
+    monkeypatch.setattr(importer_run, "left_out", failing)
+    settings = make_settings(tmp_path)
+    log = write(tmp_path / "access.log", [LOG[0], MARKED])
+    with pytest.raises(MemoryError):
+        import_logs(settings, [str(log)], site="example.com")

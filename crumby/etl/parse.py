@@ -15,11 +15,16 @@ hit and no database stores it; a lone surrogate (``\\ud800``) is not text,
 and its line is rejected. So are times no store column takes, or no site has
 (before :data:`EARLIEST_HIT` or after tomorrow), and JSON nested deeper than
 Python reads.
+
+A line whose conversion raises anything but HitError (a bug of crumby's) is
+rejected too, with what was raised: one line must never stop every run. The
+first of a parse is logged with its traceback, for the operator to report.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -38,6 +43,7 @@ from ..hits import (
     PROPS_MAX_KEYS,
     HitError,
     clean_props,
+    failure_reason,
     parse_line,
 )
 from ..nginx_hits import MARK as NGINX_MARK
@@ -64,6 +70,8 @@ EARLIEST_HIT = datetime(2000, 1, 1)
 LATEST_HIT_AHEAD = timedelta(days=1)
 SURROGATE_REASON = "contains a lone surrogate (\\ud800 to \\udfff), which is not text"
 SMALLEST_HALF = 64  # below this many lines, read line by line
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,11 +146,13 @@ def _newlines(data: bytes, window: int = 8 << 20) -> np.ndarray:
 class _Collector:
     """Accumulates parsed pieces and rejects for one batch."""
 
-    def __init__(self, lines: _Lines) -> None:
+    def __init__(self, lines: _Lines, failures: list[Reject] | None = None) -> None:
         self.lines = lines
         self.tables: list[pa.Table] = []
         self.slow_rows: list[dict] = []
         self.rejects: list[Reject] = []
+        # lines of this parse whose conversion raised an unexpected error (shared by its chunks)
+        self.failures = [] if failures is None else failures
 
     def reject(self, i: int, reason: str) -> None:
         name, offset = self.lines.place(i)
@@ -155,8 +165,27 @@ class _Collector:
         except HitError as exc:
             self.reject(i, str(exc))
             return
+        except MemoryError:
+            raise
+        except Exception as exc:  # a bug of ours: it must not stop every run at this line
+            self._failed(i, exc)
+            return
         row["_line"] = i
         self.slow_rows.append(row)
+
+    def _failed(self, i: int, exc: Exception) -> None:
+        """Set line ``i`` aside for an unexpected error; the parse's first is logged with its traceback."""
+        self.reject(i, failure_reason(exc))
+        self.failures.append(self.rejects[-1])
+        if len(self.failures) == 1:
+            name, offset = self.lines.place(i)
+            log.warning(
+                "%s:%d: crumby could not convert this line, a bug: please report it with this traceback; "
+                "the line is set aside in the rejects file, and the run goes on",
+                name,
+                offset,
+                exc_info=exc,
+            )
 
     def parse_fast(self, index: np.ndarray) -> None:
         """Lines ``index`` through pyarrow if it takes them; else in halves, down to one by one."""
@@ -210,7 +239,9 @@ class _Collector:
         for i in np.flatnonzero(bodies.is_valid().to_numpy(zero_copy_only=False)):
             try:
                 texts[i] = stored_props(clean_props(json.loads(bodies[int(i)].as_py()).get("props")))
-            except (HitError, ValueError, RecursionError):
+            except MemoryError:
+                raise
+            except Exception:  # refused (HitError, ValueError, RecursionError) or a bug: the exact way says
                 converted[i] = False
         return pa.array(texts, pa.string())
 
@@ -231,6 +262,11 @@ class _Collector:
                 texts[row] = props_text(props)
             except HitError as exc:
                 self.reject(int(i), str(exc))
+                keep[row] = False
+            except MemoryError:
+                raise
+            except Exception:  # a bug of ours: the line goes the exact way, set aside there if it fails
+                self.parse_one(int(i))
                 keep[row] = False
         table = table.set_column(table.schema.get_field_index("props"), "props", pa.array(texts, pa.string()))
         return table if keep.all() else table.filter(pa.array(keep))
@@ -266,10 +302,11 @@ def parse_chunks(chunks: Sequence[Chunk], refused: Mapping[str, str] | None = No
     tables = []
     lines = 0
     chunk_lines = []
+    failures: list[Reject] = []  # the first line of the parse that fails unexpectedly is logged
     for chunk in chunks:
         count = 0
         if chunk.data:
-            table, chunk_rejects, count = _parse_chunk(chunk, refused or {})
+            table, chunk_rejects, count = _parse_chunk(chunk, refused or {}, failures)
             tables.append(table)
             rejects.extend(chunk_rejects)
             lines += count
@@ -280,10 +317,12 @@ def parse_chunks(chunks: Sequence[Chunk], refused: Mapping[str, str] | None = No
     return Parsed(pa.concat_tables(tables), rejects, lines, chunk_lines)
 
 
-def _parse_chunk(chunk: Chunk, refused: Mapping[str, str]) -> tuple[pa.Table, list[Reject], int]:
+def _parse_chunk(
+    chunk: Chunk, refused: Mapping[str, str], failures: list[Reject]
+) -> tuple[pa.Table, list[Reject], int]:
     """The good hits of one chunk's lines, the bad lines, and how many lines there were."""
     lines = _Lines(chunk)
-    collector = _Collector(lines)
+    collector = _Collector(lines, failures)
     too_long = lines.lengths > MAX_LINE_BYTES + 1
     for i in np.flatnonzero(too_long):
         collector.parse_one(int(i))

@@ -13,12 +13,16 @@ of text fields (the protocol version a number, an event's value maybe a whole
 number), without line breaks and little nested. Its ``props``, when it has
 some, whether the install's ``SITES`` admit its page, and its client's address
 behind proxies are answered by the exact way's own functions (the last two
-once per distinct value). Every other line (a GIF, a body with other numbers, a
+once per distinct value); a value one of them raises on (a bug of ours) leaves
+its lines to the exact way. Every other line (a GIF, a body with other numbers, a
 reject) is converted the exact way, which also gives a bad line its reason;
 tests/test_etl_parse_nginx.py checks that both ways give the same hits.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -83,6 +87,8 @@ def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarr
     fields = {name: _client_value(bodies.column(name), limit) for name, limit in CLIENT_FIELD_CAPS.items()}
     usual = _follows_the_protocol(bodies, fields, lines.column("cookieless"))
     usual &= _site_allowed(fields["dl"], lines.column("sites"))
+    addresses, found = _client_address(lines)
+    usual &= found
     seconds, millis = _msec(lines.column("msec"))
     when = pa.array(seconds * 1000 + millis, pa.timestamp("ms", tz="UTC"))
     version = pc.utf8_slice_codeunits(pc.cast(bodies.column("v"), pa.string()), 0, PROTOCOL_VERSION_CAP)
@@ -91,7 +97,7 @@ def convert(block: pa.Buffer, count: int) -> tuple[dict[str, pa.Array], np.ndarr
         "ts": _iso_text(when),
         **fields,
         "pv": pc.fill_null(version, "1"),
-        "ip": _server_value(_client_address(lines), "ip"),
+        "ip": _server_value(addresses, "ip"),
         **{name: _server_value(lines.column(name), name) for name in ("ua", "referer", "lang")},
         "datetime": pc.cast(when, pa.timestamp("us")),
         "body": pc.if_else(
@@ -225,7 +231,7 @@ def _site_allowed(pages: pa.Array, sites: pa.ChunkedArray) -> np.ndarray:
     for pair in encoded.dictionary.to_pylist():
         allowlist, _, page = pair.partition("\x00")
         hosts = tuple(allowlist.lower().split())
-        answers.append(not hosts or site_allowed(page, hosts))
+        answers.append(not hosts or _answer(site_allowed, page, hosts) is True)  # raised: the exact way
     return np.array(answers, bool)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
@@ -245,12 +251,12 @@ def _iso_text(when: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T", max_replacements=1), "Z", "")
 
 
-def _client_address(lines: pa.Table) -> pa.Array:
+def _client_address(lines: pa.Table) -> tuple[pa.Array, np.ndarray]:
     """The client's address: nginx's own peer, or behind proxies ``forwarded_client`` itself, once per
-    distinct peer, X-Forwarded-For and proxy count."""
+    distinct peer, X-Forwarded-For and proxy count; and a mask of the lines it was found for."""
     proxies = pc.fill_null(lines.column("proxies"), 0)
     if not pc.any(pc.greater(proxies, 0)).as_py():
-        return lines.column("ip")
+        return lines.column("ip"), np.ones(lines.num_rows, bool)
     # one key per triple: the addresses hold no NUL (it would have come as \u0000, read the exact way)
     parts = [
         pc.cast(proxies, pa.string()),
@@ -261,8 +267,24 @@ def _client_address(lines: pa.Table) -> pa.Array:
     answers = []
     for key in encoded.dictionary.to_pylist():
         count, remote, forwarded = key.split("\x00", 2)
-        answers.append(forwarded_client(remote, forwarded, int(count)))
-    return pa.array(answers, pa.string()).take(encoded.indices)
+        answers.append(_answer(forwarded_client, remote, forwarded, int(count)))
+    found = np.array([answer is not None for answer in answers], bool)
+    return (
+        pa.array(answers, pa.string()).take(encoded.indices),
+        found[encoded.indices.to_numpy(zero_copy_only=False)],
+    )
+
+
+def _answer(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, or None when it raises (a bug of ours, as an IndexError once was): the lines
+    asking then go the exact way, which sets them aside with what was raised instead of stopping the
+    whole batch here."""
+    try:
+        return function(*args)
+    except MemoryError:
+        raise
+    except Exception:
+        return None
 
 
 def _server_value(values: pa.Array | pa.ChunkedArray, name: str) -> pa.Array:

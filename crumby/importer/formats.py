@@ -96,7 +96,11 @@ def clf_time(text: str) -> str:
         offset = timedelta(hours=int(text[22:24]), minutes=int(text[24:26])) * sign
     except (KeyError, ValueError, IndexError):
         raise LineError(f"time {text!r} is not in the form 10/Oct/2000:13:55:36 -0700") from None
-    return (when - offset).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    try:
+        when -= offset
+    except OverflowError:  # year 1 less an offset, year 9999 plus one
+        raise LineError(f"time {text!r} is out of range") from None
+    return when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def unescape(text: str) -> str:
@@ -165,7 +169,11 @@ def json_time(entry: dict) -> tuple[str, bool]:
             raise LineError(f"time {text!r} is not ISO 8601") from None
         if when.tzinfo is None:
             raise LineError(f"time {text!r} has no time zone")
-        return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"), False
+        try:
+            when = when.astimezone(timezone.utc)
+        except OverflowError:  # year 1 less an offset, year 9999 plus one
+            raise LineError(f"time {text!r} is out of range") from None
+        return when.strftime("%Y-%m-%dT%H:%M:%S.000Z"), False
     if entry.get("time_local"):
         return str(entry["time_local"]), True
     raise LineError("no time (time_iso8601, time_local or msec)")
@@ -185,7 +193,7 @@ def nginx_json_parser() -> Callable[[str], Request]:
             method, target = split_request(_first(entry, "request"))
         try:
             status = int(entry.get("status"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 is read as infinity
             raise LineError("no status") from None
         when, clf = json_time(entry)
         return Request(

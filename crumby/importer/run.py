@@ -7,13 +7,15 @@ file only this run appends to. Each hit id derives from the log's key and the
 line number (:mod:`.sources`), so the ETL loads a line once however often it is
 imported. Lines that are not in the format are set aside in
 ``REJECTS_DIR/import-rejects-<day>.txt`` as ``<log>:<line number>``, the reason
-and the line.
+and the line; so is a line whose reading raised anything else (a bug of ours:
+one line must not stop the import), the run's first logged with its traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -33,6 +35,8 @@ from .sources import FIRST_LINE_BYTES, FollowState, Mark, Piece, key_of, open_lo
 BLOCK_BYTES = 4 << 20
 WITH_HOST = ("nginx-json", "apache")
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,6 +130,7 @@ class _Importer:
         self.report = ImportReport()
         self.output = _Output(ensure_folder(settings, "LOG_DIR"))
         self.rejects = _Rejects(Path(settings["REJECTS_DIR"]))
+        self.failed = 0  # lines whose reading raised an unexpected error
 
     def read(self, piece: Piece, follow: bool) -> Mark | None:
         """Import what is left of one log; returns how far it was read (None when it is empty)."""
@@ -169,33 +174,45 @@ class _Importer:
             raw = raw.rstrip(b"\r")
             try:
                 request = parse(raw.decode("utf-8", "replace"))
-            except LineError as exc:
-                report.unparseable += 1
-                self.rejects.add(source, number, str(exc), raw)
-                continue
-            reason = left_out(request)
-            if reason:
-                report.left_out[reason] += 1
-                continue
-            host = self.site or request.host
-            try:
+                reason = left_out(request)
+                if reason:
+                    report.left_out[reason] += 1
+                    continue
+                host = self.site or request.host
                 if not host:
                     raise LineError("no Host field: give the site with --site")
                 ts = self.hit_time(request)
+                # The line's own bytes too: two logs that begin with the same line (two servers' first
+                # health check from a balancer) must not share the ids of their later, different lines.
+                key = id_prefix + str(number).encode() + b":" + raw
+                hit_id = hashlib.blake2b(key, digest_size=16).hexdigest()
+                out.append(_encode(self._hit(request, host, hit_id, ts)) + "\n")
             except LineError as exc:
                 report.unparseable += 1
                 self.rejects.add(source, number, str(exc), raw)
-                continue
-            # The line's own bytes too: two logs that begin with the same line (two servers' first
-            # health check from a balancer) must not share the ids of their later, different lines.
-            key = id_prefix + str(number).encode() + b":" + raw
-            hit_id = hashlib.blake2b(key, digest_size=16).hexdigest()
-            out.append(_encode(self._hit(request, host, hit_id, ts)) + "\n")
+            except MemoryError:
+                raise
+            except Exception as exc:  # a bug of ours: it must not stop every import at this line
+                report.unparseable += 1
+                self.rejects.add(source, number, self._failed(source, number, exc), raw)
         report.lines += number - mark.line
         report.hits += len(out)
         mark.line = number
         mark.offset += len(data)
         self.output.write(out)
+
+    def _failed(self, source: str, number: int, exc: Exception) -> str:
+        """The reason of a line whose reading raised ``exc``; the run's first is logged with its traceback."""
+        self.failed += 1
+        if self.failed == 1:
+            log.warning(
+                "%s:%d: crumby could not import this line, a bug: please report it with this traceback; "
+                "the line is set aside in the rejects file, and the import goes on",
+                source,
+                number,
+                exc_info=exc,
+            )
+        return hits.failure_reason(exc, "import")
 
     def _hit(self, request: Request, host: str, hit_id: str, ts: str) -> dict[str, Any]:
         fields = {"t": "visit", "dl": hits.cap(f"{self.scheme}://{host}{request.target}", 2048), "pv": "1"}
