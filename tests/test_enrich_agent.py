@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 from enrich_frames import as_list, enriched_rows, new_enricher
@@ -172,3 +175,19 @@ def test_bots_are_flagged_in_the_batch_never_dropped(tmp_path):
     assert [r["id"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["is_bot"] for r in rows] == [True, False, True, True]
     assert [r["platform"] for r in rows] == [None, "ipad", None, "linux"]
+
+
+def test_user_agents_lists_are_imported_at_the_first_user_agent_parsed_not_with_the_etl():
+    """Importing user-agents loads ua-parser's pure-Python regexes too (0.2 s): a run whose user agents
+    were all met before (their answers kept between runs) must not pay it."""
+    script = (
+        "import sys\n"
+        "import crumby.etl.pipeline\n"
+        "from crumby.etl.enrich.agent import listed_device_type\n"
+        "print('user_agents' in sys.modules, 'ua_parser_builtins.regexes' in sys.modules)\n"
+        "print(listed_device_type('Mobile Safari', 'iOS', 'iPad'),"
+        " listed_device_type('Firefox', 'Solaris', None))\n"
+        "print('user_agents' in sys.modules)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.split("\n")[:3] == ["False False", "tablet desktop", "True"]

@@ -25,13 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from ua_parser import BestAvailableResolver, Parser, load_lazy_builtins
-from user_agents.parsers import (
-    MOBILE_BROWSER_FAMILIES,
-    MOBILE_DEVICE_FAMILIES,
-    MOBILE_OS_FAMILIES,
-    PC_OS_FAMILIES,
-    TABLET_DEVICE_FAMILIES,
-)
 
 from .bots import SPIDER_FAMILY, BotMatcher
 from .device import device_type, names_a_device
@@ -113,15 +106,26 @@ def unrecognised(result: Any) -> bool:
 
 def listed_device_type(browser: str | None, os_family: str | None, device_family: str | None) -> str:
     """tablet, mobile, desktop or other by user-agents' maintained family lists alone."""
-    if device_family in TABLET_DEVICE_FAMILIES:
+    lists = _family_lists()
+    if device_family in lists.TABLET_DEVICE_FAMILIES:
         return "tablet"
     if (
-        device_family in MOBILE_DEVICE_FAMILIES
-        or browser in MOBILE_BROWSER_FAMILIES
-        or os_family in MOBILE_OS_FAMILIES
+        device_family in lists.MOBILE_DEVICE_FAMILIES
+        or browser in lists.MOBILE_BROWSER_FAMILIES
+        or os_family in lists.MOBILE_OS_FAMILIES
     ):
         return "mobile"
-    return "desktop" if os_family in PC_OS_FAMILIES else "other"
+    return "desktop" if os_family in lists.PC_OS_FAMILIES else "other"
+
+
+@cache
+def _family_lists() -> Any:
+    """user-agents' family lists, imported at the first user agent not met before: the module loads
+    ua-parser's pure-Python regexes too (0.2 s), which a run whose user agents were all met before
+    (the answers kept between runs) never needs."""
+    from user_agents import parsers
+
+    return parsers
 
 
 @cache
