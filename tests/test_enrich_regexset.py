@@ -168,6 +168,7 @@ def test_a_case_insensitive_pattern_is_lowered_where_its_meaning_allows(pattern,
         "(?i)[0-Z]",  # a range from a digit into the capitals
         "(?i)[A-z]",
         r"(?i)[a-\]]",
+        r"(?i)[\--a]",  # from "-" to "a": the capitals too
     ],
 )
 def test_a_pattern_whose_meaning_lowering_could_change_is_not_lowered(pattern):

@@ -125,6 +125,8 @@ def lowered_pattern(pattern: str) -> str | None:
             escaped = body[i + 1 : i + 2]
             if escaped.isalnum() and escaped not in KEPT_ESCAPES:
                 return None
+            if in_class and body[i + 2 : i + 3] == "-" and body[i + 3 : i + 4] not in ("", "]"):
+                return None  # a range from an escaped character: [\--a] spans the capitals
             out.append(body[i : i + 2])
             i += 2
             continue
