@@ -352,7 +352,10 @@ def _postgresql_sessions_by_end(conn: sa.Connection) -> None:
     )
 
 
-# (table, integer key, the id it is made from): crumby.etl.stored_keys fills the empty ones
+# (table, integer key, the id it is made from): crumby.etl.stored_keys fills the empty ones. The
+# step's own list, not stored_keys.KEYED: a step is history and does not change with later code
+# (the store package does not import the ETL's either); tests/test_etl_keys.py checks that every
+# key the ETL fills is found on one of these indexes.
 UNFILLED_KEYS = (
     ("visits", "visitor_key", "visitor_id"),
     ("visits", "visit_key", "session_id"),
