@@ -140,6 +140,38 @@ def test_a_line_whose_conversion_raises_is_set_aside_and_the_run_goes_on(
     assert run(settings, enricher=enricher).rejected == 0, "set aside once: the checkpoint went past it"
 
 
+def test_one_traceback_a_run_however_many_batches_hold_such_lines(settings, enricher, monkeypatch, caplog):
+    """Cron mails what a run logs: one traceback, not one per batch; every such line is set aside."""
+    lines = [hit_line(n) for n in range(2400)]  # 166 bytes each: some 790 lines a batch of 128 KiB
+    marked = [hit_line(2400 + n, f"boom-{n}", dt="\\u00e9") for n in range(3)]
+    for at, line in zip((2300, 1200, 10), reversed(marked), strict=True):
+        lines.insert(at, line)
+    path = write_log(Path(settings["LOG_DIR"]), lines)
+    monkeypatch.setattr(parse_module, "_hit_row", raise_for_marked(parse_module._hit_row, KeyError("x")))
+    batches = []
+    monkeypatch.setattr(parse_module, "_parse_chunk", counted(parse_module._parse_chunk, batches))
+
+    with caplog.at_level(logging.WARNING, logger="crumby.etl.parse"):
+        report = run(settings, enricher=enricher, batch_bytes=1)  # as small as batches are made
+
+    assert len(batches) == 4, "the marked lines fall in three batches"
+    assert (report.hits, report.rejected) == (2400, 3)
+    assert [r[0] for r in rejects(settings)] == [
+        f"{path.name}:{offset_of(path, line)}".encode() for line in marked
+    ]
+    warnings = [r for r in caplog.records if r.name == "crumby.etl.parse"]
+    assert len(warnings) == 1, "the first such line of a run is logged, not the first of each batch"
+    assert f"{path.name}:{offset_of(path, marked[0])}" in warnings[0].getMessage()
+
+
+def counted(function, calls: list):
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counting
+
+
 def test_a_reason_stays_one_line_of_text_whatever_the_error_says():
     reason = failure_reason(ValueError("two\tparts\non\r\ntwo lines \ud800" + "x" * 500))
     assert "\t" not in reason and "\n" not in reason and "\r" not in reason

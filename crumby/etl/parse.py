@@ -18,7 +18,7 @@ Python reads.
 
 A line whose conversion raises anything but HitError (a bug of crumby's) is
 rejected too, with what was raised: one line must never stop every run. The
-first of a parse is logged with its traceback, for the operator to report.
+first of a run is logged with its traceback, for the operator to report.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class _Collector:
         self.slow_rows.append(row)
 
     def _failed(self, i: int, exc: Exception) -> None:
-        """Set line ``i`` aside for an unexpected error; the parse's first is logged with its traceback."""
+        """Set line ``i`` aside for an unexpected error; the run's first is logged with its traceback."""
         self.reject(i, failure_reason(exc))
         self.failures.append(self.rejects[-1])
         if len(self.failures) == 1:
@@ -293,16 +293,22 @@ class _Collector:
         return pa.concat_tables(tables).sort_by("_line")
 
 
-def parse_chunks(chunks: Sequence[Chunk], refused: Mapping[str, str] | None = None) -> Parsed:
+def parse_chunks(
+    chunks: Sequence[Chunk],
+    refused: Mapping[str, str] | None = None,
+    failures: list[Reject] | None = None,
+) -> Parsed:
     """All good hits of ``chunks`` in file order, and every bad line with its place and reason.
 
     ``refused`` maps hit ids the store refused to its reason: their lines are set aside with it.
+    ``failures`` gathers the lines whose conversion failed unexpectedly; only the first of it is
+    logged with its traceback, so a run passes one list for all its batches (one traceback a run).
     """
     rejects = [Reject(c.file.name, o, r, b) for c in chunks for o, r, b in c.rejected]
     tables = []
     lines = 0
     chunk_lines = []
-    failures: list[Reject] = []  # the first line of the parse that fails unexpectedly is logged
+    failures = [] if failures is None else failures
     for chunk in chunks:
         count = 0
         if chunk.data:

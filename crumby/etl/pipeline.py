@@ -56,7 +56,7 @@ from .load import (
 )
 from .lock import EtlLocked, RunLock
 from .memory import use_returning_pool
-from .parse import Parsed, parse_chunks
+from .parse import Parsed, Reject, parse_chunks
 from .rejects import rejects_path, write_rejects
 from .retention import RetentionReport, apply_retention
 from .rollup import ensure_built, update_rollup
@@ -326,6 +326,7 @@ class _Run:
         self.saved = replace(self.report)  # the report as of the last commit
         self.refused: dict[str, str] = {}  # hit id -> the store's reason, for the lines to set aside
         self.rejects_written: set[tuple[str, int]] = set()
+        self.failures: list[Reject] = []  # lines whose conversion failed unexpectedly: the first is logged
 
     kind = "etl"
     overlap_writes = True  # see _load_batches
@@ -491,7 +492,7 @@ class _Run:
 
     def _prepare(self, chunks: list[Chunk]) -> _Prepared:
         """Parse, check and enrich a batch (nothing is written yet)."""
-        parsed = parse_chunks(chunks, self.refused)
+        parsed = parse_chunks(chunks, self.refused, self.failures)
         lines = parsed.chunk_lines
         for chunk in chunks:
             chunk.data = b""  # parsed: the raw bytes are not needed again, and they are a batch's size

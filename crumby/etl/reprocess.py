@@ -101,7 +101,7 @@ class _Reprocess(_Run):
             yield log_file, 0, until
 
     def _load_batch(self, chunks: list[Chunk]) -> None:
-        parsed = parse_chunks(chunks)
+        parsed = parse_chunks(chunks, failures=self.failures)
         hits = parsed.hits.to_pandas()
         repeated = _repeated(parsed.hits.column("id"), hits["id"])
         if repeated.any():  # a replayed line: stored once, so written back once (as the ETL keeps the first)
