@@ -42,6 +42,7 @@ from ..store.migrations import ensure_schema
 from ..store.schema import events, visits
 from ..store.stale_days import mark_stale
 from .abandoned import close_abandoned_loads
+from .compressed import PlainLengths
 from .daily import refresh as refresh_daily_figures
 from .enrich import Enricher, anonymise_ips
 from .extract import Chunk, LogFile, iter_chunks, iter_log_files
@@ -327,6 +328,7 @@ class _Run:
         self.refused: dict[str, str] = {}  # hit id -> the store's reason, for the lines to set aside
         self.rejects_written: set[tuple[str, int]] = set()
         self.failures: list[Reject] = []  # lines whose conversion failed unexpectedly: the first is logged
+        self.plain_lengths = PlainLengths(settings.get("DATA_DIR"))
 
     kind = "etl"
     overlap_writes = True  # see _load_batches
@@ -363,6 +365,8 @@ class _Run:
                     passes += 1
                 if own_enricher and self.enricher is not None and not self.dry_run:
                     self.enricher.keep_answers()  # the next run need not parse these user agents again
+                if not self.dry_run:
+                    self.plain_lengths.save()  # nor decompress these gzipped logs again
             finally:
                 if own_enricher and self.enricher is not None:
                     self.enricher.close()
@@ -399,7 +403,11 @@ class _Run:
             if mark and mark.get("expired"):
                 continue
             start = mark["loaded_bytes"] if mark else 0
-            plain_size = log_file.size()
+            if log_file.compressed:
+                # loaded before: learnt without decompressing it again when the run before measured it
+                plain_size = self.plain_lengths.of(log_file) if mark else None
+            else:
+                plain_size = log_file.size()
             if plain_size is not None and plain_size <= start:
                 continue
             yield log_file, start, None

@@ -35,6 +35,7 @@ from ..store.days import as_day, midnight, utcnow
 from ..store.engine import backend_name
 from ..store.schema import HIT_TABLES, calendar, document_days, origin_days, sessions, visits
 from . import page_visitors, visitor_days
+from .compressed import plain_length
 from .daily import sum_day
 from .enrich import anonymise_ips
 from .extract import LogFile, iter_log_files
@@ -131,7 +132,7 @@ def _wholly_loaded(log_file: LogFile, mark: dict | None, now: datetime) -> bool:
     """Whether every byte of the file is loaded and no writer can add more."""
     if not mark or not log_file.settled(now.timestamp()):
         return False
-    size = _plain_length(log_file.path) if log_file.compressed else log_file.size()
+    size = plain_length(log_file.path) if log_file.compressed else log_file.size()
     return size is not None and mark["loaded_bytes"] >= size
 
 
@@ -283,18 +284,6 @@ def _delete_rest_of_begun_visits(conn: sa.Connection, start: datetime) -> tuple[
     for day in sorted(days):
         sum_day(conn, day)
     return max(result.rowcount or 0, 0), days
-
-
-def _plain_length(path: Path) -> int | None:
-    """Bytes of a .gz file's content (None if it cannot be read to its end)."""
-    total = 0
-    try:
-        with gzip.open(path, "rb") as handle:
-            while block := handle.read(COPY_BLOCK):
-                total += len(block)
-    except (OSError, EOFError):
-        return None
-    return total
 
 
 def _remove(path: Path) -> None:
