@@ -112,3 +112,18 @@ def test_a_dry_run_keeps_no_record(settings, enricher):
 
     assert run(settings, enricher=enricher, dry_run=True).hits == 0
     assert not kept.exists()
+
+
+def test_a_damaged_gzipped_log_does_not_stop_the_run(settings, enricher):
+    """A .gz whose deflate data is damaged after it was loaded: measuring it fails, the run goes on."""
+    path = write_gzipped(settings, lines(0, 400))
+    assert run(settings, enricher=enricher).hits == 400
+    (Path(settings["DATA_DIR"]) / FILE_NAME).unlink()
+    data = bytearray(path.read_bytes())
+    start = data.index(b"\0", 10) + 1  # past the header and the file name gzip.open writes in it
+    data[start : start + 4] = b"\xff\xff\xff\xff"  # the first deflate block's header: "invalid block type"
+    path.write_bytes(bytes(data))
+
+    report = run(settings, enricher=enricher)
+    assert report.hits == 0
+    assert stored(settings) == 400

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def plain_length(path: Path) -> int | None:
         with gzip.open(path, "rb") as handle:
             while block := handle.read(READ_BLOCK):
                 total += len(block)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # cut short or damaged: read on from the checkpoint, as before
         return None
     return total
 
