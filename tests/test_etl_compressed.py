@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crumby.etl.compressed import FILE_NAME
+from crumby.etl.compressed import FILE_NAME, PlainLengths
+from crumby.etl.extract import iter_log_files
 from crumby.etl.pipeline import run
 from crumby.store.engine import create_engine
 from tests.conftest import make_settings
@@ -127,3 +128,36 @@ def test_a_damaged_gzipped_log_does_not_stop_the_run(settings, enricher):
     report = run(settings, enricher=enricher)
     assert report.hits == 0
     assert stored(settings) == 400
+
+
+def test_a_new_gzipped_log_is_decompressed_once_by_the_run_that_loads_it(settings, enricher, opens):
+    """Its reading learns its length: the run's next pass does not decompress it again to measure it."""
+    path = write_gzipped(settings, lines(0, 40))
+    opens.clear()
+
+    assert run(settings, enricher=enricher).hits == 40
+    assert opens == [str(path)]
+    record = json.loads((Path(settings["DATA_DIR"]) / FILE_NAME).read_text())
+    assert record[path.name.removesuffix(".gz")] == [
+        path.stat().st_size,
+        path.stat().st_mtime_ns,
+        len(lines(0, 40)),
+    ]
+
+    opens.clear()
+    assert run(settings, enricher=enricher).hits == 0
+    assert opens == []
+
+
+def test_a_length_read_while_the_file_changed_is_not_kept(settings):
+    """Its reader may have read the file before it changed: the next ask measures it instead."""
+    path = write_gzipped(settings, lines(0, 20))
+    log_file = next(iter_log_files(settings["LOG_DIR"]))
+    lengths = PlainLengths(settings["DATA_DIR"])
+    learn = lengths.learner(log_file)
+    write_gzipped(settings, lines(0, 30))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+
+    learn(len(lines(0, 20)))
+    assert lengths.asked == {}
+    assert lengths.of(log_file) == len(lines(0, 30))

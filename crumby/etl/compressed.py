@@ -8,6 +8,8 @@ for the 240 files (1M hits) of ``bench/etl.py``'s corpus, over a minute for a
 month of a million hits a day. The length is now measured once per file and kept
 with the file's size and modification time; a file that changes is measured
 again. A missing or unreadable record only costs the decompression again.
+A run that reads a new file to its end learns its length then, so that its
+next pass does not decompress the file a second time to measure it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .extract import LogFile
@@ -42,7 +44,8 @@ class PlainLengths:
 
     def __init__(self, folder: str | os.PathLike | None) -> None:
         self.path = Path(folder) / FILE_NAME if folder else None
-        self.known = self._read()
+        self.on_disk = self._read()
+        self.known = dict(self.on_disk)  # and those learnt by this run
         self.asked: dict[str, list[int]] = {}
 
     def _read(self) -> dict[str, list[int]]:
@@ -63,11 +66,9 @@ class PlainLengths:
     def of(self, log_file: LogFile) -> int | None:
         """``log_file``'s plain length (it must be compressed), measured unless known for the file as
         it is now; None if it cannot be read to its end (cut short, or still being written)."""
-        try:
-            stat = log_file.path.stat()
-        except FileNotFoundError:
+        seen = _seen(log_file.path)
+        if seen is None:
             return None
-        seen = [stat.st_size, stat.st_mtime_ns]
         entry = self.known.get(log_file.name)
         if entry is None or entry[:2] != seen:
             length = plain_length(log_file.path)
@@ -77,11 +78,31 @@ class PlainLengths:
         self.asked[log_file.name] = entry
         return entry[2]
 
+    def learner(self, log_file: LogFile) -> Callable[[int], None]:
+        """What the reader of ``log_file`` (compressed) calls with its length once it has read it to
+        its end: kept unless the file changed meanwhile (then the next ask measures it)."""
+        before = _seen(log_file.path)
+
+        def learn(length: int) -> None:
+            if before is not None and _seen(log_file.path) == before:
+                self.known[log_file.name] = self.asked[log_file.name] = [*before, length]
+
+        return learn
+
     def save(self) -> None:
         """Keep the lengths asked about in this run (the files no longer asked about are dropped)."""
-        if self.path is None or self.asked == self.known:
+        if self.path is None or self.asked == self.on_disk:
             return
         _write_whole(self.path, self.asked)
+
+
+def _seen(path: Path) -> list[int] | None:
+    """A file's size and modification time (None when it is gone): what a kept length is valid for."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _write_whole(path: Path, entries: Mapping[str, list[int]]) -> None:

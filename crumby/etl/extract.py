@@ -15,7 +15,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,13 +100,23 @@ class Chunk:
 
 
 def iter_chunks(
-    log_file: LogFile, start: int, max_bytes: int, *, until: int | None = None, now: float | None = None
+    log_file: LogFile,
+    start: int,
+    max_bytes: int,
+    *,
+    until: int | None = None,
+    now: float | None = None,
+    on_end: Callable[[int], None] | None = None,
 ) -> Iterator[Chunk]:
     """Chunks of whole lines from ``start`` on, each about ``max_bytes`` (never less than one line).
 
     ``until`` stops at that offset (a reprocess reads only what was loaded).
+    Without it, ``on_end`` is called with the file's length once it is read
+    to its end and that is all passed on (a .gz does not say its length).
     """
     max_bytes = max(max_bytes, 2 * MAX_LINE_BYTES)
+    if until is not None:
+        on_end = None
     try:
         handle = log_file.open()
     except FileNotFoundError:
@@ -123,6 +133,8 @@ def iter_chunks(
                 piece = handle.read(want) if want > 0 else b""
                 data = pending + piece
                 if not data:
+                    if on_end is not None:
+                        on_end(offset)
                     return
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:
@@ -141,6 +153,8 @@ def iter_chunks(
                     chunk = _no_newline(log_file, offset, pending, handle, eof=True, now=now)
                     if chunk is not None:
                         yield chunk
+                        if on_end is not None:
+                            on_end(chunk.end)
                     return
         except (EOFError, OSError, zlib.error):
             # A .gz still being written, or cut short: what could be read is loaded; the rest waits.

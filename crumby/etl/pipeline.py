@@ -428,7 +428,8 @@ class _Run:
             planned = list(planned)
             whole = len(planned) > 1 and _pending_size(planned) <= MAX_WHOLE_HOUR_BYTES
             for log_file, start, until in planned:
-                for chunk in iter_chunks(log_file, start, self.batch_bytes, until=until):
+                learn = self.plain_lengths.learner(log_file) if log_file.compressed else None
+                for chunk in iter_chunks(log_file, start, self.batch_bytes, until=until, on_end=learn):
                     batch.append(chunk)
                     size += chunk.end - chunk.start
                     if size >= self.batch_bytes and not whole:
