@@ -130,18 +130,21 @@ def test_a_damaged_gzipped_log_does_not_stop_the_run(settings, enricher):
     assert stored(settings) == 400
 
 
-def test_a_new_gzipped_log_is_decompressed_once_by_the_run_that_loads_it(settings, enricher, opens):
-    """Its reading learns its length: the run's next pass does not decompress it again to measure it."""
-    path = write_gzipped(settings, lines(0, 40))
+@pytest.mark.parametrize("tail", [b"", b'{"v":1,"t":"visit","torn'], ids=["whole", "torn last line"])
+def test_a_new_gzipped_log_is_decompressed_once_by_the_run_that_loads_it(settings, enricher, opens, tail):
+    """Its reading learns its length: the run's next pass does not decompress it again to measure it.
+    A torn last line (set aside) counts in the length, as in its checkpoint."""
+    path = write_gzipped(settings, lines(0, 40) + tail)
     opens.clear()
 
-    assert run(settings, enricher=enricher).hits == 40
+    report = run(settings, enricher=enricher)
+    assert (report.hits, report.rejected) == (40, 1 if tail else 0)
     assert opens == [str(path)]
     record = json.loads((Path(settings["DATA_DIR"]) / FILE_NAME).read_text())
     assert record[path.name.removesuffix(".gz")] == [
         path.stat().st_size,
         path.stat().st_mtime_ns,
-        len(lines(0, 40)),
+        len(lines(0, 40) + tail),
     ]
 
     opens.clear()

@@ -153,8 +153,6 @@ def iter_chunks(
                     chunk = _no_newline(log_file, offset, pending, handle, eof=True, now=now)
                     if chunk is not None:
                         yield chunk
-                        if on_end is not None:
-                            on_end(chunk.end)
                     return
         except (EOFError, OSError, zlib.error):
             # A .gz still being written, or cut short: what could be read is loaded; the rest waits.
