@@ -67,22 +67,34 @@ BACKFILL_ROWS = 500_000
 _IN_ORDER = pc.ScalarAggregateOptions(skip_nulls=False)
 
 
-def summarise(page_views: pa.Table, load_id: int | None = None) -> pa.Table:
+def summarise(page_views: pa.Table, load_id: int | None = None, rows: pa.Array | None = None) -> pa.Table:
     """One ``sessions`` row per session of ``page_views`` (PAGE_VIEW_COLUMNS, any order).
 
     The rows are ordered by session, time and hit id; each session's first
     row gives its entry, its last row its exit, and no per-group work is done.
+    ``rows``: the positions of the page views, when ``page_views`` holds other
+    rows too (a batch's events): only the columns that order them and each
+    session's first and last row are taken, where filtering the batch first
+    copied every column of every page view (about 0.1 s a batch).
     """
-    codes = pc.dictionary_encode(page_views.column("session_id")).combine_chunks().indices
+    count = page_views.num_rows if rows is None else len(rows)
+
+    def of_views(name: str) -> pa.ChunkedArray | pa.Array:
+        column = page_views.column(name)
+        return column if rows is None else column.take(rows)
+
+    session_ids = of_views("session_id")
+    codes = pc.dictionary_encode(session_ids)
+    codes = (codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes).indices
     order = pc.sort_indices(
-        pa.table({"s": codes, "t": page_views.column("datetime"), "h": page_views.column("hit_id")}),
+        pa.table({"s": codes, "t": of_views("datetime"), "h": of_views("hit_id")}),
         sort_keys=[("s", "ascending"), ("t", "ascending"), ("h", "ascending")],
     ).to_numpy()
     sorted_codes = codes.to_numpy(zero_copy_only=False)[order]
-    count = len(order)
     starts = np.flatnonzero(np.diff(sorted_codes, prepend=-1)) if count else np.empty(0, np.int64)
     ends = np.append(starts[1:], count) - 1
-    first, last = pa.array(order[starts]), pa.array(order[ends])
+    positions = order if rows is None else rows.to_numpy(zero_copy_only=False)[order]
+    first, last = pa.array(positions[starts]), pa.array(positions[ends])
     pieces = {
         "session_id": page_views.column("session_id").take(first),
         "started": page_views.column("datetime").take(first),
@@ -151,17 +163,21 @@ def merge(pieces: pa.Table) -> pa.Table:
 
 
 def add_page_views(
-    conn: sa.Connection, page_views: pa.Table, load_id: int | None, known_new: pa.Array | None = None
+    conn: sa.Connection,
+    page_views: pa.Table,
+    load_id: int | None,
+    known_new: pa.Array | None = None,
+    rows: pa.Array | None = None,
 ) -> int:
     """Fold a batch's newly stored page views into ``sessions``; returns the rows written.
 
     ``known_new`` lists ids that cannot belong to a stored session (the batch's
     own hit ids: a session's id is its first hit's); the other sessions are
-    looked up and merged with what is stored.
+    looked up and merged with what is stored. ``rows``: as for :func:`summarise`.
     """
-    if not page_views.num_rows:
+    if not (page_views.num_rows if rows is None else len(rows)):
         return 0
-    batch = summarise(page_views, load_id)
+    batch = summarise(page_views, load_id, rows)
     maybe_stored = batch.column("session_id")
     if known_new is not None:
         maybe_stored = maybe_stored.filter(pc.invert(pc.is_in(maybe_stored, known_new)))
@@ -245,15 +261,15 @@ def update_rollup(
     looked up (a skipped hit may have begun a stored one). ``inserted``: how
     many page views the batch inserted, when the caller knows (else counted).
     """
-    page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_OF, "t"])
-    page_views = page_views.filter(pc.equal(page_views.column("t"), "visit"))
+    page_views = batch.select([*PAGE_VIEW_COLUMNS, *KEY_OF])
+    rows = pc.indices_nonzero(pc.equal(batch.column("t"), "visit"))
     if inserted is None:
         inserted = _value(conn, sa.select(sa.func.count()).where(visits.c.id >= first_id))
-    if inserted == page_views.num_rows:
-        return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"))
+    if inserted == len(rows):
+        return add_page_views(conn, page_views, load_id, known_new=batch.column("hit_id"), rows=rows)
     new_ids = conn.execute(sa.select(visits.c.hit_id).where(visits.c.id >= first_id)).scalars().all()
-    page_views = page_views.filter(pc.is_in(page_views.column("hit_id"), pa.array(new_ids, pa.string())))
-    return add_page_views(conn, page_views, load_id)
+    rows = rows.filter(pc.is_in(page_views.column("hit_id").take(rows), pa.array(new_ids, pa.string())))
+    return add_page_views(conn, page_views, load_id, rows=rows)
 
 
 def rebuild(conn: sa.Connection, session_ids: Iterable[str], load_id: int | None = None) -> int:
