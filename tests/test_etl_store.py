@@ -95,6 +95,31 @@ def test_postgresql_finds_the_visits_under_way_by_their_end(postgres_url):
     assert method == "brin"
 
 
+def test_postgresql_sessions_keep_the_index_on_start_alone(postgres_url):
+    """The B-tree on (site, start) cost a load's COPY into sessions a fifth of its time and no report
+    needed it: a new store has none, and an older store's goes at its upgrade."""
+    from crumby.store.bookkeeping import schema_versions
+
+    engine = create_engine(postgres_url)
+
+    def indexes() -> set[str]:
+        with engine.begin() as conn:
+            found = conn.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'sessions'")
+            return set(found.scalars())
+
+    ensure_schema(engine)
+    assert "ix_sessions_started" in indexes()
+    assert "ix_sessions_site_started" not in indexes()
+    with engine.begin() as conn:  # a store of the step before
+        conn.exec_driver_sql("CREATE INDEX ix_sessions_site_started ON sessions (site, started)")
+        conn.execute(schema_versions.delete().where(schema_versions.c.version == 24))
+    assert "ix_sessions_site_started" in indexes()
+    assert ensure_schema(engine) == SCHEMA_VERSION
+    assert "ix_sessions_site_started" not in indexes()
+    assert "ix_sessions_started" in indexes()
+    engine.dispose()
+
+
 def test_postgresql_connections_compile_nothing_and_keep_the_urls_options(postgres_url):
     """JIT compiling cost crumby's statements more than it saved; a URL's own ``options`` still apply."""
     with_options = sa.engine.make_url(postgres_url).update_query_dict({"options": "-c work_mem=5MB"})
