@@ -89,6 +89,24 @@ def test_a_replayed_file_adds_no_visit(loaded, store_url, tmp_path):
     assert _sessions(store_url) == before
 
 
+def test_a_batch_of_stored_and_new_page_views_folds_in_the_new_ones_alone(loaded, store_url, tmp_path):
+    """A file that replays stored hits beside new ones of the same visits: only the page views the
+    batch inserted count in the visits they continue, as a build from the stored rows says."""
+    logs = tmp_path / "logs"
+    original = sorted(logs.glob("*-w1.jsonl"))[0]
+    replayed = original.read_bytes().splitlines(keepends=True)
+    new = [line.replace(b'"id":"', b'"id":"again-', 1) for line in replayed if b'"t":"visit"' in line]
+    (logs / original.name.replace("-w1", "-w9")).write_bytes(b"".join(replayed + new))
+    before = query(store_url, "SELECT SUM(pageviews) FROM sessions")[0][0]
+
+    report = run(loaded, batch_bytes=SMALL_BATCH)
+    assert (report.hits, report.duplicates) == (len(new), len(replayed)), report.summary()
+    kept = _sessions(store_url)
+    assert query(store_url, "SELECT SUM(pageviews) FROM sessions")[0][0] == before + len(new)
+    _rebuild(store_url)
+    assert _sessions(store_url) == kept
+
+
 def test_reprocess_and_retention_keep_the_visits_in_step(loaded, store_url):
     day = recent_start()
     report = reprocess(loaded, day.date(), day.date(), batch_bytes=SMALL_BATCH)
